@@ -1,0 +1,271 @@
+//! Who runs: the supervisor and its partition actors, the router that feeds them, and the
+//! [`Node`] that wires store, catalog, actors and a source together.
+
+pub mod fault;
+pub mod partition;
+pub mod router;
+pub mod supervisor;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use ractor::{Actor, ActorRef};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::fault::FaultHook;
+use crate::actors::partition::PartitionContext;
+use crate::actors::router::{RouterConfig, RouterStats, SourceEvent};
+use crate::actors::supervisor::{Registry, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg};
+use crate::config::{Config, Rate, SourceKind};
+use crate::ingest::{demo, replay};
+use crate::store::Store;
+use crate::store::catalog::Catalog;
+use crate::telemetry::Metrics;
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {dir}: {source}")]
+    Store {
+        dir: String,
+        source: crate::store::StoreError,
+    },
+    /// The data directory could not be moved aside or removed for a rebuild.
+    #[error("cannot clear {dir} for a rebuild: {source}")]
+    Rebuild { dir: String, source: std::io::Error },
+    /// The supervisor did not start.
+    #[error("supervisor: {0}")]
+    Actor(String),
+    /// A setting is wrong.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Where ingestion stands, for `/readyz` and `/api/sources`.
+pub struct IngestStatus {
+    /// `demo` or `replay:<file>`.
+    pub source: String,
+    /// A paced source (live demo, paced replay) is ready once running; an as-fast-as-possible
+    /// replay only once every partition has reached the end of its file.
+    pub paced: bool,
+    pub finished: AtomicBool,
+    pub error: Mutex<Option<String>>,
+    pub router: Arc<RouterStats>,
+}
+
+/// A running streamq: the store, the catalog, the supervised actors and (once started) a
+/// source.
+#[derive(Clone)]
+pub struct Node {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<Metrics>,
+    pub registry: Arc<Registry>,
+    pub supervisor: ActorRef<SupervisorMsg>,
+    pub status: Arc<Mutex<Option<Arc<IngestStatus>>>>,
+}
+
+impl Node {
+    /// Opens the store (moving a corrupt one aside, or clearing it when `rebuild`), starts the
+    /// supervisor and an actor for every partition already on disk, which loads its state.
+    pub async fn start(config: Config, rebuild: bool) -> Result<Node, NodeError> {
+        let dir = config.data_dir.clone();
+        let dir_s = dir.display().to_string();
+        if rebuild && dir.exists() {
+            tracing::warn!(dir = %dir_s, "--rebuild: clearing state; it is rebuilt by replaying the source");
+            std::fs::remove_dir_all(&dir).map_err(|source| NodeError::Rebuild {
+                dir: dir_s.clone(),
+                source,
+            })?;
+        }
+        let flush = config.ingest.flush_interval_ms;
+        let store = match Store::open(&dir, flush) {
+            Ok(s) => s,
+            Err(e) if e.is_corruption() => {
+                let aside = format!("{dir_s}.corrupt-{}", chrono::Utc::now().timestamp());
+                tracing::error!(dir = %dir_s, moved_to = %aside, error = %e,
+                    "the store is corrupt; moving it aside and rebuilding by replaying the source from the start");
+                std::fs::rename(&dir, &aside).map_err(|source| NodeError::Rebuild {
+                    dir: dir_s.clone(),
+                    source,
+                })?;
+                Store::open(&dir, flush).map_err(|source| NodeError::Store {
+                    dir: dir_s.clone(),
+                    source,
+                })?
+            }
+            Err(source) => return Err(NodeError::Store { dir: dir_s, source }),
+        };
+        let store = Arc::new(store);
+        let catalog = Arc::new(Catalog::new());
+        let metrics = Arc::new(Metrics::new());
+        let registry = Arc::new(Registry::default());
+        let faults = FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
+        let ctx = Arc::new(PartitionContext {
+            store: store.clone(),
+            catalog: catalog.clone(),
+            metrics: metrics.clone(),
+            faults: Arc::new(faults),
+        });
+        let (supervisor, _) = Actor::spawn(
+            None,
+            Supervisor,
+            SupervisorArgs {
+                ctx,
+                registry: registry.clone(),
+                policy: RestartPolicy {
+                    max_restarts: config.supervisor.max_restarts,
+                    window: Duration::from_secs(config.supervisor.window_secs),
+                },
+            },
+        )
+        .await
+        .map_err(|e| NodeError::Actor(e.to_string()))?;
+        for tp in store.partitions() {
+            let _ = supervisor
+                .call(|r| SupervisorMsg::Ensure(tp.clone(), r), Some(Duration::from_secs(120)))
+                .await;
+        }
+        Ok(Node {
+            config: Arc::new(config),
+            store,
+            catalog,
+            metrics,
+            registry,
+            supervisor,
+            status: Arc::new(Mutex::new(None)),
+        })
+    }
+
+    /// Starts the configured source and the router; the handle resolves when the source has
+    /// ended and everything it produced is applied (or on shutdown).
+    pub fn start_source(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        let cfg = self.config.clone();
+        let (tx, rx) = mpsc::channel::<SourceEvent>(64);
+        let router_stats = Arc::new(RouterStats::default());
+        let (label, paced) = match cfg.source.kind {
+            SourceKind::Demo => ("demo".to_string(), cfg.source.demo.rate != Rate::Max),
+            SourceKind::Replay => (
+                format!(
+                    "replay:{}",
+                    cfg.source.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                ),
+                cfg.source.speed.is_some(),
+            ),
+        };
+        let status = Arc::new(IngestStatus {
+            source: label,
+            paced,
+            finished: AtomicBool::new(false),
+            error: Mutex::new(None),
+            router: router_stats.clone(),
+        });
+        *self.status.lock() = Some(status.clone());
+
+        let source_shutdown = shutdown.clone();
+        let source_status = status.clone();
+        let source = tokio::task::spawn_blocking(move || {
+            let result = match cfg.source.kind {
+                SourceKind::Replay => {
+                    let opts = replay::ReplayOptions {
+                        path: cfg.source.file.clone().unwrap_or_default(),
+                        speed: cfg.source.speed,
+                        chunk: 512,
+                        progress: true,
+                    };
+                    replay::run_blocking(&opts, &tx, &source_shutdown).map(|s| {
+                        tracing::info!(records = s.records, faults = s.faults, "replay read to the end");
+                    })
+                }
+                SourceKind::Demo => {
+                    demo::run_blocking(&cfg.source.demo, &tx, &source_shutdown).map(|n| {
+                        tracing::info!(records = n, "demo source ended");
+                    })
+                }
+            };
+            if let Err(e) = result {
+                tracing::error!(error = %e, "source failed");
+                *source_status.error.lock() = Some(e.to_string());
+                let _ = tx.blocking_send(SourceEvent::End);
+            }
+        });
+
+        let router_cfg = RouterConfig {
+            batch_size: self.config.ingest.batch_size,
+            linger: Duration::from_millis(self.config.ingest.linger_ms),
+            queue_batches: self.config.ingest.queue_batches,
+        };
+        let supervisor = self.supervisor.clone();
+        let registry = self.registry.clone();
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            let ended = router::route(
+                rx,
+                router_cfg,
+                supervisor,
+                registry,
+                store.clone(),
+                router_stats,
+                shutdown,
+            )
+            .await;
+            if let Err(e) = store.flush().await {
+                tracing::error!(error = %e, "flush failed");
+            }
+            if ended {
+                status.finished.store(true, Ordering::SeqCst);
+                tracing::info!("source caught up: every record read is applied");
+            }
+            let _ = source.await;
+        })
+    }
+
+    /// Ready: no failed partition, and the source is live or has caught up.
+    pub fn readiness(&self) -> (bool, serde_json::Value) {
+        let failed: Vec<serde_json::Value> = self
+            .registry
+            .failed()
+            .into_iter()
+            .map(|(tp, reason)| serde_json::json!({"topic": tp.topic, "partition": tp.partition, "reason": reason}))
+            .collect();
+        let status = self.status.lock().clone();
+        let (source, caught_up, error) = match &status {
+            Some(s) => (
+                s.source.clone(),
+                s.paced || s.finished.load(Ordering::SeqCst),
+                s.error.lock().clone(),
+            ),
+            None => ("none".into(), true, None),
+        };
+        let ready = failed.is_empty() && caught_up && error.is_none();
+        (
+            ready,
+            serde_json::json!({
+                "ready": ready,
+                "source": source,
+                "caught_up": caught_up,
+                "source_error": error,
+                "failed_partitions": failed,
+            }),
+        )
+    }
+
+    /// Graceful stop: stop the actors (each finishes its batch), flush sled, stop the
+    /// supervisor. Nothing durable happens in `post_stop`.
+    pub async fn stop(&self) {
+        let _ = self
+            .supervisor
+            .call(SupervisorMsg::StopAll, Some(Duration::from_secs(30)))
+            .await;
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        self.supervisor.stop(None);
+    }
+}

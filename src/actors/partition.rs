@@ -1,0 +1,342 @@
+//! The partition actor: owns one (topic, partition); folds its records, in micro-batches, into
+//! the table's rows — durable in sled first (rows and applied offset in one atomic batch), then
+//! visible in memory.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+
+use crate::actors::fault::FaultHook;
+use crate::ident::TopicPartition;
+use crate::ingest::debezium::{Change, Decoder};
+use crate::ingest::record::Record;
+use crate::store::catalog::Catalog;
+use crate::store::table::{LiveTable, PartitionRows, PartitionState, Row};
+use crate::store::value::{DType, Value};
+use crate::store::{
+    PartitionStore, QUARANTINE_RAW_CAP, QuarantineEntry, Store, StoredRow, StoredSchema, WriteBatch,
+};
+use crate::telemetry::{BatchApplied, Metrics, RecordQuarantined};
+
+/// What every partition actor shares.
+pub struct PartitionContext {
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<Metrics>,
+    pub faults: Arc<FaultHook>,
+}
+
+/// The behaviour.
+pub struct PartitionActor;
+
+pub struct PartitionArgs {
+    pub tp: TopicPartition,
+    pub ctx: Arc<PartitionContext>,
+}
+
+/// What a micro-batch did.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ApplyOutcome {
+    /// The last applied offset after the batch.
+    pub applied: Option<i64>,
+    pub upserts: u64,
+    pub deletes: u64,
+    pub duplicates: u64,
+    pub tombstones: u64,
+    pub quarantined: u64,
+}
+
+pub enum PartitionMsg {
+    /// Apply these records (all of this partition, in offset order).
+    Apply(Arc<Vec<Record>>, RpcReplyPort<Result<ApplyOutcome, String>>),
+    /// The last applied offset.
+    Applied(RpcReplyPort<Option<i64>>),
+}
+
+pub struct PartitionActorState {
+    tp: TopicPartition,
+    ctx: Arc<PartitionContext>,
+    table: Arc<LiveTable>,
+    part: Arc<PartitionState>,
+    store: PartitionStore,
+    decoder: Decoder,
+    /// Source column name → index in the table schema.
+    index: HashMap<String, usize>,
+    /// What this partition has seen (persisted with its rows).
+    seen: StoredSchema,
+    seen_types: HashMap<String, Option<DType>>,
+    applied: Option<i64>,
+}
+
+impl Actor for PartitionActor {
+    type Msg = PartitionMsg;
+    type State = PartitionActorState;
+    type Arguments = PartitionArgs;
+
+    async fn pre_start(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        args: PartitionArgs,
+    ) -> Result<Self::State, ActorProcessingErr> {
+        let PartitionArgs { tp, ctx } = args;
+        let table = ctx.catalog.table_for_topic(&tp.topic);
+        let part = table.partition(tp.partition);
+        let store = ctx.store.partition(&tp)?;
+        let loaded = store.load()?;
+        let mut state = PartitionActorState {
+            tp,
+            table,
+            part,
+            store,
+            decoder: Decoder::new(),
+            index: HashMap::new(),
+            seen: StoredSchema::default(),
+            seen_types: HashMap::new(),
+            applied: loaded.applied,
+            ctx,
+        };
+        if let Some(schema) = loaded.schema {
+            let mut s = state.table.schema.write();
+            s.set_primary_key(&schema.key_columns);
+            for (orig, t) in &schema.columns {
+                let idx = s.ensure_column(orig);
+                if let Some(t) = t {
+                    s.widen(idx, *t);
+                }
+                state.index.insert(orig.clone(), idx);
+                state.seen_types.insert(orig.clone(), *t);
+            }
+            drop(s);
+            state.seen = schema;
+        }
+        let mut rows = HashMap::with_capacity(loaded.rows.len());
+        for (key, stored) in loaded.rows {
+            let values = state.values_of(stored.cells);
+            rows.insert(
+                key,
+                Row {
+                    values,
+                    op: stored.op,
+                    ts_ms: stored.ts_ms,
+                    offset: stored.offset,
+                },
+            );
+        }
+        let mut mem = state.part.rows.write();
+        let version = mem.version + 1;
+        *mem = PartitionRows {
+            rows,
+            applied: loaded.applied,
+            version,
+        };
+        drop(mem);
+        tracing::debug!(partition = %state.tp, applied = ?state.applied, "partition actor started");
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        _myself: ActorRef<Self::Msg>,
+        msg: Self::Msg,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            PartitionMsg::Apply(records, reply) => {
+                let result = state.apply(&records).map_err(|e| e.to_string());
+                let failed = result.is_err();
+                let _ = reply.send(result);
+                if failed {
+                    return Err("store write failed".into());
+                }
+            }
+            PartitionMsg::Applied(reply) => {
+                let _ = reply.send(state.applied);
+            }
+        }
+        Ok(())
+    }
+}
+
+enum MemOp {
+    Upsert(Vec<u8>, Row),
+    Delete(Vec<u8>),
+}
+
+impl PartitionActorState {
+    /// Maps stored cells onto the table's column indices.
+    fn values_of(&mut self, cells: Vec<(String, Value)>) -> Vec<Value> {
+        let mut values = Vec::with_capacity(cells.len());
+        for (orig, v) in cells {
+            let idx = match self.index.get(&orig) {
+                Some(i) => *i,
+                None => {
+                    let i = self.table.schema.write().ensure_column(&orig);
+                    self.index.insert(orig, i);
+                    i
+                }
+            };
+            if values.len() <= idx {
+                values.resize(idx + 1, Value::Null);
+            }
+            values[idx] = v;
+        }
+        values
+    }
+
+    /// Records that this partition has seen column `orig` with type `t`; widens the table's
+    /// schema when needed. Returns whether the partition's own schema changed.
+    fn observe(&mut self, orig: &str, t: Option<DType>) -> bool {
+        let known = self.seen_types.get(orig).copied();
+        let merged = match (known.flatten(), t) {
+            (Some(a), Some(b)) => Some(a.merge(b)),
+            (a, b) => a.or(b),
+        };
+        if known.is_some() && known.flatten() == merged {
+            return false;
+        }
+        let idx = match self.index.get(orig) {
+            Some(i) => *i,
+            None => {
+                let i = self.table.schema.write().ensure_column(orig);
+                self.index.insert(orig.to_string(), i);
+                i
+            }
+        };
+        if let Some(m) = merged {
+            self.table.schema.write().widen(idx, m);
+        }
+        self.seen_types.insert(orig.to_string(), merged);
+        match self.seen.columns.iter_mut().find(|(o, _)| o == orig) {
+            Some(c) => c.1 = merged,
+            None => self.seen.columns.push((orig.to_string(), merged)),
+        }
+        true
+    }
+
+    fn apply(&mut self, records: &[Record]) -> Result<ApplyOutcome, crate::store::StoreError> {
+        let started = Instant::now();
+        let mut out = ApplyOutcome::default();
+        let mut batch = WriteBatch::default();
+        let mut mem = Vec::with_capacity(records.len());
+        let mut schema_changed = false;
+        let mut applied = self.applied;
+        for rec in records {
+            if applied.is_some_and(|a| rec.offset <= a) {
+                out.duplicates += 1;
+                continue;
+            }
+            self.ctx.faults.check(&self.tp, rec.offset);
+            match self.decoder.decode(rec) {
+                Ok(Change::Tombstone) => out.tombstones += 1,
+                Ok(Change::Delete { key, key_columns }) => {
+                    if self.seen.key_columns.is_empty() && !key_columns.is_empty() {
+                        self.seen.key_columns = key_columns.clone();
+                        self.table.schema.write().set_primary_key(&key_columns);
+                        schema_changed = true;
+                    }
+                    batch.delete(&key);
+                    mem.push(MemOp::Delete(key));
+                    out.deletes += 1;
+                }
+                Ok(Change::Upsert {
+                    key,
+                    key_columns,
+                    op,
+                    ts_ms,
+                    cells,
+                }) => {
+                    if self.seen.key_columns.is_empty() && !key_columns.is_empty() {
+                        self.seen.key_columns = key_columns.clone();
+                        self.table.schema.write().set_primary_key(&key_columns);
+                        schema_changed = true;
+                    }
+                    let mut stored_cells = Vec::with_capacity(cells.len());
+                    for c in cells {
+                        let t = c.declared.or_else(|| c.value.dtype(false));
+                        schema_changed |= self.observe(&c.original, t);
+                        stored_cells.push((c.original, c.value));
+                    }
+                    let stored = StoredRow {
+                        op: op.code(),
+                        ts_ms,
+                        offset: rec.offset,
+                        cells: stored_cells,
+                    };
+                    batch.upsert(&key, &stored);
+                    let values = self.values_of(stored.cells);
+                    mem.push(MemOp::Upsert(
+                        key,
+                        Row {
+                            values,
+                            op: stored.op,
+                            ts_ms,
+                            offset: rec.offset,
+                        },
+                    ));
+                    out.upserts += 1;
+                }
+                Err(e) => {
+                    let reason = e.to_string();
+                    RecordQuarantined {
+                        tp: &self.tp,
+                        offset: rec.offset,
+                        reason: &reason,
+                    }
+                    .emit();
+                    let raw = rec.value.as_deref().unwrap_or_default();
+                    batch.quarantine(&QuarantineEntry {
+                        topic: Some(self.tp.topic.clone()),
+                        partition: Some(self.tp.partition),
+                        offset: Some(rec.offset),
+                        position: None,
+                        reason,
+                        raw: raw[..raw.len().min(QUARANTINE_RAW_CAP)].to_vec(),
+                        raw_len: raw.len(),
+                        at_ms: chrono::Utc::now().timestamp_millis(),
+                    });
+                    out.quarantined += 1;
+                }
+            }
+            applied = Some(rec.offset);
+        }
+        if applied == self.applied {
+            out.applied = applied;
+            return Ok(out);
+        }
+        if schema_changed {
+            batch.schema(&self.seen);
+        }
+        let last = applied.expect("a record was applied");
+        batch.applied(last);
+        self.store.commit(batch)?;
+        self.applied = applied;
+        {
+            let mut rows = self.part.rows.write();
+            for op in mem {
+                match op {
+                    MemOp::Upsert(k, r) => {
+                        rows.rows.insert(k, r);
+                    }
+                    MemOp::Delete(k) => {
+                        rows.rows.remove(&k);
+                    }
+                }
+            }
+            rows.applied = applied;
+            rows.version += 1;
+        }
+        out.applied = applied;
+        BatchApplied {
+            tp: &self.tp,
+            applied: out.upserts + out.deletes,
+            duplicates: out.duplicates,
+            tombstones: out.tombstones,
+            quarantined: out.quarantined,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+        .emit(&self.ctx.metrics);
+        Ok(out)
+    }
+}

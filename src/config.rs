@@ -1,0 +1,383 @@
+//! One configuration, layered: the file (`config/streamq.toml` documents every field) → the
+//! environment (`STREAMQ_*`, read through an injected map so tests can set it) → the command
+//! line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Configuration errors.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML or has unknown fields.
+    #[error("invalid config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// An environment variable holds a value of the wrong kind.
+    #[error("environment variable {var}={value:?}: {message}")]
+    Env {
+        var: String,
+        value: String,
+        message: String,
+    },
+    /// The combination of settings cannot work.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Everything streamq can be told.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Where sled keeps state.
+    pub data_dir: PathBuf,
+    pub source: SourceConfig,
+    pub ingest: IngestConfig,
+    pub query: QueryConfig,
+    pub supervisor: SupervisorConfig,
+    pub debug: DebugConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            data_dir: PathBuf::from("data"),
+            source: SourceConfig::default(),
+            ingest: IngestConfig::default(),
+            query: QueryConfig::default(),
+            supervisor: SupervisorConfig::default(),
+            debug: DebugConfig::default(),
+        }
+    }
+}
+
+/// Which source feeds the tables.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceKind {
+    /// The built-in generator of the reference dataset.
+    #[default]
+    Demo,
+    /// A file of `kcat -C -J` lines.
+    Replay,
+}
+
+/// The JSON form the demo writes.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum DemoFormat {
+    /// The envelope itself (`schemas.enable=false`).
+    #[default]
+    #[serde(rename = "json")]
+    #[value(name = "json")]
+    Json,
+    /// `{"schema", "payload"}` with logical types (Decimal amounts).
+    #[serde(rename = "json-schema")]
+    #[value(name = "json-schema")]
+    JsonSchema,
+}
+
+/// A pace: events per second, or as fast as possible.
+#[derive(Clone, Copy, Debug, PartialEq, Default)]
+pub enum Rate {
+    PerSecond(f64),
+    #[default]
+    Max,
+}
+
+impl FromStr for Rate {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        if s.eq_ignore_ascii_case("max") {
+            return Ok(Rate::Max);
+        }
+        match s.parse::<f64>() {
+            Ok(v) if v > 0.0 && v.is_finite() => Ok(Rate::PerSecond(v)),
+            _ => Err(format!("expected a positive number or 'max', got {s:?}")),
+        }
+    }
+}
+
+impl Serialize for Rate {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Rate::Max => s.serialize_str("max"),
+            Rate::PerSecond(v) => s.serialize_f64(*v),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Rate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            N(f64),
+            S(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::N(v) => Rate::from_str(&v.to_string()),
+            Raw::S(s) => Rate::from_str(&s),
+        }
+        .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SourceConfig {
+    /// `demo` or `replay`.
+    pub kind: SourceKind,
+    /// The replay file (`.jsonl` or `.jsonl.gz`).
+    pub file: Option<PathBuf>,
+    /// Replay pace as a multiple of the recorded pace; absent = as fast as possible.
+    pub speed: Option<f64>,
+    pub demo: DemoConfig,
+}
+
+impl Default for SourceConfig {
+    fn default() -> Self {
+        Self {
+            kind: SourceKind::Demo,
+            file: None,
+            speed: None,
+            demo: DemoConfig::default(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// The generator's seed: the same seed (and start) gives the same records.
+    pub seed: u64,
+    /// Events per second, or `"max"`.
+    pub rate: Rate,
+    /// `json` (schemaless) or `json-schema`.
+    pub format: DemoFormat,
+    /// Partitions per topic.
+    pub partitions: i32,
+    /// Stop after this many events (absent = run until stopped).
+    pub limit: Option<u64>,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        Self {
+            seed: 1,
+            rate: Rate::PerSecond(200.0),
+            format: DemoFormat::Json,
+            partitions: 3,
+            limit: None,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct IngestConfig {
+    /// Records per micro-batch sent to a partition actor.
+    pub batch_size: usize,
+    /// How long a partial micro-batch may wait before it is sent anyway.
+    pub linger_ms: u64,
+    /// sled writes to disk at least this often: the most a hard crash can lose (it is then
+    /// re-read from the source, since the applied offset is lost with it).
+    pub flush_interval_ms: u64,
+    /// Micro-batches queued per partition before the source waits.
+    pub queue_batches: usize,
+}
+
+impl Default for IngestConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 1024,
+            linger_ms: 50,
+            flush_interval_ms: 200,
+            queue_batches: 4,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QueryConfig {
+    /// A query running longer is cancelled.
+    pub timeout_ms: u64,
+    /// Rows returned at most; more sets `truncated`.
+    pub max_rows: usize,
+}
+
+impl Default for QueryConfig {
+    fn default() -> Self {
+        Self {
+            timeout_ms: 10_000,
+            max_rows: 10_000,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupervisorConfig {
+    /// Restarts allowed within `window_secs` before a partition is marked failed.
+    pub max_restarts: u32,
+    pub window_secs: u64,
+}
+
+impl Default for SupervisorConfig {
+    fn default() -> Self {
+        Self {
+            max_restarts: 3,
+            window_secs: 60,
+        }
+    }
+}
+
+/// For tests only.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DebugConfig {
+    /// `topic:partition:offset:times` — the partition actor panics when it meets that offset,
+    /// the first `times` times (0 = always). Exists to test supervision.
+    pub fault_panic: Option<String>,
+}
+
+impl Config {
+    /// File (if given) → environment.
+    pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
+        let mut cfg = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?
+            }
+            None => Config::default(),
+        };
+        cfg.apply_env(env)?;
+        Ok(cfg)
+    }
+
+    /// The process environment as a map (only `STREAMQ_*`).
+    pub fn process_env() -> HashMap<String, String> {
+        std::env::vars().filter(|(k, _)| k.starts_with("STREAMQ_")).collect()
+    }
+
+    /// Applies `STREAMQ_*` variables over the current values.
+    pub fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
+        fn parse<T: FromStr>(var: &str, v: &str) -> Result<T, ConfigError>
+        where
+            T::Err: std::fmt::Display,
+        {
+            v.parse::<T>().map_err(|e| ConfigError::Env {
+                var: var.into(),
+                value: v.into(),
+                message: e.to_string(),
+            })
+        }
+        for (var, v) in env {
+            match var.as_str() {
+                "STREAMQ_LISTEN" => self.listen = v.clone(),
+                "STREAMQ_DATA_DIR" => self.data_dir = v.into(),
+                "STREAMQ_SOURCE" => {
+                    self.source.kind = <SourceKind as clap::ValueEnum>::from_str(v, true)
+                        .map_err(|message| ConfigError::Env { var: var.clone(), value: v.clone(), message })?
+                }
+                "STREAMQ_FILE" => self.source.file = Some(v.into()),
+                "STREAMQ_SPEED" => self.source.speed = Some(parse(var, v)?),
+                "STREAMQ_DEMO_SEED" => self.source.demo.seed = parse(var, v)?,
+                "STREAMQ_DEMO_RATE" | "STREAMQ_RATE" => self.source.demo.rate = parse(var, v)?,
+                "STREAMQ_DEMO_FORMAT" | "STREAMQ_FORMAT" => {
+                    self.source.demo.format = <DemoFormat as clap::ValueEnum>::from_str(v, true)
+                        .map_err(|message| ConfigError::Env { var: var.clone(), value: v.clone(), message })?
+                }
+                "STREAMQ_DEMO_LIMIT" => self.source.demo.limit = Some(parse(var, v)?),
+                "STREAMQ_BATCH_SIZE" => self.ingest.batch_size = parse(var, v)?,
+                "STREAMQ_LINGER_MS" => self.ingest.linger_ms = parse(var, v)?,
+                "STREAMQ_FLUSH_INTERVAL_MS" => self.ingest.flush_interval_ms = parse(var, v)?,
+                "STREAMQ_QUERY_TIMEOUT_MS" => self.query.timeout_ms = parse(var, v)?,
+                "STREAMQ_QUERY_MAX_ROWS" => self.query.max_rows = parse(var, v)?,
+                "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,
+                "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
+                "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the settings can work together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.source.kind == SourceKind::Replay && self.source.file.is_none() {
+            return Err(ConfigError::Invalid(
+                "the replay source needs a file (--file or source.file)".into(),
+            ));
+        }
+        if self.ingest.batch_size == 0 || self.query.max_rows == 0 {
+            return Err(ConfigError::Invalid(
+                "ingest.batch_size and query.max_rows must be positive".into(),
+            ));
+        }
+        if let Some(s) = self.source.speed
+            && !(s > 0.0 && s.is_finite())
+        {
+            return Err(ConfigError::Invalid(format!("speed must be positive, got {s}")));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_documented_default_file_matches_the_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/streamq.toml");
+        let cfg = Config::load(Some(&path), &HashMap::new()).unwrap();
+        assert_eq!(cfg, Config::default());
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_rejects_bad_values() {
+        let env: HashMap<String, String> = [
+            ("STREAMQ_LISTEN", "0.0.0.0:9000"),
+            ("STREAMQ_SOURCE", "replay"),
+            ("STREAMQ_DEMO_RATE", "max"),
+            ("STREAMQ_QUERY_MAX_ROWS", "5"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(cfg.listen, "0.0.0.0:9000");
+        assert_eq!(cfg.source.kind, SourceKind::Replay);
+        assert_eq!(cfg.source.demo.rate, Rate::Max);
+        assert_eq!(cfg.query.max_rows, 5);
+        assert!(cfg.validate().is_err(), "replay without a file is refused");
+
+        let bad: HashMap<String, String> = [("STREAMQ_QUERY_MAX_ROWS".to_string(), "lots".to_string())].into();
+        assert!(matches!(Config::load(None, &bad), Err(ConfigError::Env { .. })));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "listne = \"x\"\n").unwrap();
+        assert!(matches!(Config::load(Some(&p), &HashMap::new()), Err(ConfigError::Parse { .. })));
+    }
+}

@@ -1,0 +1,526 @@
+//! Debezium change-event envelopes in JSON: schemaless and schema-enabled.
+//!
+//! A record's value is either the envelope itself (`schemas.enable=false`) or
+//! `{"schema": …, "payload": <envelope>}`; the schema's logical types (MicroTimestamp, Date,
+//! Decimal, …) decide how values are read. Without a schema, types are inferred from the values
+//! and from column-name conventions (`*_at`/`*_time` hold times, `*_date`/`*_on` hold dates).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value as Json};
+
+use crate::ingest::record::Record;
+use crate::store::value::{DType, Value, parse_date, parse_timestamp};
+
+/// Why a record could not be decoded. Each becomes a quarantine entry's reason.
+#[derive(Debug, thiserror::Error, Clone, PartialEq)]
+pub enum DecodeError {
+    /// The value bytes are not JSON.
+    #[error("value is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// The JSON is not a Debezium change-event envelope.
+    #[error("value is not a Debezium envelope: {0}")]
+    NotAnEnvelope(String),
+    /// The envelope's `op` is none of c, u, d, r.
+    #[error("unknown op {0:?}")]
+    UnknownOp(String),
+    /// A create, update or read without an `after` row.
+    #[error("op {0:?} has no 'after' row")]
+    MissingAfter(String),
+    /// The record has no key, so the row it changes cannot be identified.
+    #[error("record has no key")]
+    NullKey,
+    /// The key is not a JSON object of key columns.
+    #[error("key is not a JSON key struct: {0}")]
+    InvalidKey(String),
+    /// A column's value does not match its declared type.
+    #[error("column {column}: {reason}")]
+    BadValue { column: String, reason: String },
+}
+
+/// The operation a change applies.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    Create,
+    Update,
+    Delete,
+    Read,
+}
+
+impl Op {
+    pub fn code(self) -> u8 {
+        match self {
+            Op::Create => b'c',
+            Op::Update => b'u',
+            Op::Delete => b'd',
+            Op::Read => b'r',
+        }
+    }
+}
+
+/// One decoded column of an `after` row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    /// The column name as the source spells it (`TXN_ID`).
+    pub original: String,
+    /// The value, typed.
+    pub value: Value,
+    /// The type the envelope schema declares, if it has one.
+    pub declared: Option<DType>,
+}
+
+/// What one record does to its table.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Insert or replace the row with this key.
+    Upsert {
+        key: Vec<u8>,
+        key_columns: Vec<String>,
+        op: Op,
+        ts_ms: i64,
+        cells: Vec<Cell>,
+    },
+    /// Remove the row with this key.
+    Delete {
+        key: Vec<u8>,
+        key_columns: Vec<String>,
+    },
+    /// A null value after a delete: nothing to apply.
+    Tombstone,
+}
+
+/// The declared shape of one field in a Kafka Connect schema.
+#[derive(Clone, Debug)]
+struct FieldSpec {
+    kind: FieldKind,
+    declared: Option<DType>,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum FieldKind {
+    /// A plain JSON value; types inferred as in schemaless JSON.
+    Plain,
+    MicroTimestamp,
+    MilliTimestamp,
+    NanoTimestamp,
+    EpochDate,
+    IsoTimestamp,
+    Decimal(u8),
+    Integer,
+    Float,
+}
+
+type FieldMap = Arc<HashMap<String, FieldSpec>>;
+
+/// Decodes records; keeps a small cache of parsed envelope schemas so a schema-enabled stream
+/// parses each distinct schema once.
+#[derive(Default)]
+pub struct Decoder {
+    schemas: HashMap<String, FieldMap>,
+}
+
+#[derive(Deserialize)]
+struct Top<'a> {
+    #[serde(borrow, default)]
+    schema: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    payload: Option<&'a RawValue>,
+    #[serde(default)]
+    after: Option<Map<String, Json>>,
+    #[serde(default)]
+    op: Option<String>,
+    #[serde(default)]
+    ts_ms: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    after: Option<Map<String, Json>>,
+    #[serde(default)]
+    op: Option<String>,
+    #[serde(default)]
+    ts_ms: Option<i64>,
+}
+
+impl Decoder {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Decodes one record into the change it makes.
+    pub fn decode(&mut self, rec: &Record) -> Result<Change, DecodeError> {
+        let Some(value) = rec.value.as_deref() else {
+            return Ok(Change::Tombstone);
+        };
+        let top: Top = serde_json::from_slice(value).map_err(|e| classify_json_error(value, e))?;
+        let (env, fields) = match (top.schema, top.payload, &top.op) {
+            (Some(schema), Some(payload), None) => {
+                if payload.get() == "null" {
+                    return Ok(Change::Tombstone);
+                }
+                let env: Envelope = serde_json::from_str(payload.get())
+                    .map_err(|e| DecodeError::NotAnEnvelope(e.to_string()))?;
+                (env, Some(self.fields_for(schema.get())?))
+            }
+            _ => (
+                Envelope {
+                    after: top.after,
+                    op: top.op,
+                    ts_ms: top.ts_ms,
+                },
+                None,
+            ),
+        };
+        let op = match env.op.as_deref() {
+            Some("c") => Op::Create,
+            Some("u") => Op::Update,
+            Some("d") => Op::Delete,
+            Some("r") => Op::Read,
+            Some(other) => return Err(DecodeError::UnknownOp(other.to_string())),
+            None => return Err(DecodeError::NotAnEnvelope("no 'op' field".into())),
+        };
+        let (key, key_columns) = decode_key(rec.key.as_deref())?;
+        if op == Op::Delete {
+            return Ok(Change::Delete { key, key_columns });
+        }
+        let Some(after) = env.after else {
+            return Err(DecodeError::MissingAfter((op.code() as char).to_string()));
+        };
+        let mut cells = Vec::with_capacity(after.len());
+        for (name, json) in after {
+            let spec = fields.as_ref().and_then(|f| f.get(&name));
+            let (value, declared) = match spec {
+                Some(spec) => (read_declared(&name, &json, spec)?, spec.declared),
+                None => (infer(&name, &json), None),
+            };
+            cells.push(Cell {
+                original: name,
+                value,
+                declared,
+            });
+        }
+        Ok(Change::Upsert {
+            key,
+            key_columns,
+            op,
+            ts_ms: env.ts_ms.unwrap_or(rec.ts_ms),
+            cells,
+        })
+    }
+
+    fn fields_for(&mut self, schema: &str) -> Result<FieldMap, DecodeError> {
+        if let Some(f) = self.schemas.get(schema) {
+            return Ok(f.clone());
+        }
+        let parsed: Json = serde_json::from_str(schema)
+            .map_err(|e| DecodeError::NotAnEnvelope(format!("bad schema: {e}")))?;
+        let row = parsed
+            .get("fields")
+            .and_then(Json::as_array)
+            .and_then(|fs| {
+                fs.iter().find(|f| {
+                    f.get("field").and_then(Json::as_str) == Some("after")
+                        && f.get("fields").is_some()
+                })
+            })
+            .and_then(|f| f.get("fields"))
+            .and_then(Json::as_array)
+            .ok_or_else(|| DecodeError::NotAnEnvelope("schema has no 'after' struct".into()))?;
+        let mut map = HashMap::new();
+        for f in row {
+            let Some(name) = f.get("field").and_then(Json::as_str) else {
+                continue;
+            };
+            map.insert(name.to_string(), field_spec(f));
+        }
+        let map = Arc::new(map);
+        if self.schemas.len() >= 256 {
+            self.schemas.clear();
+        }
+        self.schemas.insert(schema.to_string(), map.clone());
+        Ok(map)
+    }
+}
+
+fn classify_json_error(value: &[u8], e: serde_json::Error) -> DecodeError {
+    if e.is_data() {
+        DecodeError::NotAnEnvelope(e.to_string())
+    } else if serde_json::from_slice::<serde::de::IgnoredAny>(value).is_ok() {
+        DecodeError::NotAnEnvelope(e.to_string())
+    } else {
+        DecodeError::InvalidJson(e.to_string())
+    }
+}
+
+fn field_spec(f: &Json) -> FieldSpec {
+    let ty = f.get("type").and_then(Json::as_str).unwrap_or("");
+    let name = f.get("name").and_then(Json::as_str).unwrap_or("");
+    let (kind, declared) = match name {
+        "io.debezium.time.MicroTimestamp" => (FieldKind::MicroTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
+            (FieldKind::MilliTimestamp, Some(DType::Timestamp))
+        }
+        "io.debezium.time.NanoTimestamp" => (FieldKind::NanoTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.ZonedTimestamp" => (FieldKind::IsoTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.Date" | "org.apache.kafka.connect.data.Date" => {
+            (FieldKind::EpochDate, Some(DType::Date))
+        }
+        "org.apache.kafka.connect.data.Decimal" => {
+            let scale = f
+                .get("parameters")
+                .and_then(|p| p.get("scale"))
+                .and_then(|s| match s {
+                    Json::String(s) => s.parse().ok(),
+                    Json::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+                    _ => None,
+                })
+                .unwrap_or(0);
+            (FieldKind::Decimal(scale), Some(DType::Decimal { scale }))
+        }
+        _ => match ty {
+            "int8" | "int16" | "int32" => (FieldKind::Integer, Some(DType::Int32)),
+            "int64" => (FieldKind::Integer, Some(DType::Int64)),
+            "float" | "float32" | "double" | "float64" => (FieldKind::Float, Some(DType::Float64)),
+            "boolean" => (FieldKind::Plain, Some(DType::Bool)),
+            // Strings may still be ISO times by naming convention (Hive): infer from values.
+            _ => (FieldKind::Plain, None),
+        },
+    };
+    FieldSpec { kind, declared }
+}
+
+fn bad(column: &str, reason: impl Into<String>) -> DecodeError {
+    DecodeError::BadValue {
+        column: column.to_string(),
+        reason: reason.into(),
+    }
+}
+
+fn read_declared(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, DecodeError> {
+    if json.is_null() {
+        return Ok(Value::Null);
+    }
+    let int = || {
+        json.as_i64()
+            .ok_or_else(|| bad(name, format!("expected an integer, got {json}")))
+    };
+    Ok(match spec.kind {
+        FieldKind::Plain => infer(name, json),
+        FieldKind::MicroTimestamp => Value::Timestamp(int()?),
+        FieldKind::MilliTimestamp => Value::Timestamp(int()?.saturating_mul(1000)),
+        FieldKind::NanoTimestamp => Value::Timestamp(int()? / 1000),
+        FieldKind::EpochDate => Value::Date(
+            i32::try_from(int()?).map_err(|_| bad(name, "date out of range"))?,
+        ),
+        FieldKind::IsoTimestamp => {
+            let s = json.as_str().ok_or_else(|| bad(name, "expected a timestamp string"))?;
+            Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(name, format!("bad timestamp {s:?}")))?)
+        }
+        FieldKind::Decimal(scale) => match json {
+            Json::String(s) => Value::Decimal {
+                unscaled: decode_decimal_bytes(s).ok_or_else(|| bad(name, format!("bad decimal bytes {s:?}")))?,
+                scale,
+            },
+            // Some converters emit decimals as numbers (decimal.handling.mode=double).
+            Json::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            _ => return Err(bad(name, "expected base64 decimal bytes")),
+        },
+        FieldKind::Integer => Value::Int(int()?),
+        FieldKind::Float => Value::Float(
+            json.as_f64()
+                .ok_or_else(|| bad(name, format!("expected a number, got {json}")))?,
+        ),
+    })
+}
+
+/// Kafka Connect's Decimal: base64 of the unscaled value, two's complement, big-endian.
+pub fn decode_decimal_bytes(b64: &str) -> Option<i128> {
+    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    if bytes.is_empty() || bytes.len() > 16 {
+        return None;
+    }
+    let neg = bytes[0] & 0x80 != 0;
+    let mut buf = [if neg { 0xff } else { 0 }; 16];
+    buf[16 - bytes.len()..].copy_from_slice(&bytes);
+    Some(i128::from_be_bytes(buf))
+}
+
+/// Kafka Connect's Decimal bytes for an unscaled value (shortest two's complement form).
+pub fn encode_decimal_bytes(unscaled: i128) -> String {
+    let full = unscaled.to_be_bytes();
+    let mut start = 0;
+    while start < 15 {
+        let (b, next) = (full[start], full[start + 1]);
+        if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
+            start += 1;
+        } else {
+            break;
+        }
+    }
+    base64::engine::general_purpose::STANDARD.encode(&full[start..])
+}
+
+fn name_hints(name: &str) -> (bool, bool) {
+    let lower = name.to_ascii_lowercase();
+    let time = ["_at", "_time", "_ts", "_timestamp"]
+        .iter()
+        .any(|s| lower.ends_with(s))
+        || lower == "timestamp";
+    let date = ["_date", "_on", "_day"].iter().any(|s| lower.ends_with(s)) || lower == "date";
+    (time, date)
+}
+
+/// Reads a schemaless JSON value. Integers in a time-named column with the magnitude of
+/// epoch microseconds (or milliseconds) are times; small integers in a date-named column are
+/// epoch days; ISO strings in such columns are times and dates.
+pub fn infer(name: &str, json: &Json) -> Value {
+    match json {
+        Json::Null => Value::Null,
+        Json::Bool(b) => Value::Bool(*b),
+        Json::Number(n) => {
+            if let Some(i) = n.as_i64() {
+                let (time, date) = name_hints(name);
+                let mag = i.unsigned_abs();
+                if time && (100_000_000_000_000..100_000_000_000_000_000).contains(&mag) {
+                    Value::Timestamp(i)
+                } else if time && (100_000_000_000..100_000_000_000_000).contains(&mag) {
+                    Value::Timestamp(i * 1000)
+                } else if date && mag < 200_000 {
+                    Value::Date(i as i32)
+                } else {
+                    Value::Int(i)
+                }
+            } else {
+                Value::Float(n.as_f64().unwrap_or(f64::NAN))
+            }
+        }
+        Json::String(s) => {
+            let (time, date) = name_hints(name);
+            if time && let Some(t) = parse_timestamp(s) {
+                return Value::Timestamp(t);
+            }
+            if date && let Some(d) = parse_date(s) {
+                return Value::Date(d);
+            }
+            Value::Str(s.clone())
+        }
+        other => Value::Str(other.to_string()),
+    }
+}
+
+/// The key struct → (canonical key bytes, key column names). Accepts the schemaless struct
+/// and the schema-enabled `{"schema", "payload"}` form.
+fn decode_key(key: Option<&[u8]>) -> Result<(Vec<u8>, Vec<String>), DecodeError> {
+    let key = key.ok_or(DecodeError::NullKey)?;
+    let json: Json =
+        serde_json::from_slice(key).map_err(|e| DecodeError::InvalidKey(e.to_string()))?;
+    let obj = match json {
+        Json::Object(mut m) if m.contains_key("schema") && m.contains_key("payload") => {
+            match m.remove("payload") {
+                Some(Json::Object(p)) => p,
+                _ => return Err(DecodeError::InvalidKey("payload is not a struct".into())),
+            }
+        }
+        Json::Object(m) => m,
+        Json::Null => return Err(DecodeError::NullKey),
+        other => {
+            // A bare scalar key: the row is identified by the value itself.
+            let bytes = other.to_string().into_bytes();
+            return Ok((bytes, Vec::new()));
+        }
+    };
+    let columns = obj.keys().cloned().collect();
+    let bytes = serde_json::to_vec(&obj).map_err(|e| DecodeError::InvalidKey(e.to_string()))?;
+    Ok((bytes, columns))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(key: &str, value: Option<&str>) -> Record {
+        Record {
+            topic: "db2.transactions".into(),
+            partition: 0,
+            offset: 7,
+            ts_ms: 1,
+            key: Some(key.as_bytes().to_vec()),
+            value: value.map(|v| v.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn schemaless_create_reads_types_from_values_and_names() {
+        let r = rec(
+            r#"{"TXN_ID":"T1"}"#,
+            Some(r#"{"before":null,"after":{"TXN_ID":"T1","AMOUNT":12.5,"QTY":3,"CREATED_AT":1772409600123456,"OPENED_ON":16064,"sale_time":"2026-03-02T08:00:01Z"},"source":{},"op":"c","ts_ms":1772409600123,"transaction":null}"#),
+        );
+        let Change::Upsert { key, key_columns, op, ts_ms, cells } = Decoder::new().decode(&r).unwrap() else {
+            panic!("expected an upsert")
+        };
+        assert_eq!(key, br#"{"TXN_ID":"T1"}"#);
+        assert_eq!(key_columns, vec!["TXN_ID"]);
+        assert_eq!(op, Op::Create);
+        assert_eq!(ts_ms, 1772409600123);
+        let values: Vec<_> = cells.iter().map(|c| c.value.clone()).collect();
+        assert_eq!(
+            values,
+            vec![
+                Value::Str("T1".into()),
+                Value::Float(12.5),
+                Value::Int(3),
+                Value::Timestamp(1772409600123456),
+                Value::Date(16064),
+                Value::Timestamp(parse_timestamp("2026-03-02T08:00:01Z").unwrap()),
+            ]
+        );
+    }
+
+    #[test]
+    fn schema_enabled_decimal_and_logical_types_are_used() {
+        let amount = encode_decimal_bytes(-1234);
+        let v = format!(
+            r#"{{"schema":{{"type":"struct","fields":[{{"type":"struct","field":"after","fields":[{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{{"scale":"2"}},"field":"AMOUNT"}},{{"type":"int64","name":"io.debezium.time.MicroTimestamp","field":"WHEN"}},{{"type":"double","optional":true,"field":"LIMIT"}}]}}]}},"payload":{{"before":null,"after":{{"AMOUNT":"{amount}","WHEN":5,"LIMIT":null}},"op":"u","ts_ms":9}}}}"#
+        );
+        let Change::Upsert { cells, op, .. } = Decoder::new().decode(&rec(r#"{"ID":1}"#, Some(&v))).unwrap() else {
+            panic!("expected an upsert")
+        };
+        assert_eq!(op, Op::Update);
+        assert_eq!(cells[0].value, Value::Decimal { unscaled: -1234, scale: 2 });
+        assert_eq!(cells[1].value, Value::Timestamp(5));
+        assert_eq!(cells[2].value, Value::Null);
+        assert_eq!(cells[2].declared, Some(DType::Float64));
+    }
+
+    #[test]
+    fn decimal_bytes_round_trip() {
+        for v in [0i128, 1, -1, 127, 128, -128, -129, 3895497, -99999999999] {
+            assert_eq!(decode_decimal_bytes(&encode_decimal_bytes(v)), Some(v), "{v}");
+        }
+    }
+
+    #[test]
+    fn deletes_tombstones_and_bad_records() {
+        let mut d = Decoder::new();
+        assert!(matches!(
+            d.decode(&rec(r#"{"ID":1}"#, Some(r#"{"before":{"ID":1},"after":null,"op":"d","ts_ms":1}"#))),
+            Ok(Change::Delete { .. })
+        ));
+        assert_eq!(d.decode(&rec(r#"{"ID":1}"#, None)), Ok(Change::Tombstone));
+        assert!(matches!(d.decode(&rec("{}", Some("{not json"))), Err(DecodeError::InvalidJson(_))));
+        assert!(matches!(d.decode(&rec("{}", Some(r#"{"hello":1}"#))), Err(DecodeError::NotAnEnvelope(_))));
+        assert!(matches!(d.decode(&rec("{}", Some("[1,2]"))), Err(DecodeError::NotAnEnvelope(_))));
+        assert_eq!(
+            d.decode(&rec("{}", Some(r#"{"after":{},"op":"x"}"#))),
+            Err(DecodeError::UnknownOp("x".into()))
+        );
+        let mut no_key = rec("{}", Some(r#"{"after":{"A":1},"op":"c"}"#));
+        no_key.key = None;
+        assert_eq!(d.decode(&no_key), Err(DecodeError::NullKey));
+    }
+}

@@ -1,0 +1,76 @@
+//! # streamq
+//!
+//! A self-hosted real-time query assistant for change-data-capture streams: Debezium events
+//! from Kafka topics (or a replay file, or the built-in demo) are folded into live tables that
+//! answer SQL.
+//!
+//! # Layout
+//!
+//! Data flows top to bottom:
+//!
+//! - [`ingest`] — what comes in: sources ([`ingest::demo`], [`ingest::replay`]) produce
+//!   [`ingest::record::Record`]s; [`ingest::debezium`] decodes envelopes into changes.
+//! - [`actors`] — who runs: the router cuts records into per-partition micro-batches; one
+//!   supervised [`actors::partition::PartitionActor`] per topic partition applies them.
+//! - [`store`] — what is kept: sled (rows and applied offset in one atomic batch per
+//!   micro-batch, the quarantine), the in-memory tables and the catalog discovered from data.
+//! - [`query`] — how questions are answered: DataFusion over the live tables.
+//! - [`web`] — HTTP: REST, health, metrics, the start page.
+//! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.
+
+pub mod actors;
+pub mod config;
+pub mod ident;
+pub mod ingest;
+pub mod query;
+pub mod store;
+pub mod telemetry;
+pub mod web;
+
+pub use actors::Node;
+pub use config::Config;
+
+/// An order-independent checksum of a table's rows (values, op, timestamp, offset) with the
+/// row count: equal for two stores that hold the same rows, however they got there.
+pub fn table_checksum(table: &store::table::LiveTable) -> (usize, u64) {
+    let mut count = 0;
+    let mut sum = 0u64;
+    for (_, part) in table.partitions() {
+        let rows = part.rows.read();
+        for (key, row) in &rows.rows {
+            count += 1;
+            let mut h = Fnv::default();
+            h.write(key);
+            h.write(&[row.op]);
+            h.write(&row.ts_ms.to_le_bytes());
+            h.write(&row.offset.to_le_bytes());
+            let trimmed = {
+                let mut v = row.values.as_slice();
+                while let [rest @ .., store::value::Value::Null] = v {
+                    v = rest;
+                }
+                v
+            };
+            h.write(&store::encode(&trimmed));
+            sum = sum.wrapping_add(h.0);
+        }
+    }
+    (count, sum)
+}
+
+struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= *b as u64;
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+}

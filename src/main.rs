@@ -1,0 +1,336 @@
+//! The `streamq` command: serve, sql, replay, bench.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+use streamq::config::{Config, DemoFormat, Rate, SourceKind};
+use streamq::web::{AppState, router};
+use streamq::{Node, table_checksum};
+
+#[derive(Parser)]
+#[command(name = "streamq", version, about = "Real-time CDC stream query assistant")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Default)]
+struct Common {
+    /// Config file (TOML); see config/streamq.toml.
+    #[arg(long, env = "STREAMQ_CONFIG")]
+    config: Option<PathBuf>,
+    /// Where state is kept.
+    #[arg(long, env = "STREAMQ_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Drop existing state and rebuild it from the source.
+    #[arg(long)]
+    rebuild: bool,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Ingest from a source and serve the HTTP API.
+    Serve {
+        #[command(flatten)]
+        common: Common,
+        /// demo (built-in generator) or replay (a kcat -C -J file).
+        #[arg(long, env = "STREAMQ_SOURCE")]
+        source: Option<SourceKind>,
+        /// The replay file (.jsonl or .jsonl.gz); implies --source replay.
+        #[arg(long, env = "STREAMQ_FILE")]
+        file: Option<PathBuf>,
+        /// Replay at the recorded pace times N (default: as fast as possible).
+        #[arg(long, env = "STREAMQ_SPEED")]
+        speed: Option<f64>,
+        /// Demo events per second, or "max".
+        #[arg(long, env = "STREAMQ_DEMO_RATE")]
+        rate: Option<Rate>,
+        /// Demo JSON form.
+        #[arg(long, env = "STREAMQ_DEMO_FORMAT")]
+        format: Option<DemoFormat>,
+        /// Address to listen on.
+        #[arg(long, env = "STREAMQ_LISTEN")]
+        listen: Option<String>,
+    },
+    /// Run one SQL query against a running server and print the result.
+    Sql {
+        sql: String,
+        #[arg(long, env = "STREAMQ_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
+    /// Ingest a replay file and exit when caught up.
+    Replay {
+        file: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Measure ingest throughput.
+    Bench {
+        #[command(subcommand)]
+        what: BenchCmd,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCmd {
+    /// Replay throughput of a file and of a generated stream, with peak memory.
+    Ingest {
+        /// A kcat -C -J file to replay (e.g. ../shared/data/dev-events.jsonl.gz).
+        #[arg(long)]
+        file: Option<PathBuf>,
+        /// Events in the generated stream (0 = skip).
+        #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+        /// Form of the generated stream.
+        #[arg(long, default_value = "json")]
+        format: DemoFormat,
+    },
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMQ_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn load(common: &Common) -> anyhow::Result<Config> {
+    let mut cfg = Config::load(common.config.as_deref(), &Config::process_env())?;
+    if let Some(d) = &common.data_dir {
+        cfg.data_dir = d.clone();
+    }
+    Ok(cfg)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Serve {
+            common,
+            source,
+            file,
+            speed,
+            rate,
+            format,
+            listen,
+        } => {
+            init_tracing();
+            let mut cfg = load(&common)?;
+            if let Some(f) = file {
+                cfg.source.file = Some(f);
+                cfg.source.kind = SourceKind::Replay;
+            }
+            if let Some(s) = source {
+                cfg.source.kind = s;
+            }
+            if let Some(s) = speed {
+                cfg.source.speed = Some(s);
+            }
+            if let Some(r) = rate {
+                cfg.source.demo.rate = r;
+            }
+            if let Some(f) = format {
+                cfg.source.demo.format = f;
+            }
+            if let Some(l) = listen {
+                cfg.listen = l;
+            }
+            cfg.validate()?;
+            serve(cfg, common.rebuild).await
+        }
+        Cmd::Sql { sql, server } => run_sql(&sql, &server),
+        Cmd::Replay { file, common } => {
+            init_tracing();
+            let mut cfg = load(&common)?;
+            cfg.source.kind = SourceKind::Replay;
+            cfg.source.file = Some(file);
+            cfg.source.speed = None;
+            cfg.validate()?;
+            let (node, took, read) = ingest_to_end(cfg, common.rebuild).await?;
+            print_summary(&node, took, read);
+            node.stop().await;
+            Ok(())
+        }
+        Cmd::Bench { what } => match what {
+            BenchCmd::Ingest {
+                file,
+                events,
+                format,
+            } => bench_ingest(file, events, format).await,
+        },
+    }
+}
+
+async fn shutdown_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: draining ingestion, flushing state");
+    token.cancel();
+}
+
+async fn serve(cfg: Config, rebuild: bool) -> anyhow::Result<()> {
+    let listen = cfg.listen.clone();
+    let node = Node::start(cfg, rebuild).await?;
+    let shutdown = CancellationToken::new();
+    let ingest = node.start_source(shutdown.clone());
+    let listener = tokio::net::TcpListener::bind(&listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr: SocketAddr = listener.local_addr()?;
+    println!("streamq serving on http://{addr}  (dashboard: http://{addr}/ , SQL: POST /api/sql)");
+    let app = router(AppState::new(node.clone()));
+    tokio::spawn(shutdown_signal(shutdown.clone()));
+    let server_token = shutdown.clone();
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async move { server_token.cancelled().await })
+        .await?;
+    // Drain: the router delivers what it has cut, then actors stop and sled flushes; past the
+    // deadline, exit anyway (state is a fold of the log: a restart re-reads what was lost).
+    let drain = async {
+        let _ = ingest.await;
+        node.stop().await;
+    };
+    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+        tracing::warn!("shutdown deadline passed; exiting without a clean drain");
+    }
+    Ok(())
+}
+
+/// Ingests the configured source to its end; returns the node, the time taken and records read.
+async fn ingest_to_end(cfg: Config, rebuild: bool) -> anyhow::Result<(Node, Duration, u64)> {
+    let node = Node::start(cfg, rebuild).await?;
+    let started = Instant::now();
+    let handle = node.start_source(CancellationToken::new());
+    handle.await?;
+    let took = started.elapsed();
+    let status = node.status.lock().clone();
+    if let Some(err) = status.as_ref().and_then(|s| s.error.lock().clone()) {
+        bail!("source failed: {err}");
+    }
+    let read = status
+        .map(|s| s.router.records_routed.load(std::sync::atomic::Ordering::Relaxed))
+        .unwrap_or(0);
+    Ok((node, took, read))
+}
+
+fn print_summary(node: &Node, took: Duration, read: u64) {
+    println!(
+        "replayed {read} records in {:.2}s ({:.0} events/s)",
+        took.as_secs_f64(),
+        read as f64 / took.as_secs_f64().max(1e-9)
+    );
+    for t in node.catalog.tables() {
+        let (n, sum) = table_checksum(&t);
+        println!("  {:<22} {:>8} rows  checksum {:016x}", t.schema.read().name.to_string(), n, sum);
+    }
+    let q = node.store.quarantine().map(|q| q.len()).unwrap_or(0);
+    println!("  quarantined: {q}");
+}
+
+fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
+    let url = format!("{}/api/sql", server.trim_end_matches('/'));
+    let resp = ureq::post(&url).send_json(serde_json::json!({ "sql": sql }));
+    let body: serde_json::Value = match resp {
+        Ok(r) => r.into_json()?,
+        Err(ureq::Error::Status(_, r)) => {
+            let e: serde_json::Value = r.into_json()?;
+            bail!("{}: {}", e["code"].as_str().unwrap_or("error"), e["message"].as_str().unwrap_or(""));
+        }
+        Err(e) => bail!("cannot reach {server}: {e}"),
+    };
+    let mut table = comfy_table::Table::new();
+    table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
+    table.set_header(
+        body["columns"]
+            .as_array()
+            .map(|c| c.iter().map(|c| c["name"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>())
+            .unwrap_or_default(),
+    );
+    let rows = body["rows"].as_array().cloned().unwrap_or_default();
+    for row in &rows {
+        table.add_row(
+            row.as_array()
+                .map(|r| {
+                    r.iter()
+                        .map(|v| match v {
+                            serde_json::Value::String(s) => s.clone(),
+                            serde_json::Value::Null => "NULL".into(),
+                            other => other.to_string(),
+                        })
+                        .collect::<Vec<_>>()
+                })
+                .unwrap_or_default(),
+        );
+    }
+    println!("{table}");
+    println!(
+        "{} row{}{} in {} ms",
+        rows.len(),
+        if rows.len() == 1 { "" } else { "s" },
+        if body["truncated"].as_bool() == Some(true) { " (truncated)" } else { "" },
+        body["took_ms"]
+    );
+    Ok(())
+}
+
+fn peak_rss_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+async fn bench_ingest(file: Option<PathBuf>, events: usize, format: DemoFormat) -> anyhow::Result<()> {
+    let tmp = std::env::temp_dir().join(format!("streamq-bench-{}", std::process::id()));
+    let mut runs: Vec<(String, PathBuf)> = Vec::new();
+    if let Some(f) = file {
+        runs.push((f.display().to_string(), f));
+    }
+    if events > 0 {
+        std::fs::create_dir_all(&tmp)?;
+        let path = tmp.join("generated.jsonl");
+        let mut out = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        streamq::ingest::demo::write_kcat_lines(7, events, format, &mut out)?;
+        drop(out);
+        runs.push((format!("generated {events} events ({format:?})"), path));
+    }
+    if runs.is_empty() {
+        bail!("nothing to measure: give --file and/or --events");
+    }
+    for (label, path) in runs {
+        let mut cfg = Config::default();
+        cfg.data_dir = tmp.join(format!("data-{}", label.len()));
+        cfg.source.kind = SourceKind::Replay;
+        cfg.source.file = Some(path);
+        let (node, took, read) = ingest_to_end(cfg.clone(), true).await?;
+        node.stop().await;
+        println!(
+            "bench ingest: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+            took.as_secs_f64(),
+            read as f64 / took.as_secs_f64(),
+            peak_rss_mib().unwrap_or(f64::NAN)
+        );
+        let _ = std::fs::remove_dir_all(&cfg.data_dir);
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}

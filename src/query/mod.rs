@@ -1,0 +1,167 @@
+//! How questions are answered: one DataFusion engine over the live tables. SQL, and later the
+//! plain-English path, MCP and the dashboard, all come through [`QueryEngine::sql`].
+
+pub mod json;
+pub mod provider;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use datafusion::error::DataFusionError;
+use datafusion::execution::context::SQLOptions;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use futures::StreamExt;
+use serde::Serialize;
+
+use crate::config::QueryConfig;
+use crate::store::catalog::Catalog;
+use crate::telemetry::Metrics;
+
+/// Why a query did not answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The text is not valid SQL.
+    #[error("invalid SQL: {0}")]
+    Parse(String),
+    /// The statement would write or change something; only queries are allowed.
+    #[error("only read-only queries are allowed: {0}")]
+    NotReadOnly(String),
+    /// The query names a table that does not exist.
+    #[error("{0}")]
+    UnknownTable(String),
+    /// The query is valid SQL but cannot be planned (unknown column, type mismatch, …).
+    #[error("{0}")]
+    Plan(String),
+    /// The query ran longer than allowed.
+    #[error("query exceeded the {0} ms timeout")]
+    Timeout(u64),
+    /// The query failed while running.
+    #[error("query failed: {0}")]
+    Execution(String),
+}
+
+/// A result column.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ColumnMeta {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub data_type: String,
+}
+
+/// A query's answer.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryResult {
+    pub columns: Vec<ColumnMeta>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+    /// More rows existed than the row cap allowed.
+    pub truncated: bool,
+    pub took_ms: f64,
+}
+
+/// The SQL engine.
+pub struct QueryEngine {
+    ctx: SessionContext,
+    cfg: QueryConfig,
+    metrics: Arc<Metrics>,
+}
+
+impl QueryEngine {
+    pub fn new(catalog: Arc<Catalog>, cfg: QueryConfig, metrics: Arc<Metrics>) -> Self {
+        let config = SessionConfig::new()
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema("streamq", "public")
+            .with_information_schema(true)
+            .with_target_partitions(2);
+        let ctx = SessionContext::new_with_config(config);
+        ctx.register_catalog(
+            "streamq",
+            Arc::new(provider::LiveCatalogProvider { catalog }),
+        );
+        Self { ctx, cfg, metrics }
+    }
+
+    /// Runs one read-only statement within the timeout, returning at most the row cap.
+    pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        let started = Instant::now();
+        let timeout = Duration::from_millis(self.cfg.timeout_ms);
+        let result = match tokio::time::timeout(timeout, self.run(sql)).await {
+            Ok(r) => r,
+            Err(_) => Err(QueryError::Timeout(self.cfg.timeout_ms)),
+        };
+        let secs = started.elapsed().as_secs_f64();
+        self.metrics.query_seconds.observe(secs);
+        match result {
+            Ok(mut r) => {
+                r.took_ms = (secs * 1e6).round() / 1e3;
+                Ok(r)
+            }
+            Err(e) => {
+                self.metrics
+                    .query_errors
+                    .with_label_values(&[crate::web::error::ErrorCode::from(&e).as_str()])
+                    .inc();
+                Err(e)
+            }
+        }
+    }
+
+    async fn run(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        let opts = SQLOptions::new()
+            .with_allow_ddl(false)
+            .with_allow_dml(false)
+            .with_allow_statements(false);
+        let df = self.ctx.sql_with_options(sql, opts).await.map_err(classify)?;
+        let schema = df.schema().inner().clone();
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| ColumnMeta {
+                name: f.name().clone(),
+                data_type: json::type_name(f.data_type()),
+            })
+            .collect();
+        let mut stream = df.execute_stream().await.map_err(classify)?;
+        let cap = self.cfg.max_rows;
+        let mut rows = Vec::new();
+        let mut truncated = false;
+        'outer: while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(classify)?;
+            for i in 0..batch.num_rows() {
+                if rows.len() == cap {
+                    truncated = true;
+                    break 'outer;
+                }
+                rows.push(batch.columns().iter().map(|c| json::cell(c, i)).collect());
+            }
+        }
+        Ok(QueryResult {
+            columns,
+            rows,
+            truncated,
+            took_ms: 0.0,
+        })
+    }
+}
+
+fn classify(e: DataFusionError) -> QueryError {
+    let e = e.find_root().to_string();
+    let msg = e
+        .strip_prefix("Error during planning: ")
+        .or_else(|| e.strip_prefix("SQL error: "))
+        .unwrap_or(&e)
+        .to_string();
+    if e.starts_with("SQL error") || e.contains("ParserError") || e.contains("only supports a single SQL statement") {
+        QueryError::Parse(msg)
+    } else if e.contains("DDL not supported")
+        || e.contains("DML not supported")
+        || e.contains("Statement not supported")
+    {
+        QueryError::NotReadOnly(msg)
+    } else if e.contains("table") && e.contains("not found") {
+        QueryError::UnknownTable(msg)
+    } else if e.starts_with("Error during planning") || e.starts_with("Schema error") {
+        QueryError::Plan(msg)
+    } else {
+        QueryError::Execution(msg)
+    }
+}

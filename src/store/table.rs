@@ -1,0 +1,276 @@
+//! A live table in memory: the current row per key for each partition, and the Arrow batches
+//! queries read (rebuilt only for partitions that changed since the last query).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{
+    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
+    StringBuilder, TimestampMicrosecondBuilder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::arrow::record_batch::RecordBatch;
+use parking_lot::{Mutex, RwLock};
+
+use crate::store::catalog::{ColumnDef, TableSchema};
+use crate::store::value::{DType, Value};
+
+/// The current version of one row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Row {
+    /// Values by column index in the table schema; a shorter vector means trailing nulls.
+    pub values: Vec<Value>,
+    /// The op that produced this version (`c`, `u`, `r`).
+    pub op: u8,
+    /// The change's `ts_ms`.
+    pub ts_ms: i64,
+    /// The offset of the record that produced this version.
+    pub offset: i64,
+}
+
+/// The rows of one partition and the offset they cover.
+#[derive(Default)]
+pub struct PartitionRows {
+    pub rows: HashMap<Vec<u8>, Row>,
+    /// The last applied offset (`None` before the first record).
+    pub applied: Option<i64>,
+    /// Bumped on every applied batch.
+    pub version: u64,
+}
+
+struct CachedBatch {
+    version: u64,
+    schema_version: u64,
+    batch: RecordBatch,
+}
+
+/// One partition's in-memory state, shared between its actor (writer) and queries (readers).
+#[derive(Default)]
+pub struct PartitionState {
+    pub rows: RwLock<PartitionRows>,
+    cache: Mutex<Option<CachedBatch>>,
+}
+
+/// A table: its schema and its partitions.
+pub struct LiveTable {
+    pub schema: RwLock<TableSchema>,
+    partitions: RwLock<BTreeMap<i32, Arc<PartitionState>>>,
+}
+
+impl LiveTable {
+    pub fn new(schema: TableSchema) -> Self {
+        Self {
+            schema: RwLock::new(schema),
+            partitions: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    /// The state of one partition, created on first use.
+    pub fn partition(&self, p: i32) -> Arc<PartitionState> {
+        if let Some(s) = self.partitions.read().get(&p) {
+            return s.clone();
+        }
+        self.partitions.write().entry(p).or_default().clone()
+    }
+
+    pub fn partitions(&self) -> Vec<(i32, Arc<PartitionState>)> {
+        self.partitions
+            .read()
+            .iter()
+            .map(|(p, s)| (*p, s.clone()))
+            .collect()
+    }
+
+    /// Rows across partitions.
+    pub fn row_count(&self) -> usize {
+        self.partitions
+            .read()
+            .values()
+            .map(|p| p.rows.read().rows.len())
+            .sum()
+    }
+
+    /// The Arrow schema of the table as it stands.
+    pub fn arrow_schema(&self) -> SchemaRef {
+        arrow_schema_of(&self.schema.read().columns)
+    }
+
+    /// One batch per partition, aligned to `schema` (a snapshot taken when the query was
+    /// planned: columns added since are left out, columns it has are always present).
+    pub fn batches(&self, schema: &SchemaRef) -> Vec<RecordBatch> {
+        let (columns, schema_version) = {
+            let s = self.schema.read();
+            (s.columns.clone(), s.version)
+        };
+        let mut out = Vec::new();
+        for (p, state) in self.partitions() {
+            let rows = state.rows.read();
+            let mut cache = state.cache.lock();
+            let fresh = matches!(&*cache, Some(c) if c.version == rows.version && c.schema_version == schema_version);
+            if !fresh {
+                let batch = build_batch(&columns, p, &rows);
+                *cache = Some(CachedBatch {
+                    version: rows.version,
+                    schema_version,
+                    batch,
+                });
+            }
+            let batch = &cache.as_ref().expect("cache filled above").batch;
+            out.push(align(batch, schema));
+        }
+        out
+    }
+}
+
+/// The Arrow schema for a column list plus the metadata columns.
+pub fn arrow_schema_of(columns: &[ColumnDef]) -> SchemaRef {
+    let mut fields: Vec<Field> = columns
+        .iter()
+        .map(|c| Field::new(&c.name, arrow_type(c.dtype), true))
+        .collect();
+    fields.push(Field::new("_op", DataType::Utf8, false));
+    fields.push(Field::new(
+        "_ts",
+        DataType::Timestamp(TimeUnit::Microsecond, None),
+        false,
+    ));
+    fields.push(Field::new("_partition", DataType::Int32, false));
+    fields.push(Field::new("_offset", DataType::Int64, false));
+    Arc::new(Schema::new(fields))
+}
+
+/// The Arrow type a column is read as.
+pub fn arrow_type(t: Option<DType>) -> DataType {
+    match t {
+        Some(DType::Bool) => DataType::Boolean,
+        Some(DType::Int32) => DataType::Int32,
+        Some(DType::Int64) => DataType::Int64,
+        Some(DType::Float64) | Some(DType::Decimal { .. }) => DataType::Float64,
+        Some(DType::Timestamp) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Some(DType::Date) => DataType::Date32,
+        Some(DType::Utf8) | None => DataType::Utf8,
+    }
+}
+
+fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> RecordBatch {
+    let n = rows.rows.len();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 4);
+    let rows_vec: Vec<&Row> = rows.rows.values().collect();
+    fn cell(r: &Row, i: usize) -> &Value {
+        r.values.get(i).unwrap_or(&Value::Null)
+    }
+    for (i, col) in columns.iter().enumerate() {
+        let array: ArrayRef = match col.dtype {
+            Some(DType::Bool) => {
+                let mut b = BooleanBuilder::with_capacity(n);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Bool(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Int32) => {
+                let mut b = Int32Builder::with_capacity(n);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Int(v) => b.append_option(i32::try_from(*v).ok()),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Int64) => {
+                let mut b = Int64Builder::with_capacity(n);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Int(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Float64) | Some(DType::Decimal { .. }) => {
+                let mut b = Float64Builder::with_capacity(n);
+                for r in &rows_vec {
+                    b.append_option(cell(r, i).as_f64());
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Timestamp) => {
+                let mut b = TimestampMicrosecondBuilder::with_capacity(n);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Timestamp(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Date) => {
+                let mut b = Date32Builder::with_capacity(n);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Date(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Utf8) | None => {
+                let mut b = StringBuilder::with_capacity(n, n * 16);
+                for r in &rows_vec {
+                    match cell(r, i) {
+                        Value::Str(s) => b.append_value(s),
+                        other => b.append_option(other.to_text()),
+                    }
+                }
+                Arc::new(b.finish())
+            }
+        };
+        arrays.push(array);
+    }
+    let mut op = StringBuilder::with_capacity(n, n);
+    let mut ts = TimestampMicrosecondBuilder::with_capacity(n);
+    let mut part = Int32Builder::with_capacity(n);
+    let mut off = Int64Builder::with_capacity(n);
+    let mut op_buf = [0u8; 4];
+    for r in &rows_vec {
+        op.append_value(char::from(r.op).encode_utf8(&mut op_buf));
+        ts.append_value(r.ts_ms.saturating_mul(1000));
+        part.append_value(partition);
+        off.append_value(r.offset);
+    }
+    arrays.push(Arc::new(op.finish()));
+    arrays.push(Arc::new(ts.finish()));
+    arrays.push(Arc::new(part.finish()));
+    arrays.push(Arc::new(off.finish()));
+    RecordBatch::try_new(arrow_schema_of(columns), arrays).expect("arrays match the schema")
+}
+
+/// Projects `batch` onto `schema` by column name (the batch may have more columns, never fewer
+/// of the ones the schema names, since columns are only appended).
+fn align(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
+    if batch.schema().fields() == schema.fields() {
+        return batch.clone();
+    }
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            let i = batch
+                .schema()
+                .index_of(f.name())
+                .expect("columns are only appended");
+            let col = batch.column(i).clone();
+            if col.data_type() == f.data_type() {
+                col
+            } else {
+                datafusion::arrow::compute::cast(&col, f.data_type())
+                    .unwrap_or_else(|_| datafusion::arrow::array::new_null_array(f.data_type(), batch.num_rows()))
+            }
+        })
+        .collect();
+    RecordBatch::try_new(schema.clone(), columns).expect("aligned columns match the schema")
+}
