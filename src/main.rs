@@ -146,7 +146,13 @@ async fn main() -> anyhow::Result<()> {
             cfg.validate()?;
             serve(cfg, common.rebuild).await
         }
-        Cmd::Sql { sql, server } => run_sql(&sql, &server),
+        Cmd::Sql { sql, server } => {
+            if let Err(e) = run_sql(&sql, &server) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Replay { file, common } => {
             init_tracing();
             let mut cfg = load(&common)?;

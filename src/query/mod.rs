@@ -149,7 +149,7 @@ fn classify(e: DataFusionError) -> QueryError {
         .strip_prefix("Error during planning: ")
         .or_else(|| e.strip_prefix("SQL error: "))
         .unwrap_or(&e)
-        .to_string();
+        .replace("'streamq.", "'");
     if e.starts_with("SQL error") || e.contains("ParserError") || e.contains("only supports a single SQL statement") {
         QueryError::Parse(msg)
     } else if e.contains("DDL not supported")

@@ -1,0 +1,144 @@
+//! The shared harness: a real node (store in a temp dir, real actors, real DataFusion) and a
+//! real HTTP server on port 0, plus an independent oracle for what a file should produce.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+
+use streamq::config::{Config, SourceKind};
+use streamq::web::{AppState, router};
+use streamq::{Node, table_checksum};
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+/// A file under `../shared`.
+pub fn shared(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+}
+
+pub fn test_config(dir: &Path) -> Config {
+    let mut cfg = Config::default();
+    cfg.data_dir = dir.join("data");
+    cfg.ingest.linger_ms = 5;
+    cfg
+}
+
+/// A node that has ingested a file to its end, serving HTTP on a loopback port.
+pub struct TestServer {
+    pub node: Node,
+    pub base: String,
+    pub dir: TempDir,
+    shutdown: CancellationToken,
+}
+
+impl TestServer {
+    /// Replays `file` to the end with `cfg` (data dir in a fresh temp dir), then serves.
+    pub async fn replayed(file: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut cfg = test_config(dir.path());
+        cfg.source.kind = SourceKind::Replay;
+        cfg.source.file = Some(file.to_path_buf());
+        tweak(&mut cfg);
+        let node = Node::start(cfg, false).await.unwrap();
+        node.start_source(CancellationToken::new()).await.unwrap();
+        Self::serve(node, dir).await
+    }
+
+    /// Serves an already started node.
+    pub async fn serve(node: Node, dir: TempDir) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let shutdown = CancellationToken::new();
+        let app = router(AppState::new(node.clone()));
+        let token = shutdown.clone();
+        tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async move { token.cancelled().await })
+                .await
+                .unwrap();
+        });
+        TestServer {
+            node,
+            base,
+            dir,
+            shutdown,
+        }
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        self.node.stop().await;
+    }
+}
+
+/// Row count and checksum per table.
+pub fn checksums(node: &Node) -> BTreeMap<String, (usize, u64)> {
+    node.catalog
+        .tables()
+        .into_iter()
+        .map(|t| (t.schema.read().name.to_string(), table_checksum(&t)))
+        .collect()
+}
+
+/// Reads `kcat -C -J` lines (plain or gzip), stopping quietly at a read error.
+pub fn read_lines(path: &Path) -> Vec<String> {
+    let f = std::fs::File::open(path).unwrap();
+    let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f)))
+    } else {
+        Box::new(std::io::BufReader::new(f))
+    };
+    reader.lines().map_while(Result::ok).collect()
+}
+
+/// The oracle: rows per table that a file should leave, computed independently of streamq's
+/// code — each (topic, partition, offset) counts once, `c`/`u`/`r` set the key's row, `d`
+/// removes it, anything undecodable is skipped.
+pub fn oracle_row_counts(path: &Path) -> BTreeMap<String, usize> {
+    let mut seen: HashSet<(String, i64, i64)> = HashSet::new();
+    let mut rows: HashMap<String, HashSet<String>> = HashMap::new();
+    for line in read_lines(path) {
+        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+        let (Some(topic), Some(p), Some(o)) = (rec["topic"].as_str(), rec["partition"].as_i64(), rec["offset"].as_i64()) else {
+            continue;
+        };
+        if !seen.insert((topic.to_string(), p, o)) {
+            continue;
+        }
+        let Some(key) = rec["key"].as_str() else { continue };
+        let Some(payload) = rec["payload"].as_str() else { continue };
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(payload) else { continue };
+        if v.get("payload").is_some() && v.get("schema").is_some() {
+            v = v["payload"].take();
+        }
+        let set = rows.entry(topic.to_lowercase()).or_default();
+        match v["op"].as_str() {
+            Some("c" | "u" | "r") if v["after"].is_object() => {
+                set.insert(key.to_string());
+            }
+            Some("d") => {
+                set.remove(key);
+            }
+            _ => {}
+        }
+    }
+    rows.into_iter().map(|(k, v)| (k, v.len())).collect()
+}
+
+/// POSTs SQL and returns the JSON reply and status.
+pub fn post_sql(base: &str, sql: &str) -> (u16, serde_json::Value) {
+    match ureq::post(&format!("{base}/api/sql")).send_json(serde_json::json!({ "sql": sql })) {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
+
+pub fn get_json(url: &str) -> (u16, serde_json::Value) {
+    match ureq::get(url).call() {
+        Ok(r) => (r.status(), r.into_json().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
+        Err(e) => panic!("request failed: {e}"),
+    }
+}
