@@ -273,7 +273,9 @@ impl Config {
 
     /// The process environment as a map (only `STREAMQ_*`).
     pub fn process_env() -> HashMap<String, String> {
-        std::env::vars().filter(|(k, _)| k.starts_with("STREAMQ_")).collect()
+        std::env::vars()
+            .filter(|(k, _)| k.starts_with("STREAMQ_"))
+            .collect()
     }
 
     /// Applies `STREAMQ_*` variables over the current values.
@@ -293,8 +295,14 @@ impl Config {
                 "STREAMQ_LISTEN" => self.listen = v.clone(),
                 "STREAMQ_DATA_DIR" => self.data_dir = v.into(),
                 "STREAMQ_SOURCE" => {
-                    self.source.kind = <SourceKind as clap::ValueEnum>::from_str(v, true)
-                        .map_err(|message| ConfigError::Env { var: var.clone(), value: v.clone(), message })?
+                    self.source.kind =
+                        <SourceKind as clap::ValueEnum>::from_str(v, true).map_err(|message| {
+                            ConfigError::Env {
+                                var: var.clone(),
+                                value: v.clone(),
+                                message,
+                            }
+                        })?
                 }
                 "STREAMQ_FILE" => self.source.file = Some(v.into()),
                 "STREAMQ_SPEED" => self.source.speed = Some(parse(var, v)?),
@@ -302,7 +310,11 @@ impl Config {
                 "STREAMQ_DEMO_RATE" | "STREAMQ_RATE" => self.source.demo.rate = parse(var, v)?,
                 "STREAMQ_DEMO_FORMAT" | "STREAMQ_FORMAT" => {
                     self.source.demo.format = <DemoFormat as clap::ValueEnum>::from_str(v, true)
-                        .map_err(|message| ConfigError::Env { var: var.clone(), value: v.clone(), message })?
+                        .map_err(|message| ConfigError::Env {
+                            var: var.clone(),
+                            value: v.clone(),
+                            message,
+                        })?
                 }
                 "STREAMQ_DEMO_LIMIT" => self.source.demo.limit = Some(parse(var, v)?),
                 "STREAMQ_BATCH_SIZE" => self.ingest.batch_size = parse(var, v)?,
@@ -334,7 +346,9 @@ impl Config {
         if let Some(s) = self.source.speed
             && !(s > 0.0 && s.is_finite())
         {
-            return Err(ConfigError::Invalid(format!("speed must be positive, got {s}")));
+            return Err(ConfigError::Invalid(format!(
+                "speed must be positive, got {s}"
+            )));
         }
         Ok(())
     }
@@ -369,8 +383,12 @@ mod tests {
         assert_eq!(cfg.query.max_rows, 5);
         assert!(cfg.validate().is_err(), "replay without a file is refused");
 
-        let bad: HashMap<String, String> = [("STREAMQ_QUERY_MAX_ROWS".to_string(), "lots".to_string())].into();
-        assert!(matches!(Config::load(None, &bad), Err(ConfigError::Env { .. })));
+        let bad: HashMap<String, String> =
+            [("STREAMQ_QUERY_MAX_ROWS".to_string(), "lots".to_string())].into();
+        assert!(matches!(
+            Config::load(None, &bad),
+            Err(ConfigError::Env { .. })
+        ));
     }
 
     #[test]
@@ -378,6 +396,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("c.toml");
         std::fs::write(&p, "listne = \"x\"\n").unwrap();
-        assert!(matches!(Config::load(Some(&p), &HashMap::new()), Err(ConfigError::Parse { .. })));
+        assert!(matches!(
+            Config::load(Some(&p), &HashMap::new()),
+            Err(ConfigError::Parse { .. })
+        ));
     }
 }

@@ -126,9 +126,18 @@ mod tests {
 
     #[test]
     fn topic_names_become_lower_case_tables() {
-        assert_eq!(TableName::from_topic("db2.transactions").to_string(), "db2.transactions");
-        assert_eq!(TableName::from_topic("DB2.ORDERS").to_string(), "db2.orders");
-        assert_eq!(TableName::from_topic("bank.CORE.ACCOUNTS").to_string(), "bank.core_accounts");
+        assert_eq!(
+            TableName::from_topic("db2.transactions").to_string(),
+            "db2.transactions"
+        );
+        assert_eq!(
+            TableName::from_topic("DB2.ORDERS").to_string(),
+            "db2.orders"
+        );
+        assert_eq!(
+            TableName::from_topic("bank.CORE.ACCOUNTS").to_string(),
+            "bank.core_accounts"
+        );
         assert_eq!(TableName::from_topic("events").to_string(), "public.events");
     }
 

@@ -13,7 +13,11 @@ use streamq::web::{AppState, router};
 use streamq::{Node, table_checksum};
 
 #[derive(Parser)]
-#[command(name = "streamq", version, about = "Real-time CDC stream query assistant")]
+#[command(
+    name = "streamq",
+    version,
+    about = "Real-time CDC stream query assistant"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -179,7 +183,8 @@ async fn shutdown_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
             s.recv().await;
         }
     };
@@ -215,7 +220,10 @@ async fn serve(cfg: Config, rebuild: bool) -> anyhow::Result<()> {
         let _ = ingest.await;
         node.stop().await;
     };
-    if tokio::time::timeout(Duration::from_secs(20), drain).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(20), drain)
+        .await
+        .is_err()
+    {
         tracing::warn!("shutdown deadline passed; exiting without a clean drain");
     }
     Ok(())
@@ -233,7 +241,11 @@ async fn ingest_to_end(cfg: Config, rebuild: bool) -> anyhow::Result<(Node, Dura
         bail!("source failed: {err}");
     }
     let read = status
-        .map(|s| s.router.records_routed.load(std::sync::atomic::Ordering::Relaxed))
+        .map(|s| {
+            s.router
+                .records_routed
+                .load(std::sync::atomic::Ordering::Relaxed)
+        })
         .unwrap_or(0);
     Ok((node, took, read))
 }
@@ -246,7 +258,12 @@ fn print_summary(node: &Node, took: Duration, read: u64) {
     );
     for t in node.catalog.tables() {
         let (n, sum) = table_checksum(&t);
-        println!("  {:<22} {:>8} rows  checksum {:016x}", t.schema.read().name.to_string(), n, sum);
+        println!(
+            "  {:<22} {:>8} rows  checksum {:016x}",
+            t.schema.read().name.to_string(),
+            n,
+            sum
+        );
     }
     let q = node.store.quarantine().map(|q| q.len()).unwrap_or(0);
     println!("  quarantined: {q}");
@@ -259,7 +276,11 @@ fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
         Ok(r) => r.into_json()?,
         Err(ureq::Error::Status(_, r)) => {
             let e: serde_json::Value = r.into_json()?;
-            bail!("{}: {}", e["code"].as_str().unwrap_or("error"), e["message"].as_str().unwrap_or(""));
+            bail!(
+                "{}: {}",
+                e["code"].as_str().unwrap_or("error"),
+                e["message"].as_str().unwrap_or("")
+            );
         }
         Err(e) => bail!("cannot reach {server}: {e}"),
     };
@@ -268,7 +289,11 @@ fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
     table.set_header(
         body["columns"]
             .as_array()
-            .map(|c| c.iter().map(|c| c["name"].as_str().unwrap_or("").to_string()).collect::<Vec<_>>())
+            .map(|c| {
+                c.iter()
+                    .map(|c| c["name"].as_str().unwrap_or("").to_string())
+                    .collect::<Vec<_>>()
+            })
             .unwrap_or_default(),
     );
     let rows = body["rows"].as_array().cloned().unwrap_or_default();
@@ -292,7 +317,11 @@ fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
         "{} row{}{} in {} ms",
         rows.len(),
         if rows.len() == 1 { "" } else { "s" },
-        if body["truncated"].as_bool() == Some(true) { " (truncated)" } else { "" },
+        if body["truncated"].as_bool() == Some(true) {
+            " (truncated)"
+        } else {
+            ""
+        },
         body["took_ms"]
     );
     Ok(())
@@ -305,7 +334,11 @@ fn peak_rss_mib() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn bench_ingest(file: Option<PathBuf>, events: usize, format: DemoFormat) -> anyhow::Result<()> {
+async fn bench_ingest(
+    file: Option<PathBuf>,
+    events: usize,
+    format: DemoFormat,
+) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("streamq-bench-{}", std::process::id()));
     let mut runs: Vec<(String, PathBuf)> = Vec::new();
     if let Some(f) = file {
@@ -323,8 +356,10 @@ async fn bench_ingest(file: Option<PathBuf>, events: usize, format: DemoFormat) 
         bail!("nothing to measure: give --file and/or --events");
     }
     for (label, path) in runs {
-        let mut cfg = Config::default();
-        cfg.data_dir = tmp.join(format!("data-{}", label.len()));
+        let mut cfg = Config {
+            data_dir: tmp.join(format!("data-{}", label.len())),
+            ..Config::default()
+        };
         cfg.source.kind = SourceKind::Replay;
         cfg.source.file = Some(path);
         let (node, took, read) = ingest_to_end(cfg.clone(), true).await?;

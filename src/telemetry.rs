@@ -25,7 +25,10 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new();
         let events_applied = IntCounterVec::new(
-            Opts::new("streamq_ingest_events_total", "Records applied to tables, by topic"),
+            Opts::new(
+                "streamq_ingest_events_total",
+                "Records applied to tables, by topic",
+            ),
             &["topic"],
         )
         .expect("valid metric");
@@ -38,18 +41,29 @@ impl Metrics {
         )
         .expect("valid metric");
         let quarantined = IntCounterVec::new(
-            Opts::new("streamq_quarantined_total", "Records sent to the quarantine, by topic"),
+            Opts::new(
+                "streamq_quarantined_total",
+                "Records sent to the quarantine, by topic",
+            ),
             &["topic"],
         )
         .expect("valid metric");
         let batch_apply_seconds = HistogramVec::new(
-            HistogramOpts::new("streamq_batch_apply_seconds", "Time to decode and apply one micro-batch")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0]),
+            HistogramOpts::new(
+                "streamq_batch_apply_seconds",
+                "Time to decode and apply one micro-batch",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+            ]),
             &["topic"],
         )
         .expect("valid metric");
         let partition_restarts = IntCounterVec::new(
-            Opts::new("streamq_partition_restarts_total", "Partition actor restarts after a failure"),
+            Opts::new(
+                "streamq_partition_restarts_total",
+                "Partition actor restarts after a failure",
+            ),
             &["topic", "partition"],
         )
         .expect("valid metric");
@@ -59,8 +73,9 @@ impl Metrics {
         )
         .expect("valid metric");
         let query_seconds = Histogram::with_opts(
-            HistogramOpts::new("streamq_query_seconds", "SQL query latency")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0, 10.0]),
+            HistogramOpts::new("streamq_query_seconds", "SQL query latency").buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.0, 10.0,
+            ]),
         )
         .expect("valid metric");
         let query_errors = IntCounterVec::new(
@@ -122,7 +137,9 @@ pub struct BatchApplied<'a> {
 impl BatchApplied<'_> {
     pub fn emit(&self, m: &Metrics) {
         let topic = self.tp.topic.as_str();
-        m.events_applied.with_label_values(&[topic]).inc_by(self.applied);
+        m.events_applied
+            .with_label_values(&[topic])
+            .inc_by(self.applied);
         if self.duplicates > 0 {
             m.records_skipped
                 .with_label_values(&[topic, "duplicate"])
@@ -134,7 +151,9 @@ impl BatchApplied<'_> {
                 .inc_by(self.tombstones);
         }
         if self.quarantined > 0 {
-            m.quarantined.with_label_values(&[topic]).inc_by(self.quarantined);
+            m.quarantined
+                .with_label_values(&[topic])
+                .inc_by(self.quarantined);
         }
         m.batch_apply_seconds
             .with_label_values(&[topic])

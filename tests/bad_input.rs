@@ -8,7 +8,13 @@ use std::io::Write;
 use common::{TestServer, get_json, oracle_row_counts, post_sql};
 use streamq::config::DemoFormat;
 
-fn kcat(topic: &str, partition: i32, offset: i64, key: Option<&str>, payload: Option<&str>) -> String {
+fn kcat(
+    topic: &str,
+    partition: i32,
+    offset: i64,
+    key: Option<&str>,
+    payload: Option<&str>,
+) -> String {
     serde_json::json!({"topic": topic, "partition": partition, "offset": offset, "tstype": "create",
         "ts": 1772438400000i64, "broker": 1, "headers": null, "key": key, "payload": payload})
     .to_string()
@@ -26,10 +32,22 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
     let t = "erp.invoices";
     let bad_records = [
         (0, Some(r#"{"ID":1}"#), Some("{\"before\":null,\"after\":")), // invalid (truncated) JSON
-        (1, Some(r#"{"ID":2}"#), Some(r#"{"greeting":"hello"}"#)), // not an envelope
-        (2, Some(r#"{"ID":3}"#), Some(r#"{"before":null,"after":{"ID":3},"op":"x","ts_ms":1}"#)), // unknown op
-        (3, None, Some(r#"{"before":null,"after":{"ID":4},"op":"c","ts_ms":1}"#)), // no key
-        (4, Some(r#"{"ID":5}"#), Some(r#"{"before":null,"after":null,"op":"c","ts_ms":1}"#)), // create without row
+        (1, Some(r#"{"ID":2}"#), Some(r#"{"greeting":"hello"}"#)),     // not an envelope
+        (
+            2,
+            Some(r#"{"ID":3}"#),
+            Some(r#"{"before":null,"after":{"ID":3},"op":"x","ts_ms":1}"#),
+        ), // unknown op
+        (
+            3,
+            None,
+            Some(r#"{"before":null,"after":{"ID":4},"op":"c","ts_ms":1}"#),
+        ), // no key
+        (
+            4,
+            Some(r#"{"ID":5}"#),
+            Some(r#"{"before":null,"after":null,"op":"c","ts_ms":1}"#),
+        ), // create without row
     ];
     for (i, line) in good.lines().enumerate() {
         writeln!(f, "{line}").unwrap();
@@ -40,7 +58,18 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
     for (offset, key, payload) in bad_records {
         writeln!(f, "{}", kcat(t, 0, offset, key, payload)).unwrap();
     }
-    writeln!(f, "{}", kcat(t, 0, 5, Some(r#"{"ID":6}"#), Some(r#"{"before":null,"after":{"ID":6,"TOTAL":9.5},"op":"c","ts_ms":1}"#))).unwrap();
+    writeln!(
+        f,
+        "{}",
+        kcat(
+            t,
+            0,
+            5,
+            Some(r#"{"ID":6}"#),
+            Some(r#"{"before":null,"after":{"ID":6,"TOTAL":9.5},"op":"c","ts_ms":1}"#)
+        )
+    )
+    .unwrap();
     drop(f);
 
     let server = TestServer::replayed(&path, |_| {}).await;
@@ -48,22 +77,50 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
     let entries = q["entries"].as_array().unwrap();
     let source_faults: Vec<_> = entries.iter().filter(|e| e["topic"].is_null()).collect();
     assert_eq!(source_faults.len(), 4, "{q:#}");
-    assert!(source_faults.iter().all(|e| e["position"].as_str().unwrap().starts_with(&path.display().to_string())
-        && e["reason"].as_str().unwrap().contains("not a kcat JSON record")));
+    assert!(source_faults.iter().all(|e| {
+        e["position"]
+            .as_str()
+            .unwrap()
+            .starts_with(&path.display().to_string())
+            && e["reason"]
+                .as_str()
+                .unwrap()
+                .contains("not a kcat JSON record")
+    }));
     let mut record_faults: Vec<(i64, String)> = entries
         .iter()
         .filter(|e| e["topic"] == t)
-        .map(|e| (e["offset"].as_i64().unwrap(), e["reason"].as_str().unwrap().to_string()))
+        .map(|e| {
+            (
+                e["offset"].as_i64().unwrap(),
+                e["reason"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
     record_faults.sort();
     let reasons: Vec<&str> = record_faults.iter().map(|(_, r)| r.as_str()).collect();
-    assert_eq!(record_faults.iter().map(|(o, _)| *o).collect::<Vec<_>>(), vec![0, 1, 2, 3, 4], "{reasons:?}");
-    assert!(reasons[0].starts_with("value is not valid JSON"), "{reasons:?}");
-    assert!(reasons[1].starts_with("value is not a Debezium envelope"), "{reasons:?}");
+    assert_eq!(
+        record_faults.iter().map(|(o, _)| *o).collect::<Vec<_>>(),
+        vec![0, 1, 2, 3, 4],
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[0].starts_with("value is not valid JSON"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[1].starts_with("value is not a Debezium envelope"),
+        "{reasons:?}"
+    );
     assert_eq!(reasons[2], r#"unknown op "x""#);
     assert_eq!(reasons[3], "record has no key");
     assert_eq!(reasons[4], r#"op "c" has no 'after' row"#);
-    assert!(entries.iter().all(|e| !e["raw"].as_str().unwrap().is_empty()), "raw bytes are kept");
+    assert!(
+        entries
+            .iter()
+            .all(|e| !e["raw"].as_str().unwrap().is_empty()),
+        "raw bytes are kept"
+    );
 
     // Every good record applied: the demo's tables match the oracle, and the one good record
     // of the new topic is there.
@@ -76,8 +133,15 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
     assert_eq!(row["rows"], serde_json::json!([[6, 9.5]]));
     let (status, _) = get_json(&format!("{}/readyz", server.base));
     assert_eq!(status, 200);
-    let metrics = ureq::get(&format!("{}/metrics", server.base)).call().unwrap().into_string().unwrap();
-    assert!(metrics.contains(r#"streamq_quarantined_total{topic="erp.invoices"} 5"#), "{metrics}");
+    let metrics = ureq::get(&format!("{}/metrics", server.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"streamq_quarantined_total{topic="erp.invoices"} 5"#),
+        "{metrics}"
+    );
     server.stop().await;
 }
 
@@ -96,7 +160,13 @@ async fn a_truncated_gzip_keeps_what_was_readable_and_records_where_it_broke() {
     let (_, q) = get_json(&format!("{}/api/quarantine", server.base));
     let entries = q["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{q:#}");
-    assert!(entries[0]["reason"].as_str().unwrap().starts_with("read error, input ends here"), "{q:#}");
+    assert!(
+        entries[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("read error, input ends here"),
+        "{q:#}"
+    );
     // What could be read was applied, exactly as the oracle reads the same prefix.
     let expected = oracle_row_counts(&path);
     assert!(expected.values().sum::<usize>() > 1000);

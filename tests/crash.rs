@@ -20,7 +20,10 @@ fn file_with_bad_records(dir: &Path) -> (std::path::PathBuf, usize) {
     let mut last: BTreeMap<(String, i64), i64> = BTreeMap::new();
     for l in &lines {
         let v: serde_json::Value = serde_json::from_str(l).unwrap();
-        let k = (v["topic"].as_str().unwrap().to_string(), v["partition"].as_i64().unwrap());
+        let k = (
+            v["topic"].as_str().unwrap().to_string(),
+            v["partition"].as_i64().unwrap(),
+        );
         let o = v["offset"].as_i64().unwrap();
         let e = last.entry(k).or_insert(o);
         *e = (*e).max(o);
@@ -39,7 +42,11 @@ fn file_with_bad_records(dir: &Path) -> (std::path::PathBuf, usize) {
     let next = |t: &str, p: i64| last[&(t.to_string(), p)] + 1;
     let bad = [
         ("db2.orders", 0, r#"{not json"#.to_string()),
-        ("db2.orders", 1, r#"{"before":null,"after":{"ORDER_ID":"O1"},"op":"z","ts_ms":1}"#.to_string()),
+        (
+            "db2.orders",
+            1,
+            r#"{"before":null,"after":{"ORDER_ID":"O1"},"op":"z","ts_ms":1}"#.to_string(),
+        ),
         ("hive.products", 2, r#"[1,2,3]"#.to_string()),
     ];
     for (t, p, payload) in &bad {
@@ -75,7 +82,12 @@ async fn state_of(data: &Path) -> (BTreeMap<String, (usize, u64)>, Vec<String>) 
         .quarantine()
         .unwrap()
         .into_iter()
-        .map(|e| format!("{:?}/{:?}/{:?}/{:?}: {}", e.topic, e.partition, e.offset, e.position, e.reason))
+        .map(|e| {
+            format!(
+                "{:?}/{:?}/{:?}/{:?}: {}",
+                e.topic, e.partition, e.offset, e.position, e.reason
+            )
+        })
         .collect();
     q.sort();
     node.stop().await;
@@ -122,9 +134,15 @@ async fn kill_nine_at_ten_random_points_converges_to_a_clean_ingest() {
         child.wait().unwrap();
         println!("kill {i} at {at} ms");
     }
-    assert!(killed_mid_run >= 5, "most kills must land mid-run ({killed_mid_run}/10)");
+    assert!(
+        killed_mid_run >= 5,
+        "most kills must land mid-run ({killed_mid_run}/10)"
+    );
     assert!(replay(&file, &crash_dir).wait().unwrap().success());
     let (after, after_q) = state_of(&crash_dir).await;
     assert_eq!(after, clean, "tables after 10 crashes equal a clean ingest");
-    assert_eq!(after_q, clean_q, "the quarantine holds the bad records once each");
+    assert_eq!(
+        after_q, clean_q,
+        "the quarantine holds the bad records once each"
+    );
 }

@@ -7,12 +7,20 @@ use std::time::{Duration, Instant};
 
 fn count(base: &str) -> Option<u64> {
     let out = Command::new(env!("CARGO_BIN_EXE_streamq"))
-        .args(["sql", "SELECT count(*) FROM db2.transactions", "--server", base])
+        .args([
+            "sql",
+            "SELECT count(*) FROM db2.transactions",
+            "--server",
+            base,
+        ])
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    text.lines()
-        .find_map(|l| l.trim_matches(|c: char| !c.is_ascii_digit()).parse::<u64>().ok())
+    text.lines().find_map(|l| {
+        l.trim_matches(|c: char| !c.is_ascii_digit())
+            .parse::<u64>()
+            .ok()
+    })
 }
 
 #[test]
@@ -27,7 +35,9 @@ fn serve_with_no_arguments_runs_the_live_demo_and_counts_grow() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
     let base = first
         .split_whitespace()
         .find(|w| w.starts_with("http://"))
@@ -39,7 +49,8 @@ fn serve_with_no_arguments_runs_the_live_demo_and_counts_grow() {
     while Instant::now() < deadline {
         if let Some(n) = count(&base) {
             readings.push(n);
-            if readings.len() >= 2 && readings[readings.len() - 1] > readings[0] && readings[0] > 0 {
+            if readings.len() >= 2 && readings[readings.len() - 1] > readings[0] && readings[0] > 0
+            {
                 break;
             }
         }
@@ -47,9 +58,15 @@ fn serve_with_no_arguments_runs_the_live_demo_and_counts_grow() {
     }
     unsafe { libc_kill(child.id() as i32) };
     let status = child.wait().unwrap();
-    assert!(readings.len() >= 2 && readings.last() > readings.first(), "counts: {readings:?}");
+    assert!(
+        readings.len() >= 2 && readings.last() > readings.first(),
+        "counts: {readings:?}"
+    );
     assert!(status.success(), "a SIGTERM shuts down cleanly: {status:?}");
-    assert!(dir.path().join("data").exists(), "state is kept in ./data by default");
+    assert!(
+        dir.path().join("data").exists(),
+        "state is kept in ./data by default"
+    );
 }
 
 unsafe extern "C" {

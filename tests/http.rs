@@ -25,17 +25,27 @@ async fn app(tweak: impl FnOnce(&mut streamq::Config)) -> (axum::Router, Node, t
     (router(AppState::new(node.clone())), node, dir)
 }
 
-async fn call(app: &axum::Router, method: &str, uri: &str, body: Option<&str>) -> (StatusCode, serde_json::Value) {
+async fn call(
+    app: &axum::Router,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, serde_json::Value) {
     let req = Request::builder()
         .method(method)
         .uri(uri)
         .header("content-type", "application/json")
-        .body(body.map(|b| Body::from(b.to_string())).unwrap_or_else(Body::empty))
+        .body(
+            body.map(|b| Body::from(b.to_string()))
+                .unwrap_or_else(Body::empty),
+        )
         .unwrap();
     let resp = app.clone().oneshot(req).await.unwrap();
     let status = resp.status();
     let bytes = resp.into_body().collect().await.unwrap().to_bytes();
-    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(String::from_utf8_lossy(&bytes).into()));
+    let json = serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::String(
+        String::from_utf8_lossy(&bytes).into(),
+    ));
     (status, json)
 }
 
@@ -47,28 +57,80 @@ fn sql(s: &str) -> String {
 async fn errors_come_from_one_table_with_codes_and_statuses() {
     let (app, node, _dir) = app(|_| {}).await;
     let cases = [
-        (Some("{\"nope\": 1}".to_string()), StatusCode::BAD_REQUEST, "bad_request"),
-        (Some("not json".to_string()), StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            Some("{\"nope\": 1}".to_string()),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (
+            Some("not json".to_string()),
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
         (Some(sql("SELEC 1")), StatusCode::BAD_REQUEST, "invalid_sql"),
-        (Some(sql("SELECT 1; SELECT 2")), StatusCode::BAD_REQUEST, "invalid_sql"),
-        (Some(sql("DROP TABLE db2.orders")), StatusCode::FORBIDDEN, "read_only"),
-        (Some(sql("INSERT INTO db2.orders (order_id) VALUES ('x')")), StatusCode::FORBIDDEN, "read_only"),
-        (Some(sql("CREATE TABLE t AS SELECT 1")), StatusCode::FORBIDDEN, "read_only"),
-        (Some(sql("SET datafusion.execution.batch_size = 1")), StatusCode::FORBIDDEN, "read_only"),
-        (Some(sql("SELECT * FROM db2.nothing")), StatusCode::NOT_FOUND, "unknown_table"),
-        (Some(sql("SELECT no_such_column FROM db2.orders")), StatusCode::BAD_REQUEST, "invalid_query"),
+        (
+            Some(sql("SELECT 1; SELECT 2")),
+            StatusCode::BAD_REQUEST,
+            "invalid_sql",
+        ),
+        (
+            Some(sql("DROP TABLE db2.orders")),
+            StatusCode::FORBIDDEN,
+            "read_only",
+        ),
+        (
+            Some(sql("INSERT INTO db2.orders (order_id) VALUES ('x')")),
+            StatusCode::FORBIDDEN,
+            "read_only",
+        ),
+        (
+            Some(sql("CREATE TABLE t AS SELECT 1")),
+            StatusCode::FORBIDDEN,
+            "read_only",
+        ),
+        (
+            Some(sql("SET datafusion.execution.batch_size = 1")),
+            StatusCode::FORBIDDEN,
+            "read_only",
+        ),
+        (
+            Some(sql("SELECT * FROM db2.nothing")),
+            StatusCode::NOT_FOUND,
+            "unknown_table",
+        ),
+        (
+            Some(sql("SELECT no_such_column FROM db2.orders")),
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+        ),
     ];
     for (body, status, code) in cases {
         let (s, j) = call(&app, "POST", "/api/sql", body.as_deref()).await;
-        assert_eq!((s, j["code"].as_str().unwrap_or("")), (status, code), "{body:?} → {j}");
+        assert_eq!(
+            (s, j["code"].as_str().unwrap_or("")),
+            (status, code),
+            "{body:?} → {j}"
+        );
         assert!(!j["message"].as_str().unwrap().is_empty());
     }
     let (s, j) = call(&app, "GET", "/api/tables/db2.nothing", None).await;
-    assert_eq!((s, j["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "unknown_table"));
+    assert_eq!(
+        (s, j["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "unknown_table")
+    );
     let (s, j) = call(&app, "GET", "/no/such/path", None).await;
-    assert_eq!((s, j["code"].as_str().unwrap()), (StatusCode::NOT_FOUND, "not_found"));
+    assert_eq!(
+        (s, j["code"].as_str().unwrap()),
+        (StatusCode::NOT_FOUND, "not_found")
+    );
     // Nothing was written by the refused statements.
-    let (_, j) = call(&app, "POST", "/api/sql", Some(&sql("SELECT count(*) FROM db2.orders WHERE order_id = 'x'"))).await;
+    let (_, j) = call(
+        &app,
+        "POST",
+        "/api/sql",
+        Some(&sql("SELECT count(*) FROM db2.orders WHERE order_id = 'x'")),
+    )
+    .await;
     assert_eq!(j["rows"][0][0], 0);
     node.stop().await;
 }
@@ -76,16 +138,41 @@ async fn errors_come_from_one_table_with_codes_and_statuses() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn results_are_capped_and_typed() {
     let (app, node, _dir) = app(|c| c.query.max_rows = 7).await;
-    let (s, j) = call(&app, "POST", "/api/sql", Some(&sql("SELECT txn_id, amount, created_at, _ts, _partition FROM db2.transactions"))).await;
+    let (s, j) = call(
+        &app,
+        "POST",
+        "/api/sql",
+        Some(&sql(
+            "SELECT txn_id, amount, created_at, _ts, _partition FROM db2.transactions",
+        )),
+    )
+    .await;
     assert_eq!(s, StatusCode::OK, "{j}");
     assert_eq!(j["rows"].as_array().unwrap().len(), 7);
     assert_eq!(j["truncated"], true);
-    let types: Vec<&str> = j["columns"].as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap()).collect();
-    assert_eq!(types, ["VARCHAR", "DOUBLE", "TIMESTAMP", "TIMESTAMP", "INT"]);
+    let types: Vec<&str> = j["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        types,
+        ["VARCHAR", "DOUBLE", "TIMESTAMP", "TIMESTAMP", "INT"]
+    );
     let row = &j["rows"][0];
     assert!(row[1].is_f64());
-    assert!(row[2].as_str().unwrap().ends_with('Z'), "timestamps are ISO-8601 UTC: {row}");
-    let (_, j) = call(&app, "POST", "/api/sql", Some(&sql("SELECT count(*) FROM db2.transactions"))).await;
+    assert!(
+        row[2].as_str().unwrap().ends_with('Z'),
+        "timestamps are ISO-8601 UTC: {row}"
+    );
+    let (_, j) = call(
+        &app,
+        "POST",
+        "/api/sql",
+        Some(&sql("SELECT count(*) FROM db2.transactions")),
+    )
+    .await;
     assert_eq!(j["truncated"], false);
     node.stop().await;
 }
@@ -95,7 +182,11 @@ async fn a_query_past_its_timeout_is_cancelled_with_a_code() {
     let (app, node, _dir) = app(|c| c.query.timeout_ms = 50).await;
     let heavy = "SELECT count(*) FROM db2.transactions a, db2.transactions b, hive.transactions c WHERE a.amount + b.amount > c.amount";
     let (s, j) = call(&app, "POST", "/api/sql", Some(&sql(heavy))).await;
-    assert_eq!((s, j["code"].as_str().unwrap()), (StatusCode::GATEWAY_TIMEOUT, "query_timeout"), "{j}");
+    assert_eq!(
+        (s, j["code"].as_str().unwrap()),
+        (StatusCode::GATEWAY_TIMEOUT, "query_timeout"),
+        "{j}"
+    );
     node.stop().await;
 }
 
@@ -104,24 +195,55 @@ async fn tables_health_and_metrics_describe_the_live_state() {
     let (app, node, _dir) = app(|_| {}).await;
     let (s, j) = call(&app, "GET", "/api/tables", None).await;
     assert_eq!(s, StatusCode::OK);
-    let names: Vec<&str> = j["tables"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["db2.accounts", "db2.orders", "db2.transactions", "hive.customers", "hive.products", "hive.transactions"]);
+    let names: Vec<&str> = j["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "db2.accounts",
+            "db2.orders",
+            "db2.transactions",
+            "hive.customers",
+            "hive.products",
+            "hive.transactions"
+        ]
+    );
     let (_, t) = call(&app, "GET", "/api/tables/db2.transactions", None).await;
     assert_eq!(t["primary_key"], serde_json::json!(["txn_id"]));
-    let created = t["columns"].as_array().unwrap().iter().find(|c| c["name"] == "created_at").unwrap();
-    assert_eq!((created["type"].as_str(), created["original"].as_str()), (Some("TIMESTAMP"), Some("CREATED_AT")));
+    let created = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "created_at")
+        .unwrap();
+    assert_eq!(
+        (created["type"].as_str(), created["original"].as_str()),
+        (Some("TIMESTAMP"), Some("CREATED_AT"))
+    );
     let parts = t["partitions"].as_array().unwrap();
     assert_eq!(parts.len(), 3);
     let total: u64 = parts.iter().map(|p| p["rows"].as_u64().unwrap()).sum();
     assert_eq!(total, t["row_count"].as_u64().unwrap());
-    assert!(parts.iter().all(|p| p["applied_offset"].as_i64().unwrap() > 0));
+    assert!(
+        parts
+            .iter()
+            .all(|p| p["applied_offset"].as_i64().unwrap() > 0)
+    );
     let (s, _) = call(&app, "GET", "/healthz", None).await;
     assert_eq!(s, StatusCode::OK);
     let (s, r) = call(&app, "GET", "/readyz", None).await;
     assert_eq!(s, StatusCode::OK, "{r}");
     let (_, m) = call(&app, "GET", "/metrics", None).await;
     let m = m.as_str().unwrap();
-    for name in ["streamq_ingest_events_total", "streamq_batch_apply_seconds_bucket", "streamq_query_seconds"] {
+    for name in [
+        "streamq_ingest_events_total",
+        "streamq_batch_apply_seconds_bucket",
+        "streamq_query_seconds",
+    ] {
         assert!(m.contains(name), "{name} missing");
     }
     node.stop().await;

@@ -27,22 +27,40 @@ async fn gold_sql_all_pass(file: &str) {
     .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or_default().to_string();
-    let failed = std::fs::read_to_string(server.dir.path().join("failures.jsonl")).unwrap_or_default();
-    assert!(last.contains("(60/60)"), "{file}: {last}\nfailures:\n{failed}");
+    let failed =
+        std::fs::read_to_string(server.dir.path().join("failures.jsonl")).unwrap_or_default();
+    assert!(
+        last.contains("(60/60)"),
+        "{file}: {last}\nfailures:\n{failed}"
+    );
 
     let expected = oracle_row_counts(&path);
     for (table, n) in &expected {
         let (status, body) = post_sql(&server.base, &format!("SELECT count(*) FROM {table}"));
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["rows"][0][0].as_u64(), Some(*n as u64), "{file}: rows in {table}");
+        assert_eq!(
+            body["rows"][0][0].as_u64(),
+            Some(*n as u64),
+            "{file}: rows in {table}"
+        );
     }
     assert_eq!(expected.len(), 6);
     // Redelivered records were recognised by offset and skipped, not applied twice.
-    let metrics = ureq::get(&format!("{}/metrics", server.base)).call().unwrap().into_string().unwrap();
+    let metrics = ureq::get(&format!("{}/metrics", server.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
     assert!(
-        metrics.contains(r#"streamq_ingest_skipped_total{reason="duplicate",topic="db2.transactions"} 50"#),
+        metrics.contains(
+            r#"streamq_ingest_skipped_total{reason="duplicate",topic="db2.transactions"} 50"#
+        ),
         "the 50 redelivered records are counted as duplicates:\n{}",
-        metrics.lines().filter(|l| l.contains("skipped")).collect::<Vec<_>>().join("\n")
+        metrics
+            .lines()
+            .filter(|l| l.contains("skipped"))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     server.stop().await;
 }

@@ -26,8 +26,16 @@ async fn a_panicking_partition_restarts_and_its_state_is_correct() {
     assert_eq!(slot.restarts, 2, "two injected panics, two restarts");
     let (status, body) = get_json(&format!("{}/readyz", faulty.base));
     assert_eq!(status, 200, "{body}");
-    let metrics = ureq::get(&format!("{}/metrics", faulty.base)).call().unwrap().into_string().unwrap();
-    assert!(metrics.contains(r#"streamq_partition_restarts_total{partition="1",topic="db2.transactions"} 2"#));
+    let metrics = ureq::get(&format!("{}/metrics", faulty.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains(
+            r#"streamq_partition_restarts_total{partition="1",topic="db2.transactions"} 2"#
+        )
+    );
     faulty.stop().await;
 }
 
@@ -43,11 +51,26 @@ async fn past_the_restart_budget_the_partition_is_failed_and_not_ready() {
     assert_eq!(failed.len(), 1, "{body}");
     assert_eq!(failed[0]["topic"], "db2.orders");
     assert_eq!(failed[0]["partition"], 2);
-    assert!(failed[0]["reason"].as_str().unwrap().contains("injected fault"), "{body}");
+    assert!(
+        failed[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("injected fault"),
+        "{body}"
+    );
     // The failed partition kept what it had applied before the fault; the others are whole.
     let (_, t) = get_json(&format!("{}/api/tables/db2.orders", server.base));
-    let p2 = t["partitions"].as_array().unwrap().iter().find(|p| p["partition"] == 2).unwrap().clone();
-    assert!(p2["applied_offset"].as_i64().unwrap_or(-1) < 100, "nothing at or past the fault: {p2}");
+    let p2 = t["partitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["partition"] == 2)
+        .unwrap()
+        .clone();
+    assert!(
+        p2["applied_offset"].as_i64().unwrap_or(-1) < 100,
+        "nothing at or past the fault: {p2}"
+    );
     assert_eq!(p2["status"]["state"], "failed");
     let (_, tx) = common::post_sql(&server.base, "SELECT count(*) FROM db2.transactions");
     let expected = common::oracle_row_counts(&shared(FILE))["db2.transactions"];

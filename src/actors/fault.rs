@@ -21,9 +21,14 @@ impl FaultHook {
         };
         let parts: Vec<&str> = spec.rsplitn(4, ':').collect();
         let [times, offset, partition, topic] = parts.as_slice() else {
-            return Err(format!("fault_panic {spec:?}: expected topic:partition:offset:times"));
+            return Err(format!(
+                "fault_panic {spec:?}: expected topic:partition:offset:times"
+            ));
         };
-        let num = |s: &str| s.parse::<i64>().map_err(|e| format!("fault_panic {spec:?}: {e}"));
+        let num = |s: &str| {
+            s.parse::<i64>()
+                .map_err(|e| format!("fault_panic {spec:?}: {e}"))
+        };
         Ok(Self {
             target: Some((
                 TopicPartition::new(*topic, num(partition)? as i32),

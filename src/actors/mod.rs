@@ -19,7 +19,9 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::fault::FaultHook;
 use crate::actors::partition::PartitionContext;
 use crate::actors::router::{RouterConfig, RouterStats, SourceEvent};
-use crate::actors::supervisor::{Registry, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg};
+use crate::actors::supervisor::{
+    Registry, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
+};
 use crate::config::{Config, Rate, SourceKind};
 use crate::ingest::{demo, replay};
 use crate::store::Store;
@@ -106,7 +108,8 @@ impl Node {
         let catalog = Arc::new(Catalog::new());
         let metrics = Arc::new(Metrics::new());
         let registry = Arc::new(Registry::default());
-        let faults = FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
+        let faults =
+            FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
         let ctx = Arc::new(PartitionContext {
             store: store.clone(),
             catalog: catalog.clone(),
@@ -129,7 +132,10 @@ impl Node {
         .map_err(|e| NodeError::Actor(e.to_string()))?;
         for tp in store.partitions() {
             let _ = supervisor
-                .call(|r| SupervisorMsg::Ensure(tp.clone(), r), Some(Duration::from_secs(120)))
+                .call(
+                    |r| SupervisorMsg::Ensure(tp.clone(), r),
+                    Some(Duration::from_secs(120)),
+                )
                 .await;
         }
         Ok(Node {
@@ -154,7 +160,11 @@ impl Node {
             SourceKind::Replay => (
                 format!(
                     "replay:{}",
-                    cfg.source.file.as_ref().map(|p| p.display().to_string()).unwrap_or_default()
+                    cfg.source
+                        .file
+                        .as_ref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default()
                 ),
                 cfg.source.speed.is_some(),
             ),
@@ -180,14 +190,17 @@ impl Node {
                         progress: true,
                     };
                     replay::run_blocking(&opts, &tx, &source_shutdown).map(|s| {
-                        tracing::info!(records = s.records, faults = s.faults, "replay read to the end");
+                        tracing::info!(
+                            records = s.records,
+                            faults = s.faults,
+                            "replay read to the end"
+                        );
                     })
                 }
-                SourceKind::Demo => {
-                    demo::run_blocking(&cfg.source.demo, &tx, &source_shutdown).map(|n| {
+                SourceKind::Demo => demo::run_blocking(&cfg.source.demo, &tx, &source_shutdown)
+                    .map(|n| {
                         tracing::info!(records = n, "demo source ended");
-                    })
-                }
+                    }),
             };
             if let Err(e) = result {
                 tracing::error!(error = %e, "source failed");

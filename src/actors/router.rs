@@ -160,7 +160,10 @@ async fn feed(
                 Some(slot) if matches!(slot.status, PartitionStatus::Failed { .. }) => None,
                 Some(slot) if slot.actor.is_some() => slot.actor,
                 _ => match supervisor
-                    .call(|r| SupervisorMsg::Ensure(tp.clone(), r), Some(Duration::from_secs(60)))
+                    .call(
+                        |r| SupervisorMsg::Ensure(tp.clone(), r),
+                        Some(Duration::from_secs(60)),
+                    )
                     .await
                 {
                     Ok(CallResult::Success(Ok(a))) => Some(a),

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::RwLock;
-use ractor::{Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
+use ractor::{
+    Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
+};
 use serde::Serialize;
 
 use crate::actors::partition::{PartitionActor, PartitionArgs, PartitionContext, PartitionMsg};
@@ -28,7 +30,9 @@ pub struct Slot {
 pub enum PartitionStatus {
     Running,
     /// Out of restarts; the reason of the last failure.
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
 }
 
 /// Who runs each partition; read by feeders and by `/readyz`.
@@ -217,12 +221,10 @@ impl Actor for Supervisor {
                     _ => match state.spawn(&myself.get_cell(), &tp).await {
                         Ok(a) => Ok(a),
                         Err(e) => {
-                            state.on_failure(&myself.get_cell(), tp.clone(), e.clone()).await;
                             state
-                                .registry
-                                .get(&tp)
-                                .and_then(|s| s.actor)
-                                .ok_or(e)
+                                .on_failure(&myself.get_cell(), tp.clone(), e.clone())
+                                .await;
+                            state.registry.get(&tp).and_then(|s| s.actor).ok_or(e)
                         }
                     },
                 };

@@ -157,7 +157,7 @@ impl Decoder {
         let Some(value) = rec.value.as_deref() else {
             return Ok(Change::Tombstone);
         };
-        let top: Top = serde_json::from_slice(value).map_err(|e| classify_json_error(value, e))?;
+        let top: Top = serde_json::from_slice(value).map_err(classify_json_error)?;
         let (env, fields) = match (top.schema, top.payload, &top.op) {
             (Some(schema), Some(payload), None) => {
                 if payload.get() == "null" {
@@ -247,13 +247,11 @@ impl Decoder {
     }
 }
 
-fn classify_json_error(value: &[u8], e: serde_json::Error) -> DecodeError {
-    if e.is_data() {
-        DecodeError::NotAnEnvelope(e.to_string())
-    } else if serde_json::from_slice::<serde::de::IgnoredAny>(value).is_ok() {
-        DecodeError::NotAnEnvelope(e.to_string())
-    } else {
+fn classify_json_error(e: serde_json::Error) -> DecodeError {
+    if e.is_syntax() || e.is_eof() {
         DecodeError::InvalidJson(e.to_string())
+    } else {
+        DecodeError::NotAnEnvelope(e.to_string())
     }
 }
 
@@ -314,16 +312,21 @@ fn read_declared(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, Dec
         FieldKind::MicroTimestamp => Value::Timestamp(int()?),
         FieldKind::MilliTimestamp => Value::Timestamp(int()?.saturating_mul(1000)),
         FieldKind::NanoTimestamp => Value::Timestamp(int()? / 1000),
-        FieldKind::EpochDate => Value::Date(
-            i32::try_from(int()?).map_err(|_| bad(name, "date out of range"))?,
-        ),
+        FieldKind::EpochDate => {
+            Value::Date(i32::try_from(int()?).map_err(|_| bad(name, "date out of range"))?)
+        }
         FieldKind::IsoTimestamp => {
-            let s = json.as_str().ok_or_else(|| bad(name, "expected a timestamp string"))?;
-            Value::Timestamp(parse_timestamp(s).ok_or_else(|| bad(name, format!("bad timestamp {s:?}")))?)
+            let s = json
+                .as_str()
+                .ok_or_else(|| bad(name, "expected a timestamp string"))?;
+            Value::Timestamp(
+                parse_timestamp(s).ok_or_else(|| bad(name, format!("bad timestamp {s:?}")))?,
+            )
         }
         FieldKind::Decimal(scale) => match json {
             Json::String(s) => Value::Decimal {
-                unscaled: decode_decimal_bytes(s).ok_or_else(|| bad(name, format!("bad decimal bytes {s:?}")))?,
+                unscaled: decode_decimal_bytes(s)
+                    .ok_or_else(|| bad(name, format!("bad decimal bytes {s:?}")))?,
                 scale,
             },
             // Some converters emit decimals as numbers (decimal.handling.mode=double).
@@ -458,9 +461,18 @@ mod tests {
     fn schemaless_create_reads_types_from_values_and_names() {
         let r = rec(
             r#"{"TXN_ID":"T1"}"#,
-            Some(r#"{"before":null,"after":{"TXN_ID":"T1","AMOUNT":12.5,"QTY":3,"CREATED_AT":1772409600123456,"OPENED_ON":16064,"sale_time":"2026-03-02T08:00:01Z"},"source":{},"op":"c","ts_ms":1772409600123,"transaction":null}"#),
+            Some(
+                r#"{"before":null,"after":{"TXN_ID":"T1","AMOUNT":12.5,"QTY":3,"CREATED_AT":1772409600123456,"OPENED_ON":16064,"sale_time":"2026-03-02T08:00:01Z"},"source":{},"op":"c","ts_ms":1772409600123,"transaction":null}"#,
+            ),
         );
-        let Change::Upsert { key, key_columns, op, ts_ms, cells } = Decoder::new().decode(&r).unwrap() else {
+        let Change::Upsert {
+            key,
+            key_columns,
+            op,
+            ts_ms,
+            cells,
+        } = Decoder::new().decode(&r).unwrap()
+        else {
             panic!("expected an upsert")
         };
         assert_eq!(key, br#"{"TXN_ID":"T1"}"#);
@@ -487,11 +499,20 @@ mod tests {
         let v = format!(
             r#"{{"schema":{{"type":"struct","fields":[{{"type":"struct","field":"after","fields":[{{"type":"bytes","name":"org.apache.kafka.connect.data.Decimal","parameters":{{"scale":"2"}},"field":"AMOUNT"}},{{"type":"int64","name":"io.debezium.time.MicroTimestamp","field":"WHEN"}},{{"type":"double","optional":true,"field":"LIMIT"}}]}}]}},"payload":{{"before":null,"after":{{"AMOUNT":"{amount}","WHEN":5,"LIMIT":null}},"op":"u","ts_ms":9}}}}"#
         );
-        let Change::Upsert { cells, op, .. } = Decoder::new().decode(&rec(r#"{"ID":1}"#, Some(&v))).unwrap() else {
+        let Change::Upsert { cells, op, .. } = Decoder::new()
+            .decode(&rec(r#"{"ID":1}"#, Some(&v)))
+            .unwrap()
+        else {
             panic!("expected an upsert")
         };
         assert_eq!(op, Op::Update);
-        assert_eq!(cells[0].value, Value::Decimal { unscaled: -1234, scale: 2 });
+        assert_eq!(
+            cells[0].value,
+            Value::Decimal {
+                unscaled: -1234,
+                scale: 2
+            }
+        );
         assert_eq!(cells[1].value, Value::Timestamp(5));
         assert_eq!(cells[2].value, Value::Null);
         assert_eq!(cells[2].declared, Some(DType::Float64));
@@ -500,7 +521,11 @@ mod tests {
     #[test]
     fn decimal_bytes_round_trip() {
         for v in [0i128, 1, -1, 127, 128, -128, -129, 3895497, -99999999999] {
-            assert_eq!(decode_decimal_bytes(&encode_decimal_bytes(v)), Some(v), "{v}");
+            assert_eq!(
+                decode_decimal_bytes(&encode_decimal_bytes(v)),
+                Some(v),
+                "{v}"
+            );
         }
     }
 
@@ -508,13 +533,25 @@ mod tests {
     fn deletes_tombstones_and_bad_records() {
         let mut d = Decoder::new();
         assert!(matches!(
-            d.decode(&rec(r#"{"ID":1}"#, Some(r#"{"before":{"ID":1},"after":null,"op":"d","ts_ms":1}"#))),
+            d.decode(&rec(
+                r#"{"ID":1}"#,
+                Some(r#"{"before":{"ID":1},"after":null,"op":"d","ts_ms":1}"#)
+            )),
             Ok(Change::Delete { .. })
         ));
         assert_eq!(d.decode(&rec(r#"{"ID":1}"#, None)), Ok(Change::Tombstone));
-        assert!(matches!(d.decode(&rec("{}", Some("{not json"))), Err(DecodeError::InvalidJson(_))));
-        assert!(matches!(d.decode(&rec("{}", Some(r#"{"hello":1}"#))), Err(DecodeError::NotAnEnvelope(_))));
-        assert!(matches!(d.decode(&rec("{}", Some("[1,2]"))), Err(DecodeError::NotAnEnvelope(_))));
+        assert!(matches!(
+            d.decode(&rec("{}", Some("{not json"))),
+            Err(DecodeError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            d.decode(&rec("{}", Some(r#"{"hello":1}"#))),
+            Err(DecodeError::NotAnEnvelope(_))
+        ));
+        assert!(matches!(
+            d.decode(&rec("{}", Some("[1,2]"))),
+            Err(DecodeError::NotAnEnvelope(_))
+        ));
         assert_eq!(
             d.decode(&rec("{}", Some(r#"{"after":{},"op":"x"}"#))),
             Err(DecodeError::UnknownOp("x".into()))

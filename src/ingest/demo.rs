@@ -33,25 +33,56 @@ const COUNTRIES: [&[&str]; 4] = [
 ];
 const CURRENCIES: [&str; 5] = ["USD", "EUR", "GBP", "JPY", "CHF"];
 const MERCHANTS: [&str; 12] = [
-    "Northwind Books", "Contoso Electronics", "Fabrikam Outfitters", "Blue Yonder Airlines",
-    "Tailspin Toys", "Wide World Importers", "Adventure Works", "Coho Winery",
-    "Litware Grocers", "Proseware Pharmacy", "Margie's Travel", "Alpine Ski House",
+    "Northwind Books",
+    "Contoso Electronics",
+    "Fabrikam Outfitters",
+    "Blue Yonder Airlines",
+    "Tailspin Toys",
+    "Wide World Importers",
+    "Adventure Works",
+    "Coho Winery",
+    "Litware Grocers",
+    "Proseware Pharmacy",
+    "Margie's Travel",
+    "Alpine Ski House",
 ];
 const BRANCHES: [&str; 8] = [
-    "New York", "Toronto", "Berlin", "London", "Paris", "Tokyo", "Singapore", "Sao Paulo",
+    "New York",
+    "Toronto",
+    "Berlin",
+    "London",
+    "Paris",
+    "Tokyo",
+    "Singapore",
+    "Sao Paulo",
 ];
 const CATEGORIES: [&str; 6] = ["electronics", "books", "home", "grocery", "apparel", "toys"];
 const BRANDS: [&str; 8] = [
-    "Brightnest", "Northpeak", "Acme", "Lumina", "Voltix", "Paperleaf", "Kidzone", "Freshfield",
+    "Brightnest",
+    "Northpeak",
+    "Acme",
+    "Lumina",
+    "Voltix",
+    "Paperleaf",
+    "Kidzone",
+    "Freshfield",
 ];
 const NOTES: [&str; 5] = [
-    "leave at the door", "gift wrap please", "call before delivery", "fragile",
+    "leave at the door",
+    "gift wrap please",
+    "call before delivery",
+    "fragile",
     "deliver after 5pm",
 ];
 const DECLINE_REASONS: [&str; 4] = [
-    "insufficient_funds", "suspected_fraud", "card_expired", "limit_exceeded",
+    "insufficient_funds",
+    "suspected_fraud",
+    "card_expired",
+    "limit_exceeded",
 ];
-const FIRST: [&str; 10] = ["Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jun"];
+const FIRST: [&str; 10] = [
+    "Ana", "Ben", "Chen", "Dara", "Eli", "Fatima", "Goran", "Hana", "Ivan", "Jun",
+];
 const LAST: [&str; 10] = [
     "Silva", "Meyer", "Tanaka", "Okafor", "Novak", "Garcia", "Smith", "Kowalski", "Rossi", "Haddad",
 ];
@@ -82,10 +113,20 @@ const TXN: TableDef = TableDef {
     connector: "db2",
     table: "TRANSACTIONS",
     columns: &[
-        ("TXN_ID", Ct::Str), ("ACCOUNT_ID", Ct::Str), ("CUSTOMER_ID", Ct::Str), ("AMOUNT", Ct::Decimal2),
-        ("CURRENCY", Ct::Str), ("TXN_TYPE", Ct::Str), ("CHANNEL", Ct::Str), ("STATUS", Ct::Str),
-        ("MERCHANT", Ct::OptStr), ("REGION", Ct::Str), ("COUNTRY", Ct::Str), ("DESCRIPTION", Ct::Str),
-        ("DECLINE_REASON", Ct::OptStr), ("CREATED_AT", Ct::MicroTs),
+        ("TXN_ID", Ct::Str),
+        ("ACCOUNT_ID", Ct::Str),
+        ("CUSTOMER_ID", Ct::Str),
+        ("AMOUNT", Ct::Decimal2),
+        ("CURRENCY", Ct::Str),
+        ("TXN_TYPE", Ct::Str),
+        ("CHANNEL", Ct::Str),
+        ("STATUS", Ct::Str),
+        ("MERCHANT", Ct::OptStr),
+        ("REGION", Ct::Str),
+        ("COUNTRY", Ct::Str),
+        ("DESCRIPTION", Ct::Str),
+        ("DECLINE_REASON", Ct::OptStr),
+        ("CREATED_AT", Ct::MicroTs),
     ],
 };
 const ACCOUNTS: TableDef = TableDef {
@@ -93,9 +134,16 @@ const ACCOUNTS: TableDef = TableDef {
     connector: "db2",
     table: "ACCOUNTS",
     columns: &[
-        ("ACCOUNT_ID", Ct::Str), ("CUSTOMER_ID", Ct::Str), ("ACCOUNT_TYPE", Ct::Str), ("CURRENCY", Ct::Str),
-        ("BALANCE", Ct::Decimal2), ("CREDIT_LIMIT", Ct::OptDouble), ("STATUS", Ct::Str), ("BRANCH", Ct::Str),
-        ("OPENED_ON", Ct::Date), ("UPDATED_AT", Ct::MicroTs),
+        ("ACCOUNT_ID", Ct::Str),
+        ("CUSTOMER_ID", Ct::Str),
+        ("ACCOUNT_TYPE", Ct::Str),
+        ("CURRENCY", Ct::Str),
+        ("BALANCE", Ct::Decimal2),
+        ("CREDIT_LIMIT", Ct::OptDouble),
+        ("STATUS", Ct::Str),
+        ("BRANCH", Ct::Str),
+        ("OPENED_ON", Ct::Date),
+        ("UPDATED_AT", Ct::MicroTs),
     ],
 };
 const ORDERS: TableDef = TableDef {
@@ -103,9 +151,18 @@ const ORDERS: TableDef = TableDef {
     connector: "db2",
     table: "ORDERS",
     columns: &[
-        ("ORDER_ID", Ct::Str), ("CUSTOMER_ID", Ct::Str), ("PRODUCT_ID", Ct::Str), ("QUANTITY", Ct::Int32),
-        ("UNIT_PRICE", Ct::Decimal2), ("TOTAL", Ct::Decimal2), ("STATUS", Ct::Str), ("PAYMENT_METHOD", Ct::Str),
-        ("SHIP_COUNTRY", Ct::Str), ("NOTES", Ct::OptStr), ("CREATED_AT", Ct::MicroTs), ("UPDATED_AT", Ct::MicroTs),
+        ("ORDER_ID", Ct::Str),
+        ("CUSTOMER_ID", Ct::Str),
+        ("PRODUCT_ID", Ct::Str),
+        ("QUANTITY", Ct::Int32),
+        ("UNIT_PRICE", Ct::Decimal2),
+        ("TOTAL", Ct::Decimal2),
+        ("STATUS", Ct::Str),
+        ("PAYMENT_METHOD", Ct::Str),
+        ("SHIP_COUNTRY", Ct::Str),
+        ("NOTES", Ct::OptStr),
+        ("CREATED_AT", Ct::MicroTs),
+        ("UPDATED_AT", Ct::MicroTs),
     ],
 };
 const CUSTOMERS: TableDef = TableDef {
@@ -113,8 +170,14 @@ const CUSTOMERS: TableDef = TableDef {
     connector: "hive",
     table: "customers",
     columns: &[
-        ("customer_id", Ct::Str), ("name", Ct::Str), ("email", Ct::Str), ("segment", Ct::Str),
-        ("country", Ct::Str), ("region", Ct::Str), ("signup_date", Ct::Str), ("risk_score", Ct::Double),
+        ("customer_id", Ct::Str),
+        ("name", Ct::Str),
+        ("email", Ct::Str),
+        ("segment", Ct::Str),
+        ("country", Ct::Str),
+        ("region", Ct::Str),
+        ("signup_date", Ct::Str),
+        ("risk_score", Ct::Double),
         ("is_active", Ct::Bool),
     ],
 };
@@ -123,8 +186,13 @@ const PRODUCTS: TableDef = TableDef {
     connector: "hive",
     table: "products",
     columns: &[
-        ("product_id", Ct::Str), ("name", Ct::Str), ("category", Ct::Str), ("brand", Ct::Str),
-        ("price", Ct::Double), ("in_stock", Ct::Bool), ("updated_at", Ct::Str),
+        ("product_id", Ct::Str),
+        ("name", Ct::Str),
+        ("category", Ct::Str),
+        ("brand", Ct::Str),
+        ("price", Ct::Double),
+        ("in_stock", Ct::Bool),
+        ("updated_at", Ct::Str),
     ],
 };
 const SALES: TableDef = TableDef {
@@ -132,8 +200,14 @@ const SALES: TableDef = TableDef {
     connector: "hive",
     table: "transactions",
     columns: &[
-        ("sale_id", Ct::Str), ("store_id", Ct::Str), ("product_id", Ct::Str), ("customer_id", Ct::OptStr),
-        ("quantity", Ct::Int32), ("amount", Ct::Double), ("payment_type", Ct::Str), ("region", Ct::Str),
+        ("sale_id", Ct::Str),
+        ("store_id", Ct::Str),
+        ("product_id", Ct::Str),
+        ("customer_id", Ct::OptStr),
+        ("quantity", Ct::Int32),
+        ("amount", Ct::Double),
+        ("payment_type", Ct::Str),
+        ("region", Ct::Str),
         ("sale_time", Ct::Str),
     ],
 };
@@ -152,7 +226,12 @@ fn connect_type(ct: Ct) -> Json {
             Some("org.apache.kafka.connect.data.Decimal"),
             Some(json!({"scale": "2", "connect.decimal.precision": "12"})),
         ),
-        Ct::MicroTs => ("int64", false, Some("io.debezium.time.MicroTimestamp"), None),
+        Ct::MicroTs => (
+            "int64",
+            false,
+            Some("io.debezium.time.MicroTimestamp"),
+            None,
+        ),
         Ct::Date => ("int32", false, Some("io.debezium.time.Date"), None),
         Ct::Bool => ("boolean", false, None, None),
     };
@@ -243,7 +322,13 @@ pub struct DemoGenerator {
 
 impl DemoGenerator {
     /// `events_per_sim_second`: how many events each simulated second holds.
-    pub fn new(seed: u64, start_ms: i64, events_per_sim_second: f64, format: DemoFormat, partitions: i32) -> Self {
+    pub fn new(
+        seed: u64,
+        start_ms: i64,
+        events_per_sim_second: f64,
+        format: DemoFormat,
+        partitions: i32,
+    ) -> Self {
         let mut g = Self {
             rng: Rng::new(seed),
             format,
@@ -252,8 +337,14 @@ impl DemoGenerator {
             clock_ms: start_ms as f64,
             step_ms: 1000.0 / events_per_sim_second.max(0.001),
             offsets: HashMap::new(),
-            schemas: TABLES.iter().map(|d| (d.topic, envelope_schema(d))).collect(),
-            topics: TABLES.iter().map(|d| (d.topic, Arc::<str>::from(d.topic))).collect(),
+            schemas: TABLES
+                .iter()
+                .map(|d| (d.topic, envelope_schema(d)))
+                .collect(),
+            topics: TABLES
+                .iter()
+                .map(|d| (d.topic, Arc::<str>::from(d.topic)))
+                .collect(),
             customers: Vec::new(),
             accounts: Vec::new(),
             products: Vec::new(),
@@ -290,7 +381,10 @@ impl DemoGenerator {
             let last = *self.rng.pick(&LAST);
             let segment = ["retail", "premium", "business"][self.rng.weighted(&[0.6, 0.25, 0.15])];
             let name = if segment == "business" {
-                format!("{last} {} Ltd", ["Capital", "Trading", "Labs", "Foods"][self.rng.below(4)])
+                format!(
+                    "{last} {} Ltd",
+                    ["Capital", "Trading", "Labs", "Foods"][self.rng.below(4)]
+                )
             } else {
                 format!("{first} {last}")
             };
@@ -301,7 +395,11 @@ impl DemoGenerator {
                 "signup_date": crate::store::value::format_date(17_000 + self.rng.below(3_400) as i32),
                 "risk_score": round(self.rng.f64(), 3), "is_active": self.rng.chance(0.93),
             }));
-            self.customers.push(Customer { id: id.clone(), region, row: row.clone() });
+            self.customers.push(Customer {
+                id: id.clone(),
+                region,
+                row: row.clone(),
+            });
             self.emit(&CUSTOMERS, &id, "r", None, Some(row));
         }
         for i in 0..240 {
@@ -314,12 +412,17 @@ impl DemoGenerator {
                 "category": CATEGORIES[cat], "brand": brand, "price": price, "in_stock": self.rng.chance(0.85),
                 "updated_at": crate::store::value::format_timestamp_us((self.start_ms - 86_400_000 * (1 + self.rng.below(90) as i64)) * 1000),
             }));
-            self.products.push(Product { id: id.clone(), price, row: row.clone() });
+            self.products.push(Product {
+                id: id.clone(),
+                price,
+                row: row.clone(),
+            });
             self.emit(&PRODUCTS, &id, "r", None, Some(row));
         }
         for i in 0..589 {
             let c = self.rng.below(self.customers.len());
-            let ty = ["checking", "savings", "credit", "business"][self.rng.weighted(&[0.44, 0.27, 0.19, 0.1])];
+            let ty = ["checking", "savings", "credit", "business"]
+                [self.rng.weighted(&[0.44, 0.27, 0.19, 0.1])];
             let balance = if ty == "credit" {
                 -round(self.rng.log_normal(800.0, 1.0), 2)
             } else {
@@ -341,7 +444,14 @@ impl DemoGenerator {
     }
 
     /// Builds one record and queues it.
-    fn emit(&mut self, def: &'static TableDef, id: &str, op: &str, before: Option<Row>, after: Option<Row>) {
+    fn emit(
+        &mut self,
+        def: &'static TableDef,
+        id: &str,
+        op: &str,
+        before: Option<Row>,
+        after: Option<Row>,
+    ) {
         let ts = self.now_ms();
         let pk = def.columns[0].0;
         let key = format!(r#"{{"{pk}":"{id}"}}"#).into_bytes();
@@ -358,7 +468,11 @@ impl DemoGenerator {
         if def.connector == "db2" {
             source["schema"] = json!("CORE");
             source["table"] = json!(def.table);
-            source["change_lsn"] = if op == "r" { Json::Null } else { json!(format!("00000000:{:08X}:0001", self.lsn)) };
+            source["change_lsn"] = if op == "r" {
+                Json::Null
+            } else {
+                json!(format!("00000000:{:08X}:0001", self.lsn))
+            };
             source["commit_lsn"] = json!(format!("00000000:{:08X}:0002", self.lsn));
         } else {
             source["table"] = json!(def.table);
@@ -370,8 +484,13 @@ impl DemoGenerator {
                 Some(mut row) => {
                     if schema_form {
                         for (name, ct) in def.columns {
-                            if let (Ct::Decimal2, Some(v)) = (ct, row.get(*name).and_then(Json::as_f64)) {
-                                row.insert(name.to_string(), json!(encode_decimal_bytes((v * 100.0).round() as i128)));
+                            if let (Ct::Decimal2, Some(v)) =
+                                (ct, row.get(*name).and_then(Json::as_f64))
+                            {
+                                row.insert(
+                                    name.to_string(),
+                                    json!(encode_decimal_bytes((v * 100.0).round() as i128)),
+                                );
                             }
                         }
                     }
@@ -388,13 +507,26 @@ impl DemoGenerator {
         } else {
             envelope
         };
-        self.push(def.topic, partition, ts, key.clone(), Some(serde_json::to_vec(&value).expect("JSON")));
+        self.push(
+            def.topic,
+            partition,
+            ts,
+            key.clone(),
+            Some(serde_json::to_vec(&value).expect("JSON")),
+        );
         if op == "d" {
             self.push(def.topic, partition, ts, key, None);
         }
     }
 
-    fn push(&mut self, topic: &'static str, partition: i32, ts: i64, key: Vec<u8>, value: Option<Vec<u8>>) {
+    fn push(
+        &mut self,
+        topic: &'static str,
+        partition: i32,
+        ts: i64,
+        key: Vec<u8>,
+        value: Option<Vec<u8>>,
+    ) {
         let parts = self.partitions as usize;
         let offs = self.offsets.entry(topic).or_insert_with(|| vec![0; parts]);
         let offset = offs[partition as usize];
@@ -418,7 +550,11 @@ impl DemoGenerator {
 
     /// Event time in µs: now, or minutes behind for a late event.
     fn event_time_us(&mut self) -> i64 {
-        let late = if self.rng.chance(0.006) { 60_000 * (3 + self.rng.below(6) as i64) } else { 0 };
+        let late = if self.rng.chance(0.006) {
+            60_000 * (3 + self.rng.below(6) as i64)
+        } else {
+            0
+        };
         (self.now_ms() - late) * 1000 + self.rng.below(1000) as i64
     }
 
@@ -438,11 +574,19 @@ impl DemoGenerator {
                 .map(|c| c.region)
                 .unwrap_or(0),
         };
-        let ty = ["purchase", "withdrawal", "deposit", "transfer", "refund", "fee"]
-            [self.rng.weighted(&[0.55, 0.12, 0.1, 0.1, 0.05, 0.08])];
+        let ty = [
+            "purchase",
+            "withdrawal",
+            "deposit",
+            "transfer",
+            "refund",
+            "fee",
+        ][self.rng.weighted(&[0.55, 0.12, 0.1, 0.1, 0.05, 0.08])];
         let channel = match ty {
             "withdrawal" => ["atm", "branch"][self.rng.weighted(&[0.8, 0.2])],
-            "purchase" | "refund" => ["pos", "online", "mobile"][self.rng.weighted(&[0.45, 0.35, 0.2])],
+            "purchase" | "refund" => {
+                ["pos", "online", "mobile"][self.rng.weighted(&[0.45, 0.35, 0.2])]
+            }
             _ => ["online", "mobile", "branch"][self.rng.weighted(&[0.5, 0.35, 0.15])],
         };
         let merchant = if ty == "purchase" || ty == "refund" {
@@ -464,14 +608,21 @@ impl DemoGenerator {
         let description = match (ty, merchant) {
             ("purchase", Some(m)) => format!(
                 "{} purchase at {m}{}",
-                if channel == "online" { "Online" } else if channel == "pos" { "Contactless" } else { "Mobile" },
+                if channel == "online" {
+                    "Online"
+                } else if channel == "pos" {
+                    "Contactless"
+                } else {
+                    "Mobile"
+                },
                 [", express shipping", "", ", loyalty points", ""][self.rng.below(4)]
             ),
             ("refund", Some(m)) => format!("Refund from {m}"),
             ("withdrawal", _) => "ATM cash withdrawal".into(),
             ("deposit", _) => "Salary deposit".into(),
             ("transfer", _) => "Transfer to savings".into(),
-            _ => ["ATM fee", "Monthly account fee", "Foreign transaction fee"][self.rng.below(3)].into(),
+            _ => ["ATM fee", "Monthly account fee", "Foreign transaction fee"][self.rng.below(3)]
+                .into(),
         };
         self.next_txn += 1;
         let id = format!("T{:08}", self.next_txn);
@@ -508,7 +659,11 @@ impl DemoGenerator {
 
     fn update_transaction(&mut self) {
         let reverse = self.rng.chance(0.03);
-        let Some(before) = (if reverse { self.approved.pop_front() } else { self.pending.pop_front() }) else {
+        let Some(before) = (if reverse {
+            self.approved.pop_front()
+        } else {
+            self.pending.pop_front()
+        }) else {
             return self.new_transaction(None);
         };
         let mut after = before.clone();
@@ -519,7 +674,10 @@ impl DemoGenerator {
             self.remember_approved(after.clone());
         } else {
             after.insert("STATUS".into(), json!("declined"));
-            after.insert("DECLINE_REASON".into(), json!(*self.rng.pick(&DECLINE_REASONS)));
+            after.insert(
+                "DECLINE_REASON".into(),
+                json!(*self.rng.pick(&DECLINE_REASONS)),
+            );
         }
         let id = before["TXN_ID"].as_str().unwrap_or_default().to_string();
         self.emit(&TXN, &id, "u", Some(before), Some(after));
@@ -556,8 +714,20 @@ impl DemoGenerator {
         let i = self.rng.below(self.orders.len().min(200));
         let before = self.orders[i].clone();
         let next = match before["STATUS"].as_str().unwrap_or("") {
-            "created" => if self.rng.chance(0.9) { "paid" } else { "cancelled" },
-            "paid" => if self.rng.chance(0.95) { "shipped" } else { "cancelled" },
+            "created" => {
+                if self.rng.chance(0.9) {
+                    "paid"
+                } else {
+                    "cancelled"
+                }
+            }
+            "paid" => {
+                if self.rng.chance(0.95) {
+                    "shipped"
+                } else {
+                    "cancelled"
+                }
+            }
             "shipped" => "delivered",
             "delivered" => "returned",
             _ => {
@@ -567,8 +737,12 @@ impl DemoGenerator {
         };
         let mut after = before.clone();
         after.insert("STATUS".into(), json!(next));
-        after.insert("UPDATED_AT".into(), json!(self.now_ms() * 1000 + self.rng.below(1000) as i64));
-        if next == "delivered" && self.rng.chance(0.9) || next == "cancelled" || next == "returned" {
+        after.insert(
+            "UPDATED_AT".into(),
+            json!(self.now_ms() * 1000 + self.rng.below(1000) as i64),
+        );
+        if next == "delivered" && self.rng.chance(0.9) || next == "cancelled" || next == "returned"
+        {
             self.orders.remove(i);
         } else {
             self.orders[i] = after.clone();
@@ -580,7 +754,11 @@ impl DemoGenerator {
     fn new_sale(&mut self) {
         let p = self.rng.below(self.products.len());
         let qty = 1 + self.rng.below(5) as i64;
-        let customer = if self.rng.chance(0.3) { Json::Null } else { json!(self.customers[self.rng.below(self.customers.len())].id) };
+        let customer = if self.rng.chance(0.3) {
+            Json::Null
+        } else {
+            json!(self.customers[self.rng.below(self.customers.len())].id)
+        };
         self.next_sale += 1;
         let id = format!("S{:09}", self.next_sale);
         let t = self.event_time_us();
@@ -598,7 +776,10 @@ impl DemoGenerator {
     fn update_account(&mut self, delete: bool) {
         let i = self.rng.below(self.accounts.len());
         let before = self.accounts[i].row.clone();
-        let id = before["ACCOUNT_ID"].as_str().unwrap_or_default().to_string();
+        let id = before["ACCOUNT_ID"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if delete && self.accounts.len() > 10 {
             self.accounts.swap_remove(i);
             return self.emit(&ACCOUNTS, &id, "d", Some(before), None);
@@ -607,9 +788,15 @@ impl DemoGenerator {
         let bal = after["BALANCE"].as_f64().unwrap_or(0.0) + round(self.rng.normal() * 150.0, 2);
         after.insert("BALANCE".into(), json!(round(bal, 2)));
         if self.rng.chance(0.02) {
-            after.insert("STATUS".into(), json!(["active", "frozen", "closed"][self.rng.below(3)]));
+            after.insert(
+                "STATUS".into(),
+                json!(["active", "frozen", "closed"][self.rng.below(3)]),
+            );
         }
-        after.insert("UPDATED_AT".into(), json!(self.now_ms() * 1000 + self.rng.below(1000) as i64));
+        after.insert(
+            "UPDATED_AT".into(),
+            json!(self.now_ms() * 1000 + self.rng.below(1000) as i64),
+        );
         self.accounts[i].row = after.clone();
         self.emit(&ACCOUNTS, &id, "u", Some(before), Some(after));
     }
@@ -625,7 +812,10 @@ impl DemoGenerator {
         let mut after = before.clone();
         after.insert("risk_score".into(), json!(round(self.rng.f64(), 3)));
         if self.rng.chance(0.1) {
-            after.insert("segment".into(), json!(["retail", "premium", "business"][self.rng.below(3)]));
+            after.insert(
+                "segment".into(),
+                json!(["retail", "premium", "business"][self.rng.below(3)]),
+            );
         }
         self.customers[i].row = after.clone();
         self.emit(&CUSTOMERS, &id, "u", Some(before), Some(after));
@@ -660,7 +850,9 @@ impl DemoGenerator {
             self.queue.extend(copies);
         }
         let stalled = (10..20).contains(&minute);
-        match self.rng.weighted(&[0.532, 0.154, 0.0556, 0.106, 0.121, 0.0243, 0.0044, 0.0021, 0.00004, 0.00004]) {
+        match self.rng.weighted(&[
+            0.532, 0.154, 0.0556, 0.106, 0.121, 0.0243, 0.0044, 0.0021, 0.00004, 0.00004,
+        ]) {
             0 => self.new_transaction(None),
             1 => self.update_transaction(),
             2 if !stalled => self.new_order(),
@@ -733,7 +925,11 @@ pub fn run_blocking(
             let due = Duration::from_millis((rec.ts_ms - start_ms).max(0) as u64);
             let now = started.elapsed();
             if due > now + Duration::from_millis(5) {
-                if !chunk.is_empty() && tx.blocking_send(SourceEvent::Records(std::mem::take(&mut chunk))).is_err() {
+                if !chunk.is_empty()
+                    && tx
+                        .blocking_send(SourceEvent::Records(std::mem::take(&mut chunk)))
+                        .is_err()
+                {
                     break;
                 }
                 std::thread::sleep((due - now).min(Duration::from_millis(250)));
@@ -741,7 +937,11 @@ pub fn run_blocking(
         }
         chunk.push(rec);
         produced += 1;
-        if chunk.len() >= 256 && tx.blocking_send(SourceEvent::Records(std::mem::take(&mut chunk))).is_err() {
+        if chunk.len() >= 256
+            && tx
+                .blocking_send(SourceEvent::Records(std::mem::take(&mut chunk)))
+                .is_err()
+        {
             break;
         }
     }
@@ -753,7 +953,12 @@ pub fn run_blocking(
 }
 
 /// Writes `n` demo records as `kcat -C -J` lines (for benches and tests).
-pub fn write_kcat_lines(seed: u64, n: usize, format: DemoFormat, out: &mut impl std::io::Write) -> std::io::Result<()> {
+pub fn write_kcat_lines(
+    seed: u64,
+    n: usize,
+    format: DemoFormat,
+    out: &mut impl std::io::Write,
+) -> std::io::Result<()> {
     let generator = DemoGenerator::new(seed, 1_772_438_400_000, 15.0, format, 3);
     for rec in generator.take(n) {
         let line = json!({
@@ -775,9 +980,16 @@ mod tests {
 
     #[test]
     fn same_seed_same_records_and_every_record_decodes() {
-        let a: Vec<Record> = DemoGenerator::new(7, 1_772_438_400_000, 15.0, DemoFormat::Json, 3).take(3000).collect();
-        let b: Vec<Record> = DemoGenerator::new(7, 1_772_438_400_000, 15.0, DemoFormat::Json, 3).take(3000).collect();
-        assert_eq!(a.iter().map(|r| &r.value).collect::<Vec<_>>(), b.iter().map(|r| &r.value).collect::<Vec<_>>());
+        let a: Vec<Record> = DemoGenerator::new(7, 1_772_438_400_000, 15.0, DemoFormat::Json, 3)
+            .take(3000)
+            .collect();
+        let b: Vec<Record> = DemoGenerator::new(7, 1_772_438_400_000, 15.0, DemoFormat::Json, 3)
+            .take(3000)
+            .collect();
+        assert_eq!(
+            a.iter().map(|r| &r.value).collect::<Vec<_>>(),
+            b.iter().map(|r| &r.value).collect::<Vec<_>>()
+        );
         let mut topics = std::collections::BTreeSet::new();
         let mut d = Decoder::new();
         for r in &a {
@@ -794,8 +1006,13 @@ mod tests {
         let rec = DemoGenerator::new(1, 1_772_438_400_000, 15.0, DemoFormat::JsonSchema, 3)
             .find(|r| &*r.topic == "db2.transactions")
             .unwrap();
-        let Ok(Change::Upsert { cells, .. }) = d.decode(&rec) else { panic!("decodes") };
+        let Ok(Change::Upsert { cells, .. }) = d.decode(&rec) else {
+            panic!("decodes")
+        };
         let amount = cells.iter().find(|c| c.original == "AMOUNT").unwrap();
-        assert!(matches!(amount.value, crate::store::value::Value::Decimal { scale: 2, .. }));
+        assert!(matches!(
+            amount.value,
+            crate::store::value::Value::Decimal { scale: 2, .. }
+        ));
     }
 }

@@ -55,7 +55,10 @@ fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
     let f = File::open(path)?;
     let gz = path.extension().is_some_and(|e| e == "gz");
     let inner: Box<dyn Read + Send> = if gz {
-        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, f)))
+        Box::new(flate2::read::MultiGzDecoder::new(BufReader::with_capacity(
+            1 << 20,
+            f,
+        )))
     } else {
         Box::new(f)
     };
@@ -64,7 +67,8 @@ fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
 
 /// Parses one line into a record.
 pub fn parse_line(line: &[u8], topics: &mut HashMap<String, Arc<str>>) -> Result<Record, String> {
-    let l: KcatLine = serde_json::from_slice(line).map_err(|e| format!("not a kcat JSON record: {e}"))?;
+    let l: KcatLine =
+        serde_json::from_slice(line).map_err(|e| format!("not a kcat JSON record: {e}"))?;
     let topic = match topics.get(&l.topic) {
         Some(t) => t.clone(),
         None => {
@@ -100,8 +104,10 @@ pub fn run_blocking(
     let bar = (opts.progress && std::io::stderr().is_terminal()).then(|| {
         let b = indicatif::ProgressBar::new_spinner();
         b.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {pos} records  {per_sec}  {elapsed}")
-                .expect("valid template"),
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {pos} records  {per_sec}  {elapsed}",
+            )
+            .expect("valid template"),
         );
         b
     });
@@ -141,17 +147,22 @@ pub fn run_blocking(
                     .insert((rec.topic.to_string(), rec.partition), rec.offset);
                 if let Some(speed) = opts.speed {
                     let t0 = *first_ts.get_or_insert(rec.ts_ms);
-                    let due = Duration::from_secs_f64(((rec.ts_ms - t0).max(0) as f64 / 1000.0) / speed);
+                    let due =
+                        Duration::from_secs_f64(((rec.ts_ms - t0).max(0) as f64 / 1000.0) / speed);
                     let now = started.elapsed();
                     if due > now + Duration::from_millis(2) {
-                        if !chunk.is_empty() && !send(SourceEvent::Records(std::mem::take(&mut chunk))) {
+                        if !chunk.is_empty()
+                            && !send(SourceEvent::Records(std::mem::take(&mut chunk)))
+                        {
                             break;
                         }
                         std::thread::sleep(due - now);
                     }
                 }
                 chunk.push(rec);
-                if chunk.len() >= opts.chunk && !send(SourceEvent::Records(std::mem::take(&mut chunk))) {
+                if chunk.len() >= opts.chunk
+                    && !send(SourceEvent::Records(std::mem::take(&mut chunk)))
+                {
                     break;
                 }
                 if let Some(b) = &bar {
@@ -196,7 +207,10 @@ mod tests {
             &mut topics,
         )
         .unwrap();
-        assert_eq!((&*r.topic, r.partition, r.offset, r.ts_ms), ("db2.accounts", 1, 5, 17));
+        assert_eq!(
+            (&*r.topic, r.partition, r.offset, r.ts_ms),
+            ("db2.accounts", 1, 5, 17)
+        );
         assert_eq!(r.key.as_deref(), Some(&br#"{"ID":1}"#[..]));
         assert!(r.value.is_none(), "a null payload is a tombstone");
         assert!(parse_line(b"{\"topic\":1}", &mut topics).is_err());

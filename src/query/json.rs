@@ -5,8 +5,8 @@ use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Float16Type, Float32Type, Float64Type,
     Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type,
-    UInt16Type, UInt32Type, UInt64Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
+    UInt32Type, UInt64Type,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::Value as Json;
@@ -14,7 +14,9 @@ use serde_json::Value as Json;
 use crate::store::value::{format_date, format_timestamp_us};
 
 fn num(v: f64) -> Json {
-    serde_json::Number::from_f64(v).map(Json::Number).unwrap_or(Json::Null)
+    serde_json::Number::from_f64(v)
+        .map(Json::Number)
+        .unwrap_or(Json::Null)
 }
 
 /// The JSON value of row `i` of `array`.
@@ -44,10 +46,16 @@ pub fn cell(array: &ArrayRef, i: usize) -> Json {
         DataType::Utf8View => Json::String(array.as_string_view().value(i).to_string()),
         DataType::Timestamp(unit, _) => {
             let us = match unit {
-                TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(i) * 1_000_000,
-                TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(i) * 1000,
+                TimeUnit::Second => {
+                    array.as_primitive::<TimestampSecondType>().value(i) * 1_000_000
+                }
+                TimeUnit::Millisecond => {
+                    array.as_primitive::<TimestampMillisecondType>().value(i) * 1000
+                }
                 TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
-                TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().value(i) / 1000,
+                TimeUnit::Nanosecond => {
+                    array.as_primitive::<TimestampNanosecondType>().value(i) / 1000
+                }
             };
             Json::String(format_timestamp_us(us))
         }
@@ -71,7 +79,9 @@ pub fn type_name(t: &DataType) -> String {
         DataType::Boolean => "BOOLEAN".into(),
         DataType::Int8 | DataType::Int16 | DataType::Int32 => "INT".into(),
         DataType::Int64 => "BIGINT".into(),
-        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => "UBIGINT".into(),
+        DataType::UInt8 | DataType::UInt16 | DataType::UInt32 | DataType::UInt64 => {
+            "UBIGINT".into()
+        }
         DataType::Float16 | DataType::Float32 | DataType::Float64 => "DOUBLE".into(),
         DataType::Decimal128(p, s) => format!("DECIMAL({p},{s})"),
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),

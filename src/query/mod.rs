@@ -58,11 +58,22 @@ pub struct QueryResult {
     pub took_ms: f64,
 }
 
-/// The SQL engine.
+/// The SQL engine. Queries run on their own small runtime, so a heavy query never starves
+/// ingestion or the HTTP server, and one past its timeout is abandoned at once (and aborted at
+/// its next yield point).
 pub struct QueryEngine {
     ctx: SessionContext,
     cfg: QueryConfig,
     metrics: Arc<Metrics>,
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Drop for QueryEngine {
+    fn drop(&mut self) {
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 impl QueryEngine {
@@ -77,16 +88,34 @@ impl QueryEngine {
             "streamq",
             Arc::new(provider::LiveCatalogProvider { catalog }),
         );
-        Self { ctx, cfg, metrics }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("streamq-query")
+            .enable_all()
+            .build()
+            .expect("the query runtime starts");
+        Self {
+            ctx,
+            cfg,
+            metrics,
+            runtime: Some(runtime),
+        }
     }
 
     /// Runs one read-only statement within the timeout, returning at most the row cap.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
         let started = Instant::now();
         let timeout = Duration::from_millis(self.cfg.timeout_ms);
-        let result = match tokio::time::timeout(timeout, self.run(sql)).await {
-            Ok(r) => r,
-            Err(_) => Err(QueryError::Timeout(self.cfg.timeout_ms)),
+        let (ctx, cap, owned) = (self.ctx.clone(), self.cfg.max_rows, sql.to_string());
+        let rt = self.runtime.as_ref().expect("runtime lives until drop");
+        let mut task = rt.spawn(async move { run(&ctx, &owned, cap).await });
+        let result = match tokio::time::timeout(timeout, &mut task).await {
+            Ok(Ok(r)) => r,
+            Ok(Err(e)) => Err(QueryError::Execution(format!("query task failed: {e}"))),
+            Err(_) => {
+                task.abort();
+                Err(QueryError::Timeout(self.cfg.timeout_ms))
+            }
         };
         let secs = started.elapsed().as_secs_f64();
         self.metrics.query_seconds.observe(secs);
@@ -104,43 +133,42 @@ impl QueryEngine {
             }
         }
     }
+}
 
-    async fn run(&self, sql: &str) -> Result<QueryResult, QueryError> {
-        let opts = SQLOptions::new()
-            .with_allow_ddl(false)
-            .with_allow_dml(false)
-            .with_allow_statements(false);
-        let df = self.ctx.sql_with_options(sql, opts).await.map_err(classify)?;
-        let schema = df.schema().inner().clone();
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| ColumnMeta {
-                name: f.name().clone(),
-                data_type: json::type_name(f.data_type()),
-            })
-            .collect();
-        let mut stream = df.execute_stream().await.map_err(classify)?;
-        let cap = self.cfg.max_rows;
-        let mut rows = Vec::new();
-        let mut truncated = false;
-        'outer: while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(classify)?;
-            for i in 0..batch.num_rows() {
-                if rows.len() == cap {
-                    truncated = true;
-                    break 'outer;
-                }
-                rows.push(batch.columns().iter().map(|c| json::cell(c, i)).collect());
-            }
-        }
-        Ok(QueryResult {
-            columns,
-            rows,
-            truncated,
-            took_ms: 0.0,
+async fn run(ctx: &SessionContext, sql: &str, cap: usize) -> Result<QueryResult, QueryError> {
+    let opts = SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    let df = ctx.sql_with_options(sql, opts).await.map_err(classify)?;
+    let schema = df.schema().inner().clone();
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| ColumnMeta {
+            name: f.name().clone(),
+            data_type: json::type_name(f.data_type()),
         })
+        .collect();
+    let mut stream = df.execute_stream().await.map_err(classify)?;
+    let mut rows = Vec::new();
+    let mut truncated = false;
+    'outer: while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(classify)?;
+        for i in 0..batch.num_rows() {
+            if rows.len() == cap {
+                truncated = true;
+                break 'outer;
+            }
+            rows.push(batch.columns().iter().map(|c| json::cell(c, i)).collect());
+        }
     }
+    Ok(QueryResult {
+        columns,
+        rows,
+        truncated,
+        took_ms: 0.0,
+    })
 }
 
 fn classify(e: DataFusionError) -> QueryError {
@@ -150,7 +178,10 @@ fn classify(e: DataFusionError) -> QueryError {
         .or_else(|| e.strip_prefix("SQL error: "))
         .unwrap_or(&e)
         .replace("'streamq.", "'");
-    if e.starts_with("SQL error") || e.contains("ParserError") || e.contains("only supports a single SQL statement") {
+    if e.starts_with("SQL error")
+        || e.contains("ParserError")
+        || e.contains("only supports a single SQL statement")
+    {
         QueryError::Parse(msg)
     } else if e.contains("DDL not supported")
         || e.contains("DML not supported")

@@ -63,7 +63,8 @@ impl TableSchema {
         let base = normalize_column(original);
         let mut name = base.clone();
         let mut n = 2;
-        while self.columns.iter().any(|c| c.name == name) || name.starts_with("_") && is_meta(&name) {
+        while self.columns.iter().any(|c| c.name == name) || name.starts_with("_") && is_meta(&name)
+        {
             name = format!("{base}_{n}");
             n += 1;
         }
@@ -151,7 +152,12 @@ impl Catalog {
 
     /// The SQL schema names in use (`db2`, `hive`).
     pub fn schema_names(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.tables.read().keys().map(|k| k.schema.clone()).collect();
+        let mut v: Vec<String> = self
+            .tables
+            .read()
+            .keys()
+            .map(|k| k.schema.clone())
+            .collect();
         v.dedup();
         v
     }

@@ -35,7 +35,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether this error means the files are damaged (and a rebuild by replay is the cure).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, StoreError::Sled(sled::Error::Corruption { .. }) | StoreError::Decode(_))
+        matches!(
+            self,
+            StoreError::Sled(sled::Error::Corruption { .. }) | StoreError::Decode(_)
+        )
     }
 }
 
@@ -200,7 +203,11 @@ pub struct PartitionStore {
 
 impl PartitionStore {
     pub fn load(&self) -> Result<LoadedPartition, StoreError> {
-        let applied = self.tree.get(APPLIED_KEY)?.map(|v| decode_offset(&v)).transpose()?;
+        let applied = self
+            .tree
+            .get(APPLIED_KEY)?
+            .map(|v| decode_offset(&v))
+            .transpose()?;
         let schema = self.tree.get(SCHEMA_KEY)?.map(|v| decode(&v)).transpose()?;
         let mut rows = Vec::new();
         for kv in self.tree.scan_prefix([ROW_PREFIX]) {
@@ -258,7 +265,8 @@ impl WriteBatch {
 
     pub fn quarantine(&mut self, entry: &QuarantineEntry) {
         let offset = entry.offset.unwrap_or(-1);
-        self.inner.insert(&quarantine_key(offset)[..], encode(entry));
+        self.inner
+            .insert(&quarantine_key(offset)[..], encode(entry));
     }
 
     pub fn schema(&mut self, schema: &StoredSchema) {

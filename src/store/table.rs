@@ -267,8 +267,9 @@ fn align(batch: &RecordBatch, schema: &SchemaRef) -> RecordBatch {
             if col.data_type() == f.data_type() {
                 col
             } else {
-                datafusion::arrow::compute::cast(&col, f.data_type())
-                    .unwrap_or_else(|_| datafusion::arrow::array::new_null_array(f.data_type(), batch.num_rows()))
+                datafusion::arrow::compute::cast(&col, f.data_type()).unwrap_or_else(|_| {
+                    datafusion::arrow::array::new_null_array(f.data_type(), batch.num_rows())
+                })
             }
         })
         .collect();

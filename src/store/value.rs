@@ -38,7 +38,9 @@ impl Value {
         match self {
             Value::Int(v) => Some(*v as f64),
             Value::Float(v) => Some(*v),
-            Value::Decimal { unscaled, scale } => Some(*unscaled as f64 / 10f64.powi(*scale as i32)),
+            Value::Decimal { unscaled, scale } => {
+                Some(*unscaled as f64 / 10f64.powi(*scale as i32))
+            }
             Value::Timestamp(v) => Some(*v as f64),
             Value::Date(v) => Some(*v as f64),
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
@@ -97,9 +99,10 @@ impl DType {
         }
         match (self, other) {
             (Int32, Int64) | (Int64, Int32) => Int64,
-            (Int32 | Int64 | Float64 | Decimal { .. }, Int32 | Int64 | Float64 | Decimal { .. }) => {
-                Float64
-            }
+            (
+                Int32 | Int64 | Float64 | Decimal { .. },
+                Int32 | Int64 | Float64 | Decimal { .. },
+            ) => Float64,
             _ => Utf8,
         }
     }
@@ -111,7 +114,7 @@ pub fn format_timestamp_us(us: i64) -> String {
     let micros = us.rem_euclid(1_000_000) as u32;
     match chrono::DateTime::from_timestamp(secs, micros * 1000) {
         Some(t) if micros == 0 => t.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        Some(t) if micros % 1000 == 0 => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        Some(t) if micros.is_multiple_of(1000) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         None => us.to_string(),
     }
@@ -171,7 +174,10 @@ mod tests {
     fn types_widen_without_losing_values() {
         assert_eq!(DType::Int32.merge(DType::Int64), DType::Int64);
         assert_eq!(DType::Int64.merge(DType::Float64), DType::Float64);
-        assert_eq!(DType::Decimal { scale: 2 }.merge(DType::Float64), DType::Float64);
+        assert_eq!(
+            DType::Decimal { scale: 2 }.merge(DType::Float64),
+            DType::Float64
+        );
         assert_eq!(DType::Timestamp.merge(DType::Utf8), DType::Utf8);
     }
 
@@ -179,8 +185,14 @@ mod tests {
     fn timestamps_and_dates_round_trip() {
         let us = parse_timestamp("2026-03-02T10:00:00Z").unwrap();
         assert_eq!(format_timestamp_us(us), "2026-03-02T10:00:00Z");
-        assert_eq!(format_timestamp_us(us + 1500), "2026-03-02T10:00:00.001500Z");
-        assert_eq!(parse_timestamp("2026-03-02 10:00:00.25"), Some(us + 250_000));
+        assert_eq!(
+            format_timestamp_us(us + 1500),
+            "2026-03-02T10:00:00.001500Z"
+        );
+        assert_eq!(
+            parse_timestamp("2026-03-02 10:00:00.25"),
+            Some(us + 250_000)
+        );
         let d = parse_date("2026-03-02").unwrap();
         assert_eq!(format_date(d), "2026-03-02");
     }

