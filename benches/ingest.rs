@@ -12,6 +12,9 @@ use streamq::ingest::replay::parse_line;
 use streamq::{Node, table_checksum};
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn generated(n: usize, format: DemoFormat) -> Vec<u8> {
     let mut out = Vec::new();
     streamq::ingest::demo::write_kcat_lines(11, n, format, &mut out).unwrap();

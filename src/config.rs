@@ -194,6 +194,8 @@ pub struct IngestConfig {
     pub flush_interval_ms: u64,
     /// Micro-batches queued per partition before the source waits.
     pub queue_batches: usize,
+    /// sled's page cache, in MiB. Larger keeps big tables' writes fast.
+    pub sled_cache_mb: u64,
 }
 
 impl Default for IngestConfig {
@@ -203,6 +205,7 @@ impl Default for IngestConfig {
             linger_ms: 50,
             flush_interval_ms: 200,
             queue_batches: 4,
+            sled_cache_mb: 1024,
         }
     }
 }
@@ -320,6 +323,7 @@ impl Config {
                 "STREAMQ_BATCH_SIZE" => self.ingest.batch_size = parse(var, v)?,
                 "STREAMQ_LINGER_MS" => self.ingest.linger_ms = parse(var, v)?,
                 "STREAMQ_FLUSH_INTERVAL_MS" => self.ingest.flush_interval_ms = parse(var, v)?,
+                "STREAMQ_SLED_CACHE_MB" => self.ingest.sled_cache_mb = parse(var, v)?,
                 "STREAMQ_QUERY_TIMEOUT_MS" => self.query.timeout_ms = parse(var, v)?,
                 "STREAMQ_QUERY_MAX_ROWS" => self.query.max_rows = parse(var, v)?,
                 "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,

@@ -12,6 +12,9 @@ use streamq::config::{Config, DemoFormat, Rate, SourceKind};
 use streamq::web::{AppState, router};
 use streamq::{Node, table_checksum};
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "streamq",

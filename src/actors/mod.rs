@@ -87,7 +87,8 @@ impl Node {
             })?;
         }
         let flush = config.ingest.flush_interval_ms;
-        let store = match Store::open(&dir, flush) {
+        let cache = config.ingest.sled_cache_mb;
+        let store = match Store::open(&dir, flush, cache) {
             Ok(s) => s,
             Err(e) if e.is_corruption() => {
                 let aside = format!("{dir_s}.corrupt-{}", chrono::Utc::now().timestamp());
@@ -97,7 +98,7 @@ impl Node {
                     dir: dir_s.clone(),
                     source,
                 })?;
-                Store::open(&dir, flush).map_err(|source| NodeError::Store {
+                Store::open(&dir, flush, cache).map_err(|source| NodeError::Store {
                     dir: dir_s.clone(),
                     source,
                 })?

@@ -64,9 +64,13 @@ pub struct PartitionActorState {
     decoder: Decoder,
     /// Source column name → index in the table schema.
     index: HashMap<String, usize>,
-    /// What this partition has seen (persisted with its rows).
+    /// What this partition has seen (persisted with its rows); stored rows refer to columns by
+    /// position in `seen.columns`.
     seen: StoredSchema,
-    seen_types: HashMap<String, Option<DType>>,
+    /// Source column name → (position in `seen.columns`, type seen).
+    seen_pos: HashMap<String, (u16, Option<DType>)>,
+    /// Position in `seen.columns` → index in the table schema.
+    seen_to_table: Vec<usize>,
     applied: Option<i64>,
 }
 
@@ -93,25 +97,28 @@ impl Actor for PartitionActor {
             decoder: Decoder::new(),
             index: HashMap::new(),
             seen: StoredSchema::default(),
-            seen_types: HashMap::new(),
+            seen_pos: HashMap::new(),
+            seen_to_table: Vec::new(),
             applied: loaded.applied,
             ctx,
         };
         if let Some(schema) = loaded.schema {
             let mut s = state.table.schema.write();
             s.set_primary_key(&schema.key_columns);
-            for (orig, t) in &schema.columns {
+            for (pos, (orig, t)) in schema.columns.iter().enumerate() {
                 let idx = s.ensure_column(orig);
                 if let Some(t) = t {
                     s.widen(idx, *t);
                 }
                 state.index.insert(orig.clone(), idx);
-                state.seen_types.insert(orig.clone(), *t);
+                state.seen_pos.insert(orig.clone(), (pos as u16, *t));
+                state.seen_to_table.push(idx);
             }
             drop(s);
             state.seen = schema;
         }
-        let mut rows = HashMap::with_capacity(loaded.rows.len());
+        let mut rows = rustc_hash::FxHashMap::default();
+        rows.reserve(loaded.rows.len());
         for (key, stored) in loaded.rows {
             let values = state.values_of(stored.cells);
             rows.insert(
@@ -165,17 +172,12 @@ enum MemOp {
 }
 
 impl PartitionActorState {
-    /// Maps stored cells onto the table's column indices.
-    fn values_of(&mut self, cells: Vec<(String, Value)>) -> Vec<Value> {
+    /// Maps stored cells (by position in the partition schema) onto table column indices.
+    fn values_of(&self, cells: Vec<(u16, Value)>) -> Vec<Value> {
         let mut values = Vec::with_capacity(cells.len());
-        for (orig, v) in cells {
-            let idx = match self.index.get(&orig) {
-                Some(i) => *i,
-                None => {
-                    let i = self.table.schema.write().ensure_column(&orig);
-                    self.index.insert(orig, i);
-                    i
-                }
+        for (pos, v) in cells {
+            let Some(&idx) = self.seen_to_table.get(pos as usize) else {
+                continue;
             };
             if values.len() <= idx {
                 values.resize(idx + 1, Value::Null);
@@ -185,16 +187,25 @@ impl PartitionActorState {
         values
     }
 
-    /// Records that this partition has seen column `orig` with type `t`; widens the table's
-    /// schema when needed. Returns whether the partition's own schema changed.
-    fn observe(&mut self, orig: &str, t: Option<DType>) -> bool {
-        let known = self.seen_types.get(orig).copied();
-        let merged = match (known.flatten(), t) {
-            (Some(a), Some(b)) => Some(a.merge(b)),
-            (a, b) => a.or(b),
-        };
-        if known.is_some() && known.flatten() == merged {
-            return false;
+    /// Records that this partition has seen column `orig` with type `t`, widening the table's
+    /// schema when needed. Returns the column's position in the partition schema and whether
+    /// the partition schema changed.
+    fn observe(&mut self, orig: &str, t: Option<DType>) -> (u16, bool) {
+        if let Some((pos, known)) = self.seen_pos.get(orig).copied() {
+            let merged = match (known, t) {
+                (Some(a), Some(b)) => Some(a.merge(b)),
+                (a, b) => a.or(b),
+            };
+            if merged == known {
+                return (pos, false);
+            }
+            let idx = self.seen_to_table[pos as usize];
+            if let Some(m) = merged {
+                self.table.schema.write().widen(idx, m);
+            }
+            self.seen_pos.insert(orig.to_string(), (pos, merged));
+            self.seen.columns[pos as usize].1 = merged;
+            return (pos, true);
         }
         let idx = match self.index.get(orig) {
             Some(i) => *i,
@@ -204,15 +215,14 @@ impl PartitionActorState {
                 i
             }
         };
-        if let Some(m) = merged {
+        if let Some(m) = t {
             self.table.schema.write().widen(idx, m);
         }
-        self.seen_types.insert(orig.to_string(), merged);
-        match self.seen.columns.iter_mut().find(|(o, _)| o == orig) {
-            Some(c) => c.1 = merged,
-            None => self.seen.columns.push((orig.to_string(), merged)),
-        }
-        true
+        let pos = u16::try_from(self.seen.columns.len()).expect("fewer than 65536 columns");
+        self.seen.columns.push((orig.to_string(), t));
+        self.seen_pos.insert(orig.to_string(), (pos, t));
+        self.seen_to_table.push(idx);
+        (pos, true)
     }
 
     fn apply(&mut self, records: &[Record]) -> Result<ApplyOutcome, crate::store::StoreError> {
@@ -255,8 +265,9 @@ impl PartitionActorState {
                     let mut stored_cells = Vec::with_capacity(cells.len());
                     for c in cells {
                         let t = c.declared.or_else(|| c.value.dtype(false));
-                        schema_changed |= self.observe(&c.original, t);
-                        stored_cells.push((c.original, c.value));
+                        let (pos, changed) = self.observe(&c.original, t);
+                        schema_changed |= changed;
+                        stored_cells.push((pos, c.value));
                     }
                     let stored = StoredRow {
                         op: op.code(),

@@ -65,7 +65,7 @@ pub async fn route(
     shutdown: CancellationToken,
 ) -> bool {
     let mut feeders: HashMap<TopicPartition, Feeder> = HashMap::new();
-    let mut buffers: HashMap<(Arc<str>, i32), Vec<Record>> = HashMap::new();
+    let mut buffers: rustc_hash::FxHashMap<(Arc<str>, i32), Vec<Record>> = Default::default();
     let mut tick = tokio::time::interval(cfg.linger.max(Duration::from_millis(1)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let ended = loop {

@@ -368,13 +368,20 @@ pub fn encode_decimal_bytes(unscaled: i128) -> String {
     base64::engine::general_purpose::STANDARD.encode(&full[start..])
 }
 
+fn ends_with_ci(name: &str, suffix: &str) -> bool {
+    name.len() >= suffix.len()
+        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
+}
+
 fn name_hints(name: &str) -> (bool, bool) {
-    let lower = name.to_ascii_lowercase();
     let time = ["_at", "_time", "_ts", "_timestamp"]
         .iter()
-        .any(|s| lower.ends_with(s))
-        || lower == "timestamp";
-    let date = ["_date", "_on", "_day"].iter().any(|s| lower.ends_with(s)) || lower == "date";
+        .any(|s| ends_with_ci(name, s))
+        || name.eq_ignore_ascii_case("timestamp");
+    let date = ["_date", "_on", "_day"]
+        .iter()
+        .any(|s| ends_with_ci(name, s))
+        || name.eq_ignore_ascii_case("date");
     (time, date)
 }
 

@@ -22,8 +22,6 @@ pub struct ReplayStats {
     pub lines: u64,
     pub records: u64,
     pub faults: u64,
-    /// The last offset seen per (topic, partition).
-    pub last_offsets: HashMap<(String, i32), i64>,
 }
 
 #[derive(Deserialize)]
@@ -142,9 +140,6 @@ pub fn run_blocking(
         match parse_line(trimmed, &mut topics) {
             Ok(rec) => {
                 stats.records += 1;
-                stats
-                    .last_offsets
-                    .insert((rec.topic.to_string(), rec.partition), rec.offset);
                 if let Some(speed) = opts.speed {
                     let t0 = *first_ts.get_or_insert(rec.ts_ms);
                     let due =

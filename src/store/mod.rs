@@ -47,13 +47,14 @@ const ROW_PREFIX: u8 = 0x01;
 const QUARANTINE_PREFIX: u8 = 0x02;
 const SCHEMA_KEY: &[u8] = b"\x03schema";
 
-/// A row as stored: its source column names with values, and its metadata.
+/// A row as stored: its values by position in the partition's [`StoredSchema`] (written in
+/// the same batch whenever it gains a column), and its metadata.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct StoredRow {
     pub op: u8,
     pub ts_ms: i64,
     pub offset: i64,
-    pub cells: Vec<(String, Value)>,
+    pub cells: Vec<(u16, Value)>,
 }
 
 /// The schema as one partition has seen it.
@@ -104,12 +105,14 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir`; sled flushes on its own every `flush_every_ms`.
-    pub fn open(dir: &Path, flush_every_ms: u64) -> Result<Self, StoreError> {
+    /// Opens (or creates) the store in `dir`; sled flushes on its own every `flush_every_ms`
+    /// and caches up to `cache_mb` of pages.
+    pub fn open(dir: &Path, flush_every_ms: u64, cache_mb: u64) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
             .flush_every_ms(Some(flush_every_ms.max(1)))
-            .cache_capacity(256 * 1024 * 1024)
+            .cache_capacity(cache_mb.max(16) * 1024 * 1024)
+            .mode(sled::Mode::HighThroughput)
             .open()?;
         let source_quarantine = db.open_tree("source-quarantine")?;
         Ok(Self {
@@ -285,14 +288,14 @@ mod tests {
     #[test]
     fn a_batch_writes_rows_and_offset_together_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 100).unwrap();
+        let store = Store::open(dir.path(), 100, 64).unwrap();
         let tp = TopicPartition::new("db2.t", 1);
         let ps = store.partition(&tp).unwrap();
         let row = StoredRow {
             op: b'c',
             ts_ms: 5,
             offset: 9,
-            cells: vec![("ID".into(), Value::Int(1))],
+            cells: vec![(0, Value::Int(1))],
         };
         let mut b = WriteBatch::default();
         b.upsert(b"k1", &row);
@@ -309,7 +312,7 @@ mod tests {
     #[test]
     fn source_faults_are_kept_once_per_position() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path(), 100).unwrap();
+        let store = Store::open(dir.path(), 100, 64).unwrap();
         let f = SourceFault {
             position: "f.jsonl:3".into(),
             reason: "not JSON".into(),

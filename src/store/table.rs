@@ -1,7 +1,9 @@
 //! A live table in memory: the current row per key for each partition, and the Arrow batches
 //! queries read (rebuilt only for partitions that changed since the last query).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
@@ -31,7 +33,7 @@ pub struct Row {
 /// The rows of one partition and the offset they cover.
 #[derive(Default)]
 pub struct PartitionRows {
-    pub rows: HashMap<Vec<u8>, Row>,
+    pub rows: FxHashMap<Vec<u8>, Row>,
     /// The last applied offset (`None` before the first record).
     pub applied: Option<i64>,
     /// Bumped on every applied batch.
