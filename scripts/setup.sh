@@ -2,7 +2,7 @@
 # Installs what streamq needs on a fresh Debian machine of this kind; safe to run again.
 # Used by run.sh and test.sh. Needs: cargo (rustup), python3 with pip.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 : "${CARGO_TARGET_DIR:=/var/cache/streamq/target}"
 if ! mkdir -p "$CARGO_TARGET_DIR" 2>/dev/null; then CARGO_TARGET_DIR="$PWD/target"; fi
