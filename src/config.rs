@@ -44,6 +44,7 @@ pub struct Config {
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub supervisor: SupervisorConfig,
+    pub text: TextConfig,
     pub debug: DebugConfig,
 }
 
@@ -56,6 +57,7 @@ impl Default for Config {
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             supervisor: SupervisorConfig::default(),
+            text: TextConfig::default(),
             debug: DebugConfig::default(),
         }
     }
@@ -245,6 +247,34 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// Full-text search (a tantivy index per partition).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct TextConfig {
+    /// Index text columns for `/api/search`.
+    pub enabled: bool,
+    /// `table.column` entries indexed whatever their values look like.
+    pub columns: Vec<String>,
+    /// `table.column` entries never indexed.
+    pub exclude: Vec<String>,
+    /// Index changes become searchable (and durable) at least this often.
+    pub commit_interval_ms: u64,
+    /// Indexing memory per partition writer, MiB (tantivy needs at least 15).
+    pub writer_heap_mb: usize,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            columns: Vec::new(),
+            exclude: Vec::new(),
+            commit_interval_ms: 1000,
+            writer_heap_mb: 15,
+        }
+    }
+}
+
 /// For tests only.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -328,6 +358,7 @@ impl Config {
                 "STREAMQ_QUERY_MAX_ROWS" => self.query.max_rows = parse(var, v)?,
                 "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,
                 "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
+                "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
                 "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
                 _ => {}
             }

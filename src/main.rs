@@ -96,6 +96,18 @@ enum BenchCmd {
         /// Form of the generated stream.
         #[arg(long, default_value = "json")]
         format: DemoFormat,
+        /// Turn the full-text index off (to measure its cost).
+        #[arg(long)]
+        no_index: bool,
+    },
+    /// Search latency over an index of generated rows.
+    Search {
+        /// Documents to index.
+        #[arg(long, default_value_t = 10_000_000)]
+        docs: usize,
+        /// Queries to time.
+        #[arg(long, default_value_t = 1000)]
+        queries: usize,
     },
 }
 
@@ -177,7 +189,9 @@ async fn main() -> anyhow::Result<()> {
                 file,
                 events,
                 format,
-            } => bench_ingest(file, events, format).await,
+                no_index,
+            } => bench_ingest(file, events, format, !no_index).await,
+            BenchCmd::Search { docs, queries } => bench_search(docs, queries),
         },
     }
 }
@@ -341,6 +355,7 @@ async fn bench_ingest(
     file: Option<PathBuf>,
     events: usize,
     format: DemoFormat,
+    index: bool,
 ) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("streamq-bench-{}", std::process::id()));
     let mut runs: Vec<(String, PathBuf)> = Vec::new();
@@ -365,16 +380,105 @@ async fn bench_ingest(
         };
         cfg.source.kind = SourceKind::Replay;
         cfg.source.file = Some(path);
+        cfg.text.enabled = index;
         let (node, took, read) = ingest_to_end(cfg.clone(), true).await?;
         node.stop().await;
         println!(
-            "bench ingest: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+            "bench ingest{}: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
             took.as_secs_f64(),
+            if index { "" } else { " (no text index)" },
             read as f64 / took.as_secs_f64(),
             peak_rss_mib().unwrap_or(f64::NAN)
         );
         let _ = std::fs::remove_dir_all(&cfg.data_dir);
     }
     let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+/// Indexes `docs` generated transaction-like rows in one index, then times `queries` searches
+/// (terms, phrases, column-qualified) and prints p50/p95.
+fn bench_search(docs: usize, queries: usize) -> anyhow::Result<()> {
+    use streamq::store::text::TextIndex;
+    let dir = std::env::temp_dir().join(format!("streamq-bench-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let mut ix = TextIndex::open(&dir, 256 * 1024 * 1024)?;
+    let merchants = [
+        "Fourth Coffee",
+        "Cobalt Mobile",
+        "Coho Winery",
+        "Blue Yonder Airlines",
+        "Urban Threads",
+        "Nod Publishers",
+        "Alpine Ski House",
+        "Wingtip Toys",
+    ];
+    let kinds = [
+        "Contactless purchase at",
+        "Card purchase at",
+        "Online purchase at",
+        "Refund from",
+        "Chip and PIN purchase at",
+    ];
+    let tails = [
+        "",
+        ", express shipping",
+        ", standard shipping",
+        ", click and collect",
+    ];
+    let started = Instant::now();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    for i in 0..docs {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let m = merchants[(x % 8) as usize];
+        let d = format!(
+            "{} {m}{}",
+            kinds[((x >> 8) % 5) as usize],
+            tails[((x >> 16) % 4) as usize]
+        );
+        ix.upsert(
+            format!("T{i:09}").as_bytes(),
+            i as i64,
+            i as i64,
+            &[("description", d.as_str()), ("merchant", m)],
+        );
+        if i % 1_000_000 == 999_999 {
+            ix.commit(Some(i as i64))?;
+            eprintln!("indexed {} docs", i + 1);
+        }
+    }
+    ix.commit(Some(docs as i64))?;
+    let index_secs = started.elapsed().as_secs_f64();
+    let searcher = ix.searcher();
+    let qs = [
+        "express",
+        "\"blue yonder\"",
+        "description:\"click and collect\"",
+        "refund coffee",
+        "merchant:wingtip",
+        "\"standard shipping\" alpine",
+    ];
+    let cols = vec!["description".to_string(), "merchant".to_string()];
+    let mut lat = Vec::with_capacity(queries);
+    for i in 0..queries {
+        let t = Instant::now();
+        let hits = searcher.search(qs[i % qs.len()], &cols, None, None, 20, false)?;
+        lat.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert!(!hits.is_empty());
+    }
+    lat.sort_by(f64::total_cmp);
+    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "bench search: {docs} docs indexed in {index_secs:.1} s ({:.0} docs/s); {queries} queries (top 20): p50 {:.2} ms, p95 {:.2} ms; peak RSS {:.0} MiB",
+        docs as f64 / index_secs,
+        pct(0.5),
+        pct(0.95),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    drop(searcher);
+    drop(ix);
+    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

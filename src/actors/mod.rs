@@ -28,6 +28,20 @@ use crate::store::Store;
 use crate::store::catalog::Catalog;
 use crate::telemetry::Metrics;
 
+/// Commits every partition's text index (so what was applied is searchable and durable).
+pub async fn flush_partitions(registry: &Registry) {
+    for (_, slot) in registry.all() {
+        if let Some(a) = slot.actor {
+            let _ = a
+                .call(
+                    partition::PartitionMsg::Flush,
+                    Some(Duration::from_secs(60)),
+                )
+                .await;
+        }
+    }
+}
+
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -113,6 +127,8 @@ impl Node {
             FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
         let ctx = Arc::new(PartitionContext {
             store: store.clone(),
+            index_root: dir.join("index"),
+            text: config.text.clone(),
             catalog: catalog.clone(),
             metrics: metrics.clone(),
             faults: Arc::new(faults),
@@ -217,6 +233,7 @@ impl Node {
         };
         let supervisor = self.supervisor.clone();
         let registry = self.registry.clone();
+        let registry_for_flush = self.registry.clone();
         let store = self.store.clone();
         tokio::spawn(async move {
             let ended = router::route(
@@ -232,6 +249,7 @@ impl Node {
             if let Err(e) = store.flush().await {
                 tracing::error!(error = %e, "flush failed");
             }
+            flush_partitions(&registry_for_flush).await;
             if ended {
                 status.finished.store(true, Ordering::SeqCst);
                 tracing::info!("source caught up: every record read is applied");
@@ -273,6 +291,7 @@ impl Node {
     /// Graceful stop: stop the actors (each finishes its batch), flush sled, stop the
     /// supervisor. Nothing durable happens in `post_stop`.
     pub async fn stop(&self) {
+        flush_partitions(&self.registry).await;
         let _ = self
             .supervisor
             .call(SupervisorMsg::StopAll, Some(Duration::from_secs(30)))

@@ -14,6 +14,7 @@ use crate::ingest::debezium::{Change, Decoder};
 use crate::ingest::record::Record;
 use crate::store::catalog::Catalog;
 use crate::store::table::{LiveTable, PartitionRows, PartitionState, Row};
+use crate::store::text::TextIndex;
 use crate::store::value::{DType, Value};
 use crate::store::{
     PartitionStore, QUARANTINE_RAW_CAP, QuarantineEntry, Store, StoredRow, StoredSchema, WriteBatch,
@@ -23,6 +24,9 @@ use crate::telemetry::{BatchApplied, Metrics, RecordQuarantined};
 /// What every partition actor shares.
 pub struct PartitionContext {
     pub store: Arc<Store>,
+    /// Where text indices live (`<root>/<topic>/<partition>`).
+    pub index_root: std::path::PathBuf,
+    pub text: crate::config::TextConfig,
     pub catalog: Arc<Catalog>,
     pub metrics: Arc<Metrics>,
     pub faults: Arc<FaultHook>,
@@ -53,6 +57,10 @@ pub enum PartitionMsg {
     Apply(Arc<Vec<Record>>, RpcReplyPort<Result<ApplyOutcome, String>>),
     /// The last applied offset.
     Applied(RpcReplyPort<Option<i64>>),
+    /// Commit the text index if it has changes older than the commit interval.
+    Tick,
+    /// Commit the text index now (end of a replay, shutdown).
+    Flush(RpcReplyPort<()>),
 }
 
 pub struct PartitionActorState {
@@ -72,6 +80,8 @@ pub struct PartitionActorState {
     /// Position in `seen.columns` → index in the table schema.
     seen_to_table: Vec<usize>,
     applied: Option<i64>,
+    text: Option<TextIndex>,
+    last_commit: Instant,
 }
 
 impl Actor for PartitionActor {
@@ -100,6 +110,8 @@ impl Actor for PartitionActor {
             seen_pos: HashMap::new(),
             seen_to_table: Vec::new(),
             applied: loaded.applied,
+            text: None,
+            last_commit: Instant::now(),
             ctx,
         };
         if let Some(schema) = loaded.schema {
@@ -139,8 +151,23 @@ impl Actor for PartitionActor {
             version,
         };
         drop(mem);
+        if state.ctx.text.enabled {
+            state.open_text_index()?;
+        }
         tracing::debug!(partition = %state.tp, applied = ?state.applied, "partition actor started");
         Ok(state)
+    }
+
+    async fn post_start(
+        &self,
+        myself: ActorRef<Self::Msg>,
+        state: &mut Self::State,
+    ) -> Result<(), ActorProcessingErr> {
+        if state.text.is_some() {
+            let every = std::time::Duration::from_millis(state.ctx.text.commit_interval_ms.max(10));
+            myself.send_interval(every, || PartitionMsg::Tick);
+        }
+        Ok(())
     }
 
     async fn handle(
@@ -161,9 +188,34 @@ impl Actor for PartitionActor {
             PartitionMsg::Applied(reply) => {
                 let _ = reply.send(state.applied);
             }
+            PartitionMsg::Tick => {
+                let due = state.last_commit.elapsed().as_millis() as u64
+                    >= state.ctx.text.commit_interval_ms;
+                if due {
+                    state.commit_text()?;
+                }
+            }
+            PartitionMsg::Flush(reply) => {
+                let result = state.commit_text();
+                let _ = reply.send(());
+                result?;
+            }
         }
         Ok(())
     }
+}
+
+fn sanitize(topic: &str) -> String {
+    topic
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 enum MemOp {
@@ -172,6 +224,77 @@ enum MemOp {
 }
 
 impl PartitionActorState {
+    /// Opens the partition's text index; one whose committed offset is not sled's applied
+    /// offset (a crash between the two commits, or a new index) is rebuilt from the rows.
+    fn open_text_index(&mut self) -> Result<(), ActorProcessingErr> {
+        let dir = self
+            .ctx
+            .index_root
+            .join(sanitize(&self.tp.topic))
+            .join(self.tp.partition.to_string());
+        let mut index = TextIndex::open(&dir, self.ctx.text.writer_heap_mb * 1024 * 1024)?;
+        if index.committed_offset() != self.applied {
+            tracing::info!(partition = %self.tp, index = ?index.committed_offset(), applied = ?self.applied,
+                "text index behind the store: rebuilding it from the current rows");
+            index.clear()?;
+            let names = self.column_names();
+            let rows = self.part.rows.read();
+            for (key, row) in &rows.rows {
+                index.upsert(
+                    key,
+                    row.offset,
+                    row.ts_ms,
+                    &self.texts_of(&names, &row.values),
+                );
+            }
+            drop(rows);
+            index.commit(self.applied)?;
+        }
+        *self.part.text.write() = Some(index.searcher());
+        self.text = Some(index);
+        Ok(())
+    }
+
+    fn column_names(&self) -> Vec<String> {
+        self.table
+            .schema
+            .read()
+            .columns
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// The free-text values of a row, by column name.
+    fn texts_of<'a>(&self, names: &'a [String], values: &'a [Value]) -> Vec<(&'a str, &'a str)> {
+        let table = self.table.schema.read().name.to_string();
+        let cfg = &self.ctx.text;
+        values
+            .iter()
+            .zip(names)
+            .filter_map(|(v, n)| match v {
+                Value::Str(s) => {
+                    let qualified = || format!("{table}.{n}");
+                    let listed = |l: &[String]| !l.is_empty() && l.contains(&qualified());
+                    ((crate::store::text::is_free_text(s) || listed(&cfg.columns))
+                        && !listed(&cfg.exclude))
+                    .then_some((n.as_str(), s.as_str()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn commit_text(&mut self) -> Result<(), crate::store::text::TextError> {
+        self.last_commit = Instant::now();
+        if let Some(ix) = &mut self.text
+            && ix.has_pending()
+        {
+            ix.commit(self.applied)?;
+        }
+        Ok(())
+    }
+
     /// Maps stored cells (by position in the partition schema) onto table column indices.
     fn values_of(&self, cells: Vec<(u16, Value)>) -> Vec<Value> {
         let mut values = Vec::with_capacity(cells.len());
@@ -323,6 +446,18 @@ impl PartitionActorState {
         batch.applied(last);
         self.store.commit(batch)?;
         self.applied = applied;
+        if let Some(mut ix) = self.text.take() {
+            let names = self.column_names();
+            for op in &mem {
+                match op {
+                    MemOp::Upsert(k, r) => {
+                        ix.upsert(k, r.offset, r.ts_ms, &self.texts_of(&names, &r.values))
+                    }
+                    MemOp::Delete(k) => ix.delete(k),
+                }
+            }
+            self.text = Some(ix);
+        }
         {
             let mut rows = self.part.rows.write();
             for op in mem {

@@ -88,6 +88,7 @@ impl QueryEngine {
             "streamq",
             Arc::new(provider::LiveCatalogProvider { catalog }),
         );
+        ctx.register_udf(text_match_udf());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("streamq-query")
@@ -195,4 +196,50 @@ fn classify(e: DataFusionError) -> QueryError {
     } else {
         QueryError::Execution(msg)
     }
+}
+
+/// `text_match(column, 'query')`: true when every term and "quoted phrase" of the query occurs
+/// in the value (whole tokens, case-insensitive) — the search index's matching rule, as a
+/// predicate the SQL and plain-English paths can use.
+fn text_match_udf() -> datafusion::logical_expr::ScalarUDF {
+    use datafusion::arrow::array::{Array, BooleanArray, StringArray};
+    use datafusion::arrow::datatypes::DataType;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let f = Arc::new(
+        |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let as_utf8 = |a: &datafusion::arrow::array::ArrayRef| {
+                datafusion::arrow::compute::cast(a, &DataType::Utf8)
+            };
+            let (values, queries) = (as_utf8(&arrays[0])?, as_utf8(&arrays[1])?);
+            let values = values
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8");
+            let queries = queries
+                .as_any()
+                .downcast_ref::<StringArray>()
+                .expect("cast to Utf8");
+            let out: BooleanArray = (0..values.len())
+                .map(|i| {
+                    if values.is_null(i) || queries.is_null(i) {
+                        None
+                    } else {
+                        Some(crate::store::text::text_matches(
+                            values.value(i),
+                            queries.value(i),
+                        ))
+                    }
+                })
+                .collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        },
+    );
+    create_udf(
+        "text_match",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Boolean,
+        Volatility::Immutable,
+        f,
+    )
 }

@@ -11,6 +11,7 @@
 
 pub mod catalog;
 pub mod table;
+pub mod text;
 pub mod value;
 
 use std::path::Path;

@@ -51,6 +51,8 @@ struct CachedBatch {
 pub struct PartitionState {
     pub rows: RwLock<PartitionRows>,
     cache: Mutex<Option<CachedBatch>>,
+    /// The partition's text index, for searching (set by its actor).
+    pub text: RwLock<Option<crate::store::text::TextSearcher>>,
 }
 
 /// A table: its schema and its partitions.

@@ -221,3 +221,136 @@ pub async fn not_found() -> ApiError {
 pub async fn index() -> Html<&'static str> {
     Html(include_str!("index.html"))
 }
+
+#[derive(Deserialize)]
+pub struct SearchParams {
+    /// tantivy query syntax: terms (all required), "phrases", AND/OR/NOT, `column:term`.
+    pub q: Option<String>,
+    /// Only this table (`db2.transactions`); all tables when absent.
+    pub table: Option<String>,
+    /// `_ts` lower bound (inclusive): RFC 3339 or epoch milliseconds.
+    pub from: Option<String>,
+    /// `_ts` upper bound (exclusive).
+    pub to: Option<String>,
+    pub limit: Option<usize>,
+    /// Allow one typo per term.
+    pub fuzzy: Option<bool>,
+}
+
+fn parse_instant_ms(s: &str) -> Option<i64> {
+    s.parse::<i64>()
+        .ok()
+        .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
+}
+
+/// `GET /api/search?q=…&table=…&from=…&to=…&limit=…`: rows whose text matches, merged across
+/// partitions by score, each with its score and a highlighted snippet. Only live rows are
+/// returned: a hit whose row was deleted since the last index commit is dropped.
+pub async fn search(
+    State(st): State<AppState>,
+    Query(p): Query<SearchParams>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let q = p.q.as_deref().unwrap_or("").trim().to_string();
+    if q.is_empty() {
+        return Err(ApiError::new(ErrorCode::BadRequest, "'q' is required"));
+    }
+    if !st.node.config.text.enabled {
+        return Err(ApiError::new(
+            ErrorCode::NotFound,
+            "full-text search is disabled (text.enabled = false)",
+        ));
+    }
+    let bound = |v: &Option<String>, what: &str| -> Result<Option<i64>, ApiError> {
+        v.as_deref()
+            .map(|s| {
+                parse_instant_ms(s).ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("'{what}' is not a timestamp: {s:?}"),
+                    )
+                })
+            })
+            .transpose()
+    };
+    let (from, to) = (bound(&p.from, "from")?, bound(&p.to, "to")?);
+    let limit = p
+        .limit
+        .unwrap_or(20)
+        .clamp(1, st.node.config.query.max_rows);
+    let tables = match &p.table {
+        Some(name) => vec![
+            st.node
+                .catalog
+                .get(&TableName::parse(name))
+                .ok_or_else(|| {
+                    ApiError::new(ErrorCode::UnknownTable, format!("no table named {name}"))
+                })?,
+        ],
+        None => st.node.catalog.tables(),
+    };
+    let fuzzy = p.fuzzy.unwrap_or(false);
+    let started = std::time::Instant::now();
+    let result = tokio::task::spawn_blocking(move || -> Result<Vec<(f32, serde_json::Value)>, ApiError> {
+        let mut hits = Vec::new();
+        for t in tables {
+            let schema = t.schema.read().clone();
+            let text_columns: Vec<String> = schema
+                .columns
+                .iter()
+                .filter(|c| matches!(c.dtype, Some(crate::store::value::DType::Utf8) | None))
+                .map(|c| c.name.clone())
+                .collect();
+            for (partition, state) in t.partitions() {
+                let Some(searcher) = state.text.read().clone() else { continue };
+                let found = searcher
+                    .search(&q, &text_columns, from, to, limit, fuzzy)
+                    .map_err(|e| match e {
+                        crate::store::text::TextError::Query(m) => ApiError::new(ErrorCode::BadRequest, m),
+                        other => ApiError::internal(other),
+                    })?;
+                let rows = state.rows.read();
+                for h in found {
+                    let Some(row) = rows.rows.get(&h.key) else { continue };
+                    let mut obj = serde_json::Map::new();
+                    for (i, c) in schema.columns.iter().enumerate() {
+                        let v = row.values.get(i).unwrap_or(&crate::store::value::Value::Null);
+                        obj.insert(c.name.clone(), value_json(v));
+                    }
+                    obj.insert("_op".into(), json!(char::from(row.op).to_string()));
+                    obj.insert("_ts".into(), json!(format_timestamp_us(row.ts_ms * 1000)));
+                    obj.insert("_partition".into(), json!(partition));
+                    obj.insert("_offset".into(), json!(row.offset));
+                    hits.push((
+                        h.score,
+                        json!({"table": schema.name.to_string(), "score": h.score, "snippet": h.snippet, "row": obj}),
+                    ));
+                }
+            }
+        }
+        Ok(hits)
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    let mut hits = result;
+    hits.sort_by(|a, b| b.0.total_cmp(&a.0));
+    hits.truncate(limit);
+    Ok(Json(json!({
+        "query": p.q,
+        "hits": hits.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
+        "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+    })))
+}
+
+fn value_json(v: &crate::store::value::Value) -> serde_json::Value {
+    use crate::store::value::Value;
+    match v {
+        Value::Null => serde_json::Value::Null,
+        Value::Bool(b) => json!(b),
+        Value::Int(i) => json!(i),
+        Value::Float(f) => json!(f),
+        Value::Str(s) => json!(s),
+        Value::Timestamp(us) => json!(format_timestamp_us(*us)),
+        Value::Date(d) => json!(crate::store::value::format_date(*d)),
+        Value::Decimal { .. } => json!(v.as_f64()),
+    }
+}

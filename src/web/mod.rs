@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/tables", get(api::tables))
         .route("/api/tables/{name}", get(api::table))
         .route("/api/quarantine", get(api::quarantine))
+        .route("/api/search", get(api::search))
         .route("/api/sources", get(api::sources))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
