@@ -13,9 +13,10 @@
 //! - [`actors`] — who runs: the router cuts records into per-partition micro-batches; one
 //!   supervised [`actors::partition::PartitionActor`] per topic partition applies them.
 //! - [`store`] — what is kept: sled (rows and applied offset in one atomic batch per
-//!   micro-batch, the quarantine), the in-memory tables and the catalog discovered from data.
+//!   micro-batch, the quarantine), the in-memory tables, the catalog discovered from data,
+//!   and a tantivy text index per partition.
 //! - [`query`] — how questions are answered: DataFusion over the live tables.
-//! - [`web`] — HTTP: REST, health, metrics, the start page.
+//! - [`web`] — HTTP: REST (SQL, tables, search, quarantine), health, metrics, the start page.
 //! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.
 
 pub mod actors;

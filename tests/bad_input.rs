@@ -133,11 +133,7 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
     assert_eq!(row["rows"], serde_json::json!([[6, 9.5]]));
     let (status, _) = get_json(&format!("{}/readyz", server.base));
     assert_eq!(status, 200);
-    let metrics = ureq::get(&format!("{}/metrics", server.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains(r#"streamq_quarantined_total{topic="erp.invoices"} 5"#),
         "{metrics}"

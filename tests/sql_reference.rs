@@ -46,11 +46,7 @@ async fn gold_sql_all_pass(file: &str) {
     }
     assert_eq!(expected.len(), 6);
     // Redelivered records were recognised by offset and skipped, not applied twice.
-    let metrics = ureq::get(&format!("{}/metrics", server.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = server.metrics();
     assert!(
         metrics.contains(
             r#"streamq_ingest_skipped_total{reason="duplicate",topic="db2.transactions"} 50"#

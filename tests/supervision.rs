@@ -26,11 +26,7 @@ async fn a_panicking_partition_restarts_and_its_state_is_correct() {
     assert_eq!(slot.restarts, 2, "two injected panics, two restarts");
     let (status, body) = get_json(&format!("{}/readyz", faulty.base));
     assert_eq!(status, 200, "{body}");
-    let metrics = ureq::get(&format!("{}/metrics", faulty.base))
-        .call()
-        .unwrap()
-        .into_string()
-        .unwrap();
+    let metrics = faulty.metrics();
     assert!(
         metrics.contains(
             r#"streamq_partition_restarts_total{partition="1",topic="db2.transactions"} 2"#

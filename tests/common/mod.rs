@@ -70,6 +70,15 @@ impl TestServer {
         }
     }
 
+    /// The Prometheus text from `/metrics`.
+    pub fn metrics(&self) -> String {
+        ureq::get(&format!("{}/metrics", self.base))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    }
+
     pub async fn stop(self) {
         self.shutdown.cancel();
         self.node.stop().await;
