@@ -96,9 +96,9 @@ enum BenchCmd {
         /// Form of the generated stream.
         #[arg(long, default_value = "json")]
         format: DemoFormat,
-        /// Turn the full-text index off (to measure its cost).
+        /// Turn the full-text index on (to measure its cost).
         #[arg(long)]
-        no_index: bool,
+        index: bool,
     },
     /// Search latency over an index of generated rows.
     Search {
@@ -189,8 +189,8 @@ async fn main() -> anyhow::Result<()> {
                 file,
                 events,
                 format,
-                no_index,
-            } => bench_ingest(file, events, format, !no_index).await,
+                index,
+            } => bench_ingest(file, events, format, index).await,
             BenchCmd::Search { docs, queries } => bench_search(docs, queries),
         },
     }
@@ -385,8 +385,8 @@ async fn bench_ingest(
         node.stop().await;
         println!(
             "bench ingest{}: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+            if index { " (text index on)" } else { "" },
             took.as_secs_f64(),
-            if index { "" } else { " (no text index)" },
             read as f64 / took.as_secs_f64(),
             peak_rss_mib().unwrap_or(f64::NAN)
         );

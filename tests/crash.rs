@@ -66,6 +66,7 @@ fn replay(file: &Path, data: &Path) -> std::process::Child {
         .arg(data)
         .env("STREAMQ_LOG", "warn")
         .env("STREAMQ_FLUSH_INTERVAL_MS", "50")
+        .env("STREAMQ_TEXT_ENABLED", "true")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -75,6 +76,7 @@ fn replay(file: &Path, data: &Path) -> std::process::Child {
 async fn state_of(data: &Path) -> (BTreeMap<String, (usize, u64)>, Vec<String>) {
     let mut cfg = test_config(data);
     cfg.data_dir = data.to_path_buf();
+    cfg.text.enabled = true;
     let node = Node::start(cfg, false).await.unwrap();
     let sums = checksums(&node);
     // The text index holds exactly one document per live row, and finds rows by their text.

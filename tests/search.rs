@@ -104,7 +104,8 @@ const QUERIES: [(&str, &str, &str); 20] = [
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn search_results_equal_a_brute_force_scan() {
     let server = TestServer::replayed(&shared("data/dev-events.jsonl.gz"), |c| {
-        c.query.max_rows = 100_000
+        c.query.max_rows = 100_000;
+        c.text.enabled = true;
     })
     .await;
     for (table, key, q) in QUERIES {
