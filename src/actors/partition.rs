@@ -237,14 +237,14 @@ impl PartitionActorState {
             tracing::info!(partition = %self.tp, index = ?index.committed_offset(), applied = ?self.applied,
                 "text index behind the store: rebuilding it from the current rows");
             index.clear()?;
-            let names = self.column_names();
+            let columns = self.text_columns();
             let rows = self.part.rows.read();
             for (key, row) in &rows.rows {
                 index.upsert(
                     key,
                     row.offset,
                     row.ts_ms,
-                    &self.texts_of(&names, &row.values),
+                    &Self::texts_of(&columns, &row.values),
                 );
             }
             drop(rows);
@@ -255,30 +255,40 @@ impl PartitionActorState {
         Ok(())
     }
 
-    fn column_names(&self) -> Vec<String> {
-        self.table
-            .schema
-            .read()
+    /// Each column's name and whether its values are indexed: `Some(true)` always (listed in
+    /// `text.columns`), `Some(false)` never (`text.exclude`), `None` when they look like free
+    /// text. Resolved once per batch, not per row.
+    fn text_columns(&self) -> Vec<(String, Option<bool>)> {
+        let schema = self.table.schema.read();
+        let cfg = &self.ctx.text;
+        schema
             .columns
             .iter()
-            .map(|c| c.name.clone())
+            .map(|c| {
+                let qualified = format!("{}.{}", schema.name, c.name);
+                let rule = if cfg.exclude.contains(&qualified) {
+                    Some(false)
+                } else if cfg.columns.contains(&qualified) {
+                    Some(true)
+                } else {
+                    None
+                };
+                (c.name.clone(), rule)
+            })
             .collect()
     }
 
-    /// The free-text values of a row, by column name.
-    fn texts_of<'a>(&self, names: &'a [String], values: &'a [Value]) -> Vec<(&'a str, &'a str)> {
-        let table = self.table.schema.read().name.to_string();
-        let cfg = &self.ctx.text;
+    /// The indexed text values of a row, by column name.
+    fn texts_of<'a>(
+        columns: &'a [(String, Option<bool>)],
+        values: &'a [Value],
+    ) -> Vec<(&'a str, &'a str)> {
         values
             .iter()
-            .zip(names)
-            .filter_map(|(v, n)| match v {
-                Value::Str(s) => {
-                    let qualified = || format!("{table}.{n}");
-                    let listed = |l: &[String]| !l.is_empty() && l.contains(&qualified());
-                    ((crate::store::text::is_free_text(s) || listed(&cfg.columns))
-                        && !listed(&cfg.exclude))
-                    .then_some((n.as_str(), s.as_str()))
+            .zip(columns)
+            .filter_map(|(v, (name, rule))| match v {
+                Value::Str(s) if rule.unwrap_or_else(|| crate::store::text::is_free_text(s)) => {
+                    Some((name.as_str(), s.as_str()))
                 }
                 _ => None,
             })
@@ -447,11 +457,11 @@ impl PartitionActorState {
         self.store.commit(batch)?;
         self.applied = applied;
         if let Some(mut ix) = self.text.take() {
-            let names = self.column_names();
+            let columns = self.text_columns();
             for op in &mem {
                 match op {
                     MemOp::Upsert(k, r) => {
-                        ix.upsert(k, r.offset, r.ts_ms, &self.texts_of(&names, &r.values))
+                        ix.upsert(k, r.offset, r.ts_ms, &Self::texts_of(&columns, &r.values))
                     }
                     MemOp::Delete(k) => ix.delete(k),
                 }
