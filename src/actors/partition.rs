@@ -55,8 +55,6 @@ pub struct ApplyOutcome {
 pub enum PartitionMsg {
     /// Apply these records (all of this partition, in offset order).
     Apply(Arc<Vec<Record>>, RpcReplyPort<Result<ApplyOutcome, String>>),
-    /// The last applied offset.
-    Applied(RpcReplyPort<Option<i64>>),
     /// Commit the text index if it has changes older than the commit interval.
     Tick,
     /// Commit the text index now (end of a replay, shutdown).
@@ -184,9 +182,6 @@ impl Actor for PartitionActor {
                 if failed {
                     return Err("store write failed".into());
                 }
-            }
-            PartitionMsg::Applied(reply) => {
-                let _ = reply.send(state.applied);
             }
             PartitionMsg::Tick => {
                 let due = state.last_commit.elapsed().as_millis() as u64
