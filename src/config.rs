@@ -41,6 +41,7 @@ pub struct Config {
     /// Where sled keeps state.
     pub data_dir: PathBuf,
     pub source: SourceConfig,
+    pub kafka: KafkaConfig,
     pub ingest: IngestConfig,
     pub query: QueryConfig,
     pub supervisor: SupervisorConfig,
@@ -54,6 +55,7 @@ impl Default for Config {
             listen: "127.0.0.1:8080".into(),
             data_dir: PathBuf::from("data"),
             source: SourceConfig::default(),
+            kafka: KafkaConfig::default(),
             ingest: IngestConfig::default(),
             query: QueryConfig::default(),
             supervisor: SupervisorConfig::default(),
@@ -72,6 +74,8 @@ pub enum SourceKind {
     Demo,
     /// A file of `kcat -C -J` lines.
     Replay,
+    /// Kafka topics, as a member of a consumer group.
+    Kafka,
 }
 
 /// The JSON form the demo writes.
@@ -184,6 +188,48 @@ impl Default for DemoConfig {
     }
 }
 
+/// The Kafka source.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct KafkaConfig {
+    /// `bootstrap.servers`: `host:port[,host:port…]`.
+    pub brokers: String,
+    /// A comma-separated list of topics, or one `^regex`. Unset = every topic whose name does
+    /// not start with `_`.
+    pub topics: Option<String>,
+    /// The consumer group; nodes in one group split the partitions.
+    pub group: String,
+    /// Group offsets are committed (after the state they cover is durable) this often.
+    pub commit_interval_ms: u64,
+    /// Any librdkafka property (`security.protocol`, `sasl.*`, `ssl.*`, …), passed through.
+    pub properties: std::collections::BTreeMap<String, String>,
+    pub registry: RegistryConfig,
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        Self {
+            brokers: "127.0.0.1:9092".into(),
+            topics: None,
+            group: "streamq".into(),
+            commit_interval_ms: 1000,
+            properties: Default::default(),
+            registry: RegistryConfig::default(),
+        }
+    }
+}
+
+/// The Confluent Schema Registry Avro records refer to.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// `http://host:8081`. Unset = Avro records are quarantined.
+    pub url: Option<String>,
+    /// Basic auth.
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
@@ -198,6 +244,8 @@ pub struct IngestConfig {
     pub queue_batches: usize,
     /// sled's page cache, in MiB. Larger keeps big tables' writes fast.
     pub sled_cache_mb: u64,
+    /// A record value larger than this is quarantined, not applied.
+    pub max_value_bytes: usize,
 }
 
 impl Default for IngestConfig {
@@ -208,6 +256,7 @@ impl Default for IngestConfig {
             flush_interval_ms: 200,
             queue_batches: 4,
             sled_cache_mb: 1024,
+            max_value_bytes: 1024 * 1024,
         }
     }
 }
@@ -361,7 +410,27 @@ impl Config {
                 "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
                 "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
                 "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
-                _ => {}
+                "STREAMQ_MAX_VALUE_BYTES" => self.ingest.max_value_bytes = parse(var, v)?,
+                "STREAMQ_KAFKA_BROKERS" => self.kafka.brokers = v.clone(),
+                "STREAMQ_KAFKA_TOPICS" => self.kafka.topics = Some(v.clone()),
+                "STREAMQ_KAFKA_GROUP" => self.kafka.group = v.clone(),
+                "STREAMQ_KAFKA_COMMIT_INTERVAL_MS" => {
+                    self.kafka.commit_interval_ms = parse(var, v)?
+                }
+                "STREAMQ_SCHEMA_REGISTRY_URL" => self.kafka.registry.url = Some(v.clone()),
+                "STREAMQ_SCHEMA_REGISTRY_USERNAME" => {
+                    self.kafka.registry.username = Some(v.clone())
+                }
+                "STREAMQ_SCHEMA_REGISTRY_PASSWORD" => {
+                    self.kafka.registry.password = Some(v.clone())
+                }
+                // STREAMQ_KAFKA__SASL_USERNAME=… → the librdkafka property sasl.username.
+                other => {
+                    if let Some(prop) = other.strip_prefix("STREAMQ_KAFKA__") {
+                        let name = prop.to_ascii_lowercase().replace('_', ".");
+                        self.kafka.properties.insert(name, v.clone());
+                    }
+                }
             }
         }
         Ok(())
@@ -369,6 +438,11 @@ impl Config {
 
     /// Checks that the settings can work together.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.source.kind == SourceKind::Kafka && self.kafka.brokers.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "the kafka source needs brokers (--brokers or kafka.brokers)".into(),
+            ));
+        }
         if self.source.kind == SourceKind::Replay && self.source.file.is_none() {
             return Err(ConfigError::Invalid(
                 "the replay source needs a file (--file or source.file)".into(),

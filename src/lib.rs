@@ -37,7 +37,19 @@ pub fn table_checksum(table: &store::table::LiveTable) -> (usize, u64) {
     let mut count = 0;
     let mut sum = 0u64;
     for (_, part) in table.partitions() {
-        let rows = part.rows.read();
+        let (n, s) = partition_checksum(&part.rows.read());
+        count += n;
+        sum = sum.wrapping_add(s);
+    }
+    (count, sum)
+}
+
+/// The same checksum over one partition's rows; a table's is the wrapping sum of its
+/// partitions', so partitions held by different nodes add up to the whole.
+pub fn partition_checksum(rows: &store::table::PartitionRows) -> (usize, u64) {
+    let mut count = 0;
+    let mut sum = 0u64;
+    {
         for (key, row) in &rows.rows {
             count += 1;
             let mut h = Fnv::default();

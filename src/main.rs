@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 use tokio_util::sync::CancellationToken;
 
 use streamq::config::{Config, DemoFormat, Rate, SourceKind};
+use streamq::ingest::produce::{self, ProduceFormat, ProduceOptions, ProduceSource};
+use streamq::ingest::registry::SchemaRegistry;
 use streamq::web::{AppState, router};
 use streamq::{Node, table_checksum};
 
@@ -63,6 +65,40 @@ enum Cmd {
         /// Address to listen on.
         #[arg(long, env = "STREAMQ_LISTEN")]
         listen: Option<String>,
+        #[command(flatten)]
+        kafka: KafkaArgs,
+    },
+    /// Publish the demo stream or a replay file to Kafka (creates the topics).
+    Produce {
+        /// bootstrap.servers.
+        #[arg(long, env = "STREAMQ_KAFKA_BROKERS")]
+        brokers: String,
+        /// demo or replay.
+        #[arg(long, default_value = "demo")]
+        source: ProduceFrom,
+        /// The replay file (with --source replay).
+        file: Option<PathBuf>,
+        /// Encoding written to Kafka.
+        #[arg(long, default_value = "json")]
+        format: ProduceFormat,
+        /// Schema Registry URL (for --format avro).
+        #[arg(long, env = "STREAMQ_SCHEMA_REGISTRY_URL")]
+        registry: Option<String>,
+        /// Partitions for topics that do not exist yet.
+        #[arg(long, default_value_t = 3)]
+        partitions: i32,
+        /// Replication factor for topics that do not exist yet.
+        #[arg(long, default_value_t = 1)]
+        replication_factor: i32,
+        /// Records to produce (demo default: 100 000; replay default: the whole file).
+        #[arg(long)]
+        limit: Option<u64>,
+        /// Demo seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// A librdkafka property, `name=value` (repeatable).
+        #[arg(long = "property", short = 'X')]
+        properties: Vec<String>,
     },
     /// Run one SQL query against a running server and print the result.
     Sql {
@@ -83,6 +119,42 @@ enum Cmd {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ProduceFrom {
+    Demo,
+    Replay,
+}
+
+/// Kafka source flags for `serve`.
+#[derive(clap::Args, Default)]
+struct KafkaArgs {
+    /// bootstrap.servers; implies --source kafka.
+    #[arg(long, env = "STREAMQ_KAFKA_BROKERS")]
+    brokers: Option<String>,
+    /// Topics: a comma-separated list or one `^regex` (default: all not starting with `_`).
+    #[arg(long, env = "STREAMQ_KAFKA_TOPICS")]
+    topics: Option<String>,
+    /// Consumer group.
+    #[arg(long, env = "STREAMQ_KAFKA_GROUP")]
+    group: Option<String>,
+    /// Schema Registry URL for Avro records.
+    #[arg(long, env = "STREAMQ_SCHEMA_REGISTRY_URL")]
+    registry: Option<String>,
+}
+
+fn parse_properties(
+    props: &[String],
+) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
+    props
+        .iter()
+        .map(|p| {
+            p.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+                .with_context(|| format!("--property {p:?}: expected name=value"))
+        })
+        .collect()
+}
+
 #[derive(Subcommand)]
 enum BenchCmd {
     /// Replay throughput of a file and of a generated stream, with peak memory.
@@ -99,6 +171,18 @@ enum BenchCmd {
         /// Turn the full-text index on (to measure its cost).
         #[arg(long)]
         index: bool,
+    },
+    /// Consume throughput from a Kafka cluster: a fresh consumer group and store read the
+    /// topics until every partition reaches the end offsets `streamq produce` printed.
+    Kafka {
+        #[arg(long)]
+        brokers: String,
+        /// The JSON summary `streamq produce` printed (its `end_offsets`).
+        #[arg(long)]
+        ends: PathBuf,
+        /// Schema Registry for Avro topics.
+        #[arg(long)]
+        registry: Option<String>,
     },
     /// Search latency over an index of generated rows.
     Search {
@@ -140,9 +224,23 @@ async fn main() -> anyhow::Result<()> {
             rate,
             format,
             listen,
+            kafka,
         } => {
             init_tracing();
             let mut cfg = load(&common)?;
+            if let Some(b) = kafka.brokers {
+                cfg.kafka.brokers = b;
+                cfg.source.kind = SourceKind::Kafka;
+            }
+            if let Some(t) = kafka.topics {
+                cfg.kafka.topics = Some(t);
+            }
+            if let Some(g) = kafka.group {
+                cfg.kafka.group = g;
+            }
+            if let Some(r) = kafka.registry {
+                cfg.kafka.registry.url = Some(r);
+            }
             if let Some(f) = file {
                 cfg.source.file = Some(f);
                 cfg.source.kind = SourceKind::Replay;
@@ -164,6 +262,52 @@ async fn main() -> anyhow::Result<()> {
             }
             cfg.validate()?;
             serve(cfg, common.rebuild).await
+        }
+        Cmd::Produce {
+            brokers,
+            source,
+            file,
+            format,
+            registry,
+            partitions,
+            replication_factor,
+            limit,
+            seed,
+            properties,
+        } => {
+            init_tracing();
+            let source = match (source, file) {
+                (ProduceFrom::Replay, Some(f)) => ProduceSource::Replay(f),
+                (ProduceFrom::Replay, None) => bail!("--source replay needs a FILE"),
+                (ProduceFrom::Demo, _) => ProduceSource::Demo(streamq::config::DemoConfig {
+                    seed,
+                    partitions,
+                    ..Default::default()
+                }),
+            };
+            let env = Config::process_env();
+            let registry = registry.map(|url| {
+                SchemaRegistry::new(
+                    &url,
+                    env.get("STREAMQ_SCHEMA_REGISTRY_USERNAME")
+                        .map(String::as_str),
+                    env.get("STREAMQ_SCHEMA_REGISTRY_PASSWORD")
+                        .map(String::as_str),
+                )
+            });
+            let opts = ProduceOptions {
+                brokers,
+                source,
+                format,
+                registry,
+                partitions,
+                replication: replication_factor,
+                properties: parse_properties(&properties)?,
+                limit,
+            };
+            let summary = tokio::task::spawn_blocking(move || produce::run(opts)).await??;
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
         }
         Cmd::Sql { sql, server } => {
             if let Err(e) = run_sql(&sql, &server) {
@@ -192,6 +336,11 @@ async fn main() -> anyhow::Result<()> {
                 index,
             } => bench_ingest(file, events, format, index).await,
             BenchCmd::Search { docs, queries } => bench_search(docs, queries),
+            BenchCmd::Kafka {
+                brokers,
+                ends,
+                registry,
+            } => bench_kafka(brokers, ends, registry).await,
         },
     }
 }
@@ -392,6 +541,82 @@ async fn bench_ingest(
         );
         let _ = std::fs::remove_dir_all(&cfg.data_dir);
     }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+async fn bench_kafka(
+    brokers: String,
+    ends: PathBuf,
+    registry: Option<String>,
+) -> anyhow::Result<()> {
+    let summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&ends)?)?;
+    let offsets = summary.get("end_offsets").unwrap_or(&summary);
+    let mut want: Vec<(String, i32, i64)> = Vec::new();
+    for (t, parts) in offsets
+        .as_object()
+        .context("end_offsets is not an object")?
+    {
+        for (p, e) in parts.as_object().context("partitions are not an object")? {
+            want.push((t.clone(), p.parse()?, e.as_i64().unwrap_or(0)));
+        }
+    }
+    let total: i64 = want.iter().map(|w| w.2).sum();
+    let tmp = std::env::temp_dir().join(format!("streamq-bench-kafka-{}", std::process::id()));
+    let mut cfg = Config {
+        data_dir: tmp.clone(),
+        ..Config::default()
+    };
+    cfg.source.kind = SourceKind::Kafka;
+    cfg.kafka.brokers = brokers;
+    cfg.kafka.group = format!("streamq-bench-{}", std::process::id());
+    cfg.kafka.registry.url = registry;
+    let node = Node::start(cfg, true).await?;
+    let shutdown = CancellationToken::new();
+    let handle = node.start_source(shutdown.clone());
+    let applied = |node: &Node| -> (i64, bool) {
+        let mut sum = 0;
+        let mut done = true;
+        for (t, p, e) in &want {
+            let a = node
+                .catalog
+                .table_for_topic(t)
+                .partition(*p)
+                .rows
+                .read()
+                .applied
+                .map_or(0, |a| a + 1);
+            sum += a;
+            done &= a >= *e;
+        }
+        (sum, done)
+    };
+    let started = Instant::now();
+    let mut first: Option<Instant> = None;
+    loop {
+        let (sum, done) = applied(&node);
+        if sum > 0 && first.is_none() {
+            first = Some(Instant::now());
+        }
+        if done {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("not caught up after 10 minutes ({sum} of {total})");
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let took = first.map_or(started.elapsed(), |f| f.elapsed());
+    println!(
+        "bench kafka: {total} records applied in {:.2} s (from the first applied record) = {:.0} events/s; {:.2} s including the group join; peak RSS {:.0} MiB",
+        took.as_secs_f64(),
+        total as f64 / took.as_secs_f64().max(1e-9),
+        started.elapsed().as_secs_f64(),
+        peak_rss_mib().unwrap_or(f64::NAN)
+    );
+    shutdown.cancel();
+    let _ = handle.await;
+    node.stop().await;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }

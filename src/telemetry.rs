@@ -2,8 +2,8 @@
 //! metric together.
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 use crate::ident::TopicPartition;
@@ -19,6 +19,10 @@ pub struct Metrics {
     pub partitions_failed: IntGauge,
     pub query_seconds: Histogram,
     pub query_errors: IntCounterVec,
+    /// Kafka: high-water mark − next offset to apply, per owned partition.
+    pub kafka_lag: IntGaugeVec,
+    /// Kafka: 1 while the brokers answer, 0 while they do not.
+    pub kafka_broker_up: IntGauge,
 }
 
 impl Metrics {
@@ -83,6 +87,19 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
+        let kafka_lag = IntGaugeVec::new(
+            Opts::new(
+                "streamq_kafka_lag",
+                "Records in the partition not yet applied (high-water mark - next offset)",
+            ),
+            &["topic", "partition"],
+        )
+        .expect("valid metric");
+        let kafka_broker_up = IntGauge::new(
+            "streamq_kafka_broker_up",
+            "1 while the Kafka brokers answer, 0 while they do not",
+        )
+        .expect("valid metric");
         for c in [
             Box::new(events_applied.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(records_skipped.clone()),
@@ -92,6 +109,8 @@ impl Metrics {
             Box::new(partitions_failed.clone()),
             Box::new(query_seconds.clone()),
             Box::new(query_errors.clone()),
+            Box::new(kafka_lag.clone()),
+            Box::new(kafka_broker_up.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -105,6 +124,8 @@ impl Metrics {
             partitions_failed,
             query_seconds,
             query_errors,
+            kafka_lag,
+            kafka_broker_up,
         }
     }
 

@@ -72,6 +72,8 @@ pub struct IngestStatus {
     pub finished: AtomicBool,
     pub error: Mutex<Option<String>>,
     pub router: Arc<RouterStats>,
+    /// The Kafka source's view: brokers, owned partitions, positions.
+    pub kafka: Option<Arc<crate::ingest::kafka::KafkaStatus>>,
 }
 
 /// A running streamq: the store, the catalog, the supervised actors and (once started) a
@@ -85,6 +87,7 @@ pub struct Node {
     pub registry: Arc<Registry>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub status: Arc<Mutex<Option<Arc<IngestStatus>>>>,
+    registry_client: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
 }
 
 impl Node {
@@ -125,7 +128,16 @@ impl Node {
         let registry = Arc::new(Registry::default());
         let faults =
             FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
+        let registry_client = config.kafka.registry.url.as_deref().map(|url| {
+            crate::ingest::registry::SchemaRegistry::new(
+                url,
+                config.kafka.registry.username.as_deref(),
+                config.kafka.registry.password.as_deref(),
+            )
+        });
         let ctx = Arc::new(PartitionContext {
+            registry: registry_client.clone(),
+            max_value_bytes: config.ingest.max_value_bytes,
             store: store.clone(),
             index_root: dir.join("index"),
             text: config.text.clone(),
@@ -147,7 +159,13 @@ impl Node {
         )
         .await
         .map_err(|e| NodeError::Actor(e.to_string()))?;
-        for tp in store.partitions() {
+        // A Kafka node owns only what the group assigns it; other sources own all they stored.
+        let owned_on_disk = if config.source.kind == SourceKind::Kafka {
+            Vec::new()
+        } else {
+            store.partitions()
+        };
+        for tp in owned_on_disk {
             let _ = supervisor
                 .call(
                     |r| SupervisorMsg::Ensure(tp.clone(), r),
@@ -163,6 +181,7 @@ impl Node {
             registry,
             supervisor,
             status: Arc::new(Mutex::new(None)),
+            registry_client,
         })
     }
 
@@ -185,18 +204,38 @@ impl Node {
                 ),
                 cfg.source.speed.is_some(),
             ),
+            SourceKind::Kafka => (
+                format!("kafka:{} group {}", cfg.kafka.brokers, cfg.kafka.group),
+                true,
+            ),
         };
+        let kafka_status = (cfg.source.kind == SourceKind::Kafka).then(|| {
+            Arc::new(crate::ingest::kafka::KafkaStatus {
+                brokers: cfg.kafka.brokers.clone(),
+                group: cfg.kafka.group.clone(),
+                topics: cfg
+                    .kafka
+                    .topics
+                    .clone()
+                    .unwrap_or_else(|| "every topic not starting with _".into()),
+                ..Default::default()
+            })
+        });
         let status = Arc::new(IngestStatus {
             source: label,
             paced,
             finished: AtomicBool::new(false),
             error: Mutex::new(None),
             router: router_stats.clone(),
+            kafka: kafka_status.clone(),
         });
         *self.status.lock() = Some(status.clone());
 
         let source_shutdown = shutdown.clone();
         let source_status = status.clone();
+        let source_store = self.store.clone();
+        let source_metrics = self.metrics.clone();
+        let source_registry = self.partition_registry();
         let source = tokio::task::spawn_blocking(move || {
             let result = match cfg.source.kind {
                 SourceKind::Replay => {
@@ -206,18 +245,32 @@ impl Node {
                         chunk: 512,
                         progress: true,
                     };
-                    replay::run_blocking(&opts, &tx, &source_shutdown).map(|s| {
-                        tracing::info!(
-                            records = s.records,
-                            faults = s.faults,
-                            "replay read to the end"
-                        );
-                    })
+                    replay::run_blocking(&opts, &tx, &source_shutdown)
+                        .map(|s| {
+                            tracing::info!(
+                                records = s.records,
+                                faults = s.faults,
+                                "replay read to the end"
+                            );
+                        })
+                        .map_err(|e| e.to_string())
                 }
                 SourceKind::Demo => demo::run_blocking(&cfg.source.demo, &tx, &source_shutdown)
                     .map(|n| {
                         tracing::info!(records = n, "demo source ended");
-                    }),
+                    })
+                    .map_err(|e| e.to_string()),
+                SourceKind::Kafka => crate::ingest::kafka::run_blocking(
+                    &cfg.kafka,
+                    source_store,
+                    source_registry,
+                    source_metrics,
+                    kafka_status.expect("set for the kafka source"),
+                    &tx,
+                    &source_shutdown,
+                )
+                .map(|n| tracing::info!(records = n, "kafka consumer stopped"))
+                .map_err(|e| e.to_string()),
             };
             if let Err(e) = result {
                 tracing::error!(error = %e, "source failed");
@@ -258,6 +311,33 @@ impl Node {
         })
     }
 
+    /// The schema registry client the partition actors use (shared, so its cache is one).
+    fn partition_registry(&self) -> Option<Arc<crate::ingest::registry::SchemaRegistry>> {
+        self.registry_client.clone()
+    }
+
+    /// Brings gauges computed from state up to date (called when metrics are scraped): the
+    /// Kafka lag of every owned partition.
+    pub fn refresh_gauges(&self) {
+        let Some(k) = self.status.lock().as_ref().and_then(|s| s.kafka.clone()) else {
+            return;
+        };
+        for (tp, pos) in k.owned.read().iter() {
+            let applied = crate::ident::TableName::from_topic(&tp.topic);
+            let applied = self
+                .catalog
+                .get(&applied)
+                .map(|t| t.partition(tp.partition).rows.read().applied)
+                .unwrap_or(None);
+            if let Some(lag) = pos.lag(applied) {
+                self.metrics
+                    .kafka_lag
+                    .with_label_values(&[&tp.topic, &tp.partition.to_string()])
+                    .set(lag);
+            }
+        }
+    }
+
     /// Ready: no failed partition, and the source is live or has caught up.
     pub fn readiness(&self) -> (bool, serde_json::Value) {
         let failed: Vec<serde_json::Value> = self
@@ -275,7 +355,21 @@ impl Node {
             ),
             None => ("none".into(), true, None),
         };
-        let ready = failed.is_empty() && caught_up && error.is_none();
+        let mut broker = serde_json::Value::Null;
+        let mut source_ok = true;
+        if let Some(k) = status.as_ref().and_then(|s| s.kafka.clone()) {
+            let up = k.broker_up.load(Ordering::SeqCst);
+            let registry_error = k.registry_error.lock().clone();
+            source_ok = up && registry_error.is_none();
+            broker = serde_json::json!({
+                "brokers": k.brokers,
+                "up": up,
+                "last_error": k.last_error.lock().clone(),
+                "registry_error": registry_error,
+                "owned_partitions": k.owned.read().len(),
+            });
+        }
+        let ready = failed.is_empty() && caught_up && error.is_none() && source_ok;
         (
             ready,
             serde_json::json!({
@@ -284,6 +378,7 @@ impl Node {
                 "caught_up": caught_up,
                 "source_error": error,
                 "failed_partitions": failed,
+                "kafka": broker,
             }),
         )
     }

@@ -30,6 +30,10 @@ pub struct PartitionContext {
     pub catalog: Arc<Catalog>,
     pub metrics: Arc<Metrics>,
     pub faults: Arc<FaultHook>,
+    /// Where Avro writer schemas come from (none: Avro records are quarantined).
+    pub registry: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
+    /// Values larger than this are quarantined.
+    pub max_value_bytes: usize,
 }
 
 /// The behaviour.
@@ -102,7 +106,7 @@ impl Actor for PartitionActor {
             table,
             part,
             store,
-            decoder: Decoder::new(),
+            decoder: Decoder::with(ctx.registry.clone(), ctx.max_value_bytes),
             index: HashMap::new(),
             seen: StoredSchema::default(),
             seen_pos: HashMap::new(),

@@ -29,6 +29,12 @@ pub enum SourceEvent {
     Fault(SourceFault),
     /// The source has nothing more (end of file, or a limit reached).
     End,
+    /// These partitions are now this node's (a consumer-group assignment): start their actors,
+    /// which load their state, so they are queryable before new records arrive.
+    Assigned(Vec<TopicPartition>),
+    /// These partitions are leaving this node: deliver every record already routed for them,
+    /// stop their actors, then answer.
+    Revoke(Vec<TopicPartition>, tokio::sync::oneshot::Sender<()>),
 }
 
 /// Router settings.
@@ -91,6 +97,33 @@ pub async fn route(
                     if let Err(e) = store.quarantine_source(&f) {
                         tracing::error!(error = %e, "cannot write the quarantine");
                     }
+                }
+                Some(SourceEvent::Assigned(tps)) => {
+                    for tp in tps {
+                        if let Err(e) = supervisor
+                            .call(|r| SupervisorMsg::Ensure(tp.clone(), r), Some(Duration::from_secs(120)))
+                            .await
+                        {
+                            tracing::error!(partition = %tp, error = %e, "cannot start the partition actor");
+                        }
+                    }
+                }
+                Some(SourceEvent::Revoke(tps, done)) => {
+                    for tp in &tps {
+                        if let Some(buf) = buffers.remove(&(Arc::from(tp.topic.as_str()), tp.partition))
+                            && !buf.is_empty()
+                        {
+                            send(&mut feeders, buf, &cfg, &supervisor, &registry, &stats).await;
+                        }
+                        if let Some(f) = feeders.remove(tp) {
+                            drop(f.tx);
+                            let _ = f.handle.await;
+                        }
+                    }
+                    let _ = supervisor
+                        .call(|r| SupervisorMsg::Release(tps, r), Some(Duration::from_secs(120)))
+                        .await;
+                    let _ = done.send(());
                 }
                 Some(SourceEvent::End) | None => break true,
             },

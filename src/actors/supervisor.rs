@@ -67,6 +67,10 @@ impl Registry {
             .collect()
     }
 
+    fn remove(&self, tp: &TopicPartition) {
+        self.slots.write().remove(tp);
+    }
+
     fn set(&self, tp: TopicPartition, slot: Slot) {
         self.slots.write().insert(tp, slot);
     }
@@ -95,6 +99,9 @@ pub enum SupervisorMsg {
         RpcReplyPort<Result<ActorRef<PartitionMsg>, String>>,
     ),
     /// Stops every partition actor and waits for them.
+    /// Stop these partitions' actors and forget them (their rows leave the tables in memory;
+    /// their durable state stays): the partitions moved to another node.
+    Release(Vec<TopicPartition>, RpcReplyPort<()>),
     StopAll(RpcReplyPort<()>),
 }
 
@@ -229,6 +236,26 @@ impl Actor for Supervisor {
                     },
                 };
                 let _ = reply.send(result);
+            }
+            SupervisorMsg::Release(tps, reply) => {
+                for tp in tps {
+                    if let Some(slot) = state.registry.get(&tp) {
+                        if let Some(a) = slot.actor {
+                            state.children.remove(&a.get_id());
+                            let _ = a.stop_and_wait(None, Some(Duration::from_secs(30))).await;
+                        }
+                        state.registry.remove(&tp);
+                    }
+                    state.history.remove(&tp);
+                    if let Some(t) = state
+                        .ctx
+                        .catalog
+                        .get(&crate::ident::TableName::from_topic(&tp.topic))
+                    {
+                        t.remove_partition(tp.partition);
+                    }
+                }
+                let _ = reply.send(());
             }
             SupervisorMsg::StopAll(reply) => {
                 state.stopping = true;

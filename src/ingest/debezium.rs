@@ -13,7 +13,9 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
+use crate::ingest::avro::{self, AvroWriterSchema};
 use crate::ingest::record::Record;
+use crate::ingest::registry::{RegistryError, SchemaRegistry, split_wire};
 use crate::store::value::{DType, Value, parse_date, parse_timestamp};
 
 /// Why a record could not be decoded. Each becomes a quarantine entry's reason.
@@ -40,6 +42,15 @@ pub enum DecodeError {
     /// A column's value does not match its declared type.
     #[error("column {column}: {reason}")]
     BadValue { column: String, reason: String },
+    /// The value is larger than `ingest.max_value_bytes`.
+    #[error("value is {len} bytes, over the {max}-byte limit (ingest.max_value_bytes)")]
+    TooLarge { len: usize, max: usize },
+    /// Confluent-framed Avro whose bytes do not decode with the writer schema.
+    #[error("Avro datum does not decode: {0}")]
+    InvalidAvro(String),
+    /// The writer schema of an Avro record could not be had.
+    #[error("{0}")]
+    Schema(String),
 }
 
 /// The operation a change applies.
@@ -95,13 +106,13 @@ pub enum Change {
 
 /// The declared shape of one field in a Kafka Connect schema.
 #[derive(Clone, Debug)]
-struct FieldSpec {
-    kind: FieldKind,
-    declared: Option<DType>,
+pub(crate) struct FieldSpec {
+    pub(crate) kind: FieldKind,
+    pub(crate) declared: Option<DType>,
 }
 
 #[derive(Clone, Copy, Debug)]
-enum FieldKind {
+pub(crate) enum FieldKind {
     /// A plain JSON value; types inferred as in schemaless JSON.
     Plain,
     MicroTimestamp,
@@ -117,10 +128,14 @@ enum FieldKind {
 type FieldMap = Arc<HashMap<String, FieldSpec>>;
 
 /// Decodes records; keeps a small cache of parsed envelope schemas so a schema-enabled stream
-/// parses each distinct schema once.
+/// parses each distinct schema once. Values in the Confluent wire format (magic byte 0 and a
+/// schema id) are Avro, read with the writer schema from the registry.
 #[derive(Default)]
 pub struct Decoder {
     schemas: HashMap<String, FieldMap>,
+    registry: Option<Arc<SchemaRegistry>>,
+    /// Values larger than this are quarantined (0 = no limit).
+    max_value_bytes: usize,
 }
 
 #[derive(Deserialize)]
@@ -152,11 +167,85 @@ impl Decoder {
         Self::default()
     }
 
+    /// A decoder that reads Avro through `registry` and refuses values over `max_value_bytes`.
+    pub fn with(registry: Option<Arc<SchemaRegistry>>, max_value_bytes: usize) -> Self {
+        Self {
+            schemas: HashMap::new(),
+            registry,
+            max_value_bytes,
+        }
+    }
+
+    fn writer_schema(&self, id: u32) -> Result<Arc<AvroWriterSchema>, DecodeError> {
+        let reg = self
+            .registry
+            .as_ref()
+            .ok_or_else(|| DecodeError::Schema(RegistryError::NotConfigured(id).to_string()))?;
+        reg.get(id).map_err(|e| DecodeError::Schema(e.to_string()))
+    }
+
+    fn decode_key(&self, key: Option<&[u8]>) -> Result<(Vec<u8>, Vec<String>), DecodeError> {
+        match key.and_then(split_wire) {
+            Some((id, datum)) => {
+                let w = self.writer_schema(id)?;
+                let obj = avro::key_object(w.read(datum)?)?;
+                let columns = obj.keys().cloned().collect();
+                let bytes =
+                    serde_json::to_vec(&obj).map_err(|e| DecodeError::InvalidKey(e.to_string()))?;
+                Ok((bytes, columns))
+            }
+            None => decode_key(key),
+        }
+    }
+
+    fn decode_avro(&self, rec: &Record, id: u32, datum: &[u8]) -> Result<Change, DecodeError> {
+        let w = self.writer_schema(id)?;
+        let env = avro::envelope(w.read(datum)?)?;
+        let op = parse_op(env.op.as_deref())?;
+        let (key, key_columns) = self.decode_key(rec.key.as_deref())?;
+        if op == Op::Delete {
+            return Ok(Change::Delete { key, key_columns });
+        }
+        let Some(after) = env.after else {
+            return Err(DecodeError::MissingAfter((op.code() as char).to_string()));
+        };
+        let specs = w.row_fields.as_ref();
+        let mut cells = Vec::with_capacity(after.len());
+        for (name, v) in after {
+            let spec = specs.and_then(|f| f.get(&name));
+            let (value, declared) = match spec {
+                Some(spec) => (avro::read_field(&name, v, spec)?, spec.declared),
+                None => (infer(&name, &avro::to_json(v)), None),
+            };
+            cells.push(Cell {
+                original: name,
+                value,
+                declared,
+            });
+        }
+        Ok(Change::Upsert {
+            key,
+            key_columns,
+            op,
+            ts_ms: env.ts_ms.unwrap_or(rec.ts_ms),
+            cells,
+        })
+    }
+
     /// Decodes one record into the change it makes.
     pub fn decode(&mut self, rec: &Record) -> Result<Change, DecodeError> {
         let Some(value) = rec.value.as_deref() else {
             return Ok(Change::Tombstone);
         };
+        if self.max_value_bytes > 0 && value.len() > self.max_value_bytes {
+            return Err(DecodeError::TooLarge {
+                len: value.len(),
+                max: self.max_value_bytes,
+            });
+        }
+        if let Some((id, datum)) = split_wire(value) {
+            return self.decode_avro(rec, id, datum);
+        }
         let top: Top = serde_json::from_slice(value).map_err(classify_json_error)?;
         let (env, fields) = match (top.schema, top.payload, &top.op) {
             (Some(schema), Some(payload), None) => {
@@ -176,15 +265,8 @@ impl Decoder {
                 None,
             ),
         };
-        let op = match env.op.as_deref() {
-            Some("c") => Op::Create,
-            Some("u") => Op::Update,
-            Some("d") => Op::Delete,
-            Some("r") => Op::Read,
-            Some(other) => return Err(DecodeError::UnknownOp(other.to_string())),
-            None => return Err(DecodeError::NotAnEnvelope("no 'op' field".into())),
-        };
-        let (key, key_columns) = decode_key(rec.key.as_deref())?;
+        let op = parse_op(env.op.as_deref())?;
+        let (key, key_columns) = self.decode_key(rec.key.as_deref())?;
         if op == Op::Delete {
             return Ok(Change::Delete { key, key_columns });
         }
@@ -247,6 +329,17 @@ impl Decoder {
     }
 }
 
+fn parse_op(op: Option<&str>) -> Result<Op, DecodeError> {
+    match op {
+        Some("c") => Ok(Op::Create),
+        Some("u") => Ok(Op::Update),
+        Some("d") => Ok(Op::Delete),
+        Some("r") => Ok(Op::Read),
+        Some(other) => Err(DecodeError::UnknownOp(other.to_string())),
+        None => Err(DecodeError::NotAnEnvelope("no 'op' field".into())),
+    }
+}
+
 fn classify_json_error(e: serde_json::Error) -> DecodeError {
     if e.is_syntax() || e.is_eof() {
         DecodeError::InvalidJson(e.to_string())
@@ -292,7 +385,7 @@ fn field_spec(f: &Json) -> FieldSpec {
     FieldSpec { kind, declared }
 }
 
-fn bad(column: &str, reason: impl Into<String>) -> DecodeError {
+pub(crate) fn bad(column: &str, reason: impl Into<String>) -> DecodeError {
     DecodeError::BadValue {
         column: column.to_string(),
         reason: reason.into(),

@@ -1,9 +1,13 @@
 //! What comes in and how it is decoded: sources produce [`record::Record`]s; the Debezium
 //! decoder turns each into a change.
 
+pub mod avro;
 pub mod debezium;
 pub mod demo;
+pub mod kafka;
 pub mod partitioner;
+pub mod produce;
 pub mod record;
+pub mod registry;
 pub mod replay;
 mod rng;

@@ -85,6 +85,22 @@ pub fn parse_line(line: &[u8], topics: &mut HashMap<String, Arc<str>>) -> Result
     })
 }
 
+/// The file's records in order, lazily; an unreadable line is an `Err` with its line number.
+pub fn records(path: &Path) -> std::io::Result<impl Iterator<Item = Result<Record, String>>> {
+    let reader = open(path)?;
+    let mut topics = HashMap::new();
+    Ok(reader
+        .split(b'\n')
+        .enumerate()
+        .filter(|(_, l)| !matches!(l, Ok(l) if l.trim_ascii().is_empty()))
+        .map(move |(i, l)| match l {
+            Ok(l) => {
+                parse_line(l.trim_ascii(), &mut topics).map_err(|e| format!("line {}: {e}", i + 1))
+            }
+            Err(e) => Err(format!("line {}: read error: {e}", i + 1)),
+        }))
+}
+
 /// Reads the file on the calling (blocking) thread and sends records to `tx`.
 pub fn run_blocking(
     opts: &ReplayOptions,

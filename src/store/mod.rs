@@ -225,6 +225,14 @@ impl PartitionStore {
         })
     }
 
+    /// The last applied offset, as written (durable once the store is flushed).
+    pub fn applied(&self) -> Result<Option<i64>, StoreError> {
+        self.tree
+            .get(APPLIED_KEY)?
+            .map(|v| decode_offset(&v))
+            .transpose()
+    }
+
     /// Applies a batch atomically.
     pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
         Ok(self.tree.apply_batch(batch.inner)?)

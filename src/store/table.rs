@@ -77,6 +77,12 @@ impl LiveTable {
         self.partitions.write().entry(p).or_default().clone()
     }
 
+    /// Forgets a partition this node no longer owns (its rows leave query results; its
+    /// durable state stays on disk).
+    pub fn remove_partition(&self, p: i32) {
+        self.partitions.write().remove(&p);
+    }
+
     pub fn partitions(&self) -> Vec<(i32, Arc<PartitionState>)> {
         self.partitions
             .read()

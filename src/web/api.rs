@@ -56,9 +56,39 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
 
 /// `GET /api/tables/{name}`: columns with types and original names, key, topic, rows, and
 /// per-partition applied offsets.
+#[derive(Deserialize, Default)]
+pub struct TableParams {
+    /// Add each partition's row checksum (costs a pass over the rows).
+    #[serde(default)]
+    pub checksum: bool,
+}
+
+/// Kafka position and lag of one owned partition, if the source is Kafka.
+fn kafka_position(
+    st: &AppState,
+    tp: &crate::ident::TopicPartition,
+    applied: Option<i64>,
+) -> serde_json::Value {
+    let status = st.node.status.lock().clone();
+    let Some(k) = status.and_then(|s| s.kafka.clone()) else {
+        return serde_json::Value::Null;
+    };
+    let owned = k.owned.read();
+    match owned.get(tp) {
+        Some(pos) => json!({
+            "high_watermark": pos.high_watermark,
+            "next_read": pos.next_read,
+            "committed": pos.committed,
+            "lag": pos.lag(applied),
+        }),
+        None => serde_json::Value::Null,
+    }
+}
+
 pub async fn table(
     State(st): State<AppState>,
     Path(name): Path<String>,
+    Query(params): Query<TableParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let tn = TableName::parse(&name);
     let t =
@@ -95,17 +125,23 @@ pub async fn table(
         .into_iter()
         .map(|(p, state)| {
             let rows = state.rows.read();
-            let slot = st
-                .node
-                .registry
-                .get(&crate::ident::TopicPartition::new(s.topic.clone(), p));
-            json!({
+            let tp = crate::ident::TopicPartition::new(s.topic.clone(), p);
+            let slot = st.node.registry.get(&tp);
+            let kafka = kafka_position(&st, &tp, rows.applied);
+            let mut v = json!({
                 "partition": p,
                 "applied_offset": rows.applied,
                 "rows": rows.rows.len(),
                 "status": slot.as_ref().map(|s| serde_json::to_value(&s.status).unwrap_or_default()),
                 "restarts": slot.map(|s| s.restarts).unwrap_or(0),
-            })
+                "lag": kafka.get("lag").cloned(),
+                "kafka": kafka,
+            });
+            if params.checksum {
+                let (_, sum) = crate::partition_checksum(&rows);
+                v["checksum"] = json!(format!("{sum:016x}"));
+            }
+            v
         })
         .collect();
     Ok(Json(json!({
@@ -175,18 +211,33 @@ pub async fn sources(State(st): State<AppState>) -> Json<serde_json::Value> {
                 .rows
                 .read()
                 .applied;
+            let kafka = kafka_position(&st, &tp, applied);
             json!({
                 "topic": tp.topic, "partition": tp.partition, "applied_offset": applied,
                 "status": slot.status, "restarts": slot.restarts,
+                "lag": kafka.get("lag").cloned(), "kafka": kafka,
             })
         })
         .collect();
+    let kafka = status.as_ref().and_then(|s| s.kafka.clone()).map(|k| {
+        json!({
+            "brokers": k.brokers,
+            "group": k.group,
+            "topics": k.topics,
+            "broker_up": k.broker_up.load(Ordering::SeqCst),
+            "last_error": k.last_error.lock().clone(),
+            "registry_error": k.registry_error.lock().clone(),
+            "owned_partitions": k.owned.read().len(),
+            "rebalances": k.rebalances.load(Ordering::Relaxed),
+        })
+    });
     Json(json!({
         "source": status.as_ref().map(|s| s.source.clone()),
         "finished": status.as_ref().map(|s| s.finished.load(Ordering::SeqCst)),
         "records_read": status.as_ref().map(|s| s.router.records_routed.load(Ordering::Relaxed)),
         "source_faults": status.as_ref().map(|s| s.router.source_faults.load(Ordering::Relaxed)),
         "undelivered": status.as_ref().map(|s| s.router.undelivered.load(Ordering::Relaxed)),
+        "kafka": kafka,
         "partitions": partitions,
     }))
 }
@@ -207,6 +258,7 @@ pub async fn readyz(State(st): State<AppState>) -> Response {
 }
 
 pub async fn metrics(State(st): State<AppState>) -> Response {
+    st.node.refresh_gauges();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         st.node.metrics.render(),

@@ -2,6 +2,8 @@
 //! real HTTP server on port 0, plus an independent oracle for what a file should produce.
 #![allow(dead_code)]
 
+pub mod broker;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,496 @@
+//! The Kafka source against a real Kafka-protocol broker (Tansu 0.6 on a loopback port), with
+//! Confluent's Python client as the independent producer and consumer and the registry
+//! fixture serving the Schema Registry's REST shapes. The tests run one at a time (each starts
+//! a broker and streamq processes; the machine has 2 cores).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::broker::{
+    Broker, Registry, Streamq, applied_of, ends_of, kafka_tool, streamq_produce, table_sums,
+    wait_caught_up,
+};
+use common::{get_json, oracle_row_counts, post_sql, shared};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+const CATCH_UP: Duration = Duration::from_secs(300);
+
+fn sql_eval(base: &str, dir: &Path) -> String {
+    let failures = dir.join("failures.jsonl");
+    let out = Command::new("python3")
+        .arg(shared("bench/sql_eval.py"))
+        .args(["--base", base, "--questions"])
+        .arg(shared("data/dev-questions.jsonl"))
+        .arg("--failures")
+        .arg(&failures)
+        .output()
+        .expect("python3 runs the shared evaluation script");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or_default().to_string();
+    let failed = std::fs::read_to_string(&failures).unwrap_or_default();
+    assert!(last.contains("(60/60)"), "{last}\nfailures:\n{failed}");
+    last
+}
+
+fn row_counts_match_oracle(base: &str, file: &Path) {
+    let expected = oracle_row_counts(file);
+    assert_eq!(expected.len(), 6);
+    for (table, n) in &expected {
+        let (status, body) = post_sql(base, &format!("SELECT count(*) FROM {table}"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["rows"][0][0].as_u64(),
+            Some(*n as u64),
+            "rows in {table}"
+        );
+    }
+}
+
+/// A clean single-node ingest of what the broker holds: the reference for the multi-node,
+/// kill and restart tests.
+fn clean_reference(
+    dir: &Path,
+    brokers: &str,
+    ends: &common::broker::Ends,
+) -> BTreeMap<String, (u64, u64)> {
+    let mut node = Streamq::start(
+        &dir.join("reference"),
+        &["--brokers", brokers, "--group", "reference"],
+    );
+    wait_caught_up(&[&node], ends, CATCH_UP);
+    let sums = table_sums(&[&node]);
+    node.terminate();
+    sums
+}
+
+#[test]
+fn dev_file_through_kafka_answers_the_reference_questions() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let file = shared("data/dev-events.jsonl.gz");
+    let summary = streamq_produce(&[
+        "--brokers",
+        &broker.brokers(),
+        "--source",
+        "replay",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(summary["skipped_duplicates"], 50, "{summary}");
+    assert_eq!(summary["produced"], 105_689, "{summary}");
+    let ends = ends_of(&summary);
+    assert_eq!(ends.len(), 18, "6 topics x 3 partitions: {ends:?}");
+
+    // The independent client reads back exactly what was produced.
+    let ends_file = dir.path().join("ends.json");
+    std::fs::write(&ends_file, summary["end_offsets"].to_string()).unwrap();
+    let raw = kafka_tool(&[
+        "consume",
+        "--brokers",
+        &broker.brokers(),
+        "--ends",
+        ends_file.to_str().unwrap(),
+    ]);
+    assert_eq!(raw["consumed"], 105_689, "{raw}");
+
+    let node = Streamq::start(&dir.path().join("node"), &["--brokers", &broker.brokers()]);
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+    sql_eval(&node.base, dir.path());
+    row_counts_match_oracle(&node.base, &file);
+
+    // Lag is reported per partition and is zero once caught up; the source is ready.
+    let sources = node.sources();
+    assert_eq!(sources["kafka"]["owned_partitions"], 18, "{sources}");
+    assert_eq!(sources["kafka"]["broker_up"], true, "{sources}");
+    for p in sources["partitions"].as_array().unwrap() {
+        assert_eq!(p["lag"], 0, "{p}");
+    }
+    let (_, t) = get_json(&format!("{}/api/tables/db2.transactions", node.base));
+    assert!(
+        t["partitions"][0]["kafka"]["high_watermark"].is_i64(),
+        "{t}"
+    );
+    assert!(node.ready());
+    let metrics = ureq::get(&format!("{}/metrics", node.base))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(
+        metrics.contains(r#"streamq_kafka_lag{partition="0",topic="db2.transactions"} 0"#),
+        "{}",
+        metrics
+            .lines()
+            .filter(|l| l.contains("kafka"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn avro_through_the_registry_answers_the_reference_questions() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let registry = Registry::start();
+    let file = shared("data/dev-events-schema.jsonl.gz");
+    // Avro bytes written by confluent-kafka's own AvroSerializer (fastavro), schemas registered
+    // through its registry client.
+    let summary = kafka_tool(&[
+        "produce-avro",
+        "--brokers",
+        &broker.brokers(),
+        "--registry",
+        &registry.url,
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(summary["produced"], 105_689, "{summary}");
+    let ends = ends_of(&summary);
+    let node = Streamq::start(
+        &dir.path().join("node"),
+        &["--brokers", &broker.brokers(), "--registry", &registry.url],
+    );
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+    sql_eval(&node.base, dir.path());
+    row_counts_match_oracle(&node.base, &file);
+    let (_, q) = get_json(&format!("{}/api/quarantine", node.base));
+    assert_eq!(q["count"], 0, "{q}");
+    // Decimal amounts keep their exact type through Avro.
+    let (_, t) = get_json(&format!("{}/api/tables/db2.transactions", node.base));
+    let amount = t["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "amount")
+        .cloned()
+        .unwrap();
+    assert_eq!(amount["logical"], "decimal(scale=2)", "{amount}");
+}
+
+#[test]
+fn poison_pills_are_quarantined_with_offset_and_reason() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let registry = Registry::start();
+    let file = shared("data/dev-events.jsonl.gz");
+    let summary = kafka_tool(&[
+        "produce-poison",
+        "--brokers",
+        &broker.brokers(),
+        "--registry",
+        &registry.url,
+        "--file",
+        file.to_str().unwrap(),
+        "--good",
+        "10000",
+    ]);
+    let pills = summary["pills"].as_object().unwrap().clone();
+    assert_eq!(pills.len(), 10, "{summary}");
+    let ends = ends_of(&summary);
+    let node = Streamq::start(
+        &dir.path().join("node"),
+        &["--brokers", &broker.brokers(), "--registry", &registry.url],
+    );
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+
+    let (_, q) = get_json(&format!("{}/api/quarantine", node.base));
+    let entries = q["entries"].as_array().unwrap();
+    assert_eq!(q["count"], 10, "{q}");
+    for (tag, at) in &pills {
+        let kind = tag.split(':').nth(1).unwrap();
+        let e = entries
+            .iter()
+            .find(|e| e["topic"] == at[0] && e["partition"] == at[1] && e["offset"] == at[2])
+            .unwrap_or_else(|| panic!("pill {tag} at {at} is not quarantined: {q}"));
+        let reason = e["reason"].as_str().unwrap();
+        let expect = match kind {
+            "invalid_json" => "not valid JSON",
+            "truncated_avro" => "Avro datum does not decode",
+            "unknown_schema_id" => "unknown to the registry",
+            "null_key" => "no key",
+            "oversized" => "over the 1048576-byte limit",
+            other => panic!("kind {other}"),
+        };
+        assert!(reason.contains(expect), "{tag}: {reason}");
+    }
+    // Everything else is applied: rows equal the oracle over the good records.
+    let good: Vec<String> = common::read_lines(&file)
+        .into_iter()
+        .scan(std::collections::HashSet::new(), |seen, l| {
+            let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+            let k = (
+                v["topic"].to_string(),
+                v["partition"].as_i64(),
+                v["offset"].as_i64(),
+            );
+            Some(seen.insert(k).then_some(l))
+        })
+        .flatten()
+        .take(10_000)
+        .collect();
+    let good_file = dir.path().join("good.jsonl");
+    std::fs::write(&good_file, good.join("\n")).unwrap();
+    row_counts_match_oracle_partial(&node.base, &good_file);
+    assert!(node.ready(), "pills do not make the node unready");
+}
+
+fn row_counts_match_oracle_partial(base: &str, file: &Path) {
+    for (table, n) in oracle_row_counts(file) {
+        let (status, body) = post_sql(base, &format!("SELECT count(*) FROM {table}"));
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            body["rows"][0][0].as_u64(),
+            Some(n as u64),
+            "rows in {table}"
+        );
+    }
+}
+
+#[test]
+fn two_nodes_split_the_partitions_and_take_over_from_each_other() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let summary = streamq_produce(&[
+        "--brokers",
+        &broker.brokers(),
+        "--source",
+        "replay",
+        shared("data/dev-events.jsonl.gz").to_str().unwrap(),
+    ]);
+    let ends = ends_of(&summary);
+    let reference = clean_reference(dir.path(), &broker.brokers(), &ends);
+
+    let args = ["--brokers", &broker.brokers(), "--group", "pair"];
+    let mut a = Streamq::start(&dir.path().join("a"), &args);
+    let b = Streamq::start(&dir.path().join("b"), &args);
+    wait_caught_up(&[&a, &b], &ends, CATCH_UP);
+    // Both own partitions, none twice, all 18 covered.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let (na, nb) = loop {
+        let na = a.sources()["kafka"]["owned_partitions"]
+            .as_u64()
+            .unwrap_or(0);
+        let nb = b.sources()["kafka"]["owned_partitions"]
+            .as_u64()
+            .unwrap_or(0);
+        if na + nb == 18 && na > 0 && nb > 0 {
+            break (na, nb);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no split: a {na}, b {nb}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(table_sums(&[&a, &b]), reference, "split {na}/{nb}");
+
+    // A leaves: B takes its partitions over, rebuilding them from the log.
+    a.terminate();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while b.sources()["kafka"]["owned_partitions"] != 18 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "b never took all partitions"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_caught_up(&[&b], &ends, CATCH_UP);
+    assert_eq!(table_sums(&[&b]), reference, "b alone");
+
+    // A comes back: it resumes its share from its stored offsets; B lets that share go.
+    a.spawn();
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let na = a.sources()["kafka"]["owned_partitions"]
+            .as_u64()
+            .unwrap_or(0);
+        let nb = b.sources()["kafka"]["owned_partitions"]
+            .as_u64()
+            .unwrap_or(0);
+        if na + nb == 18 && na > 0 && nb > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no re-split: a {na}, b {nb}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    wait_caught_up(&[&a, &b], &ends, CATCH_UP);
+    assert_eq!(table_sums(&[&a, &b]), reference, "after a rejoined");
+}
+
+/// The group's committed offsets, read with the independent client... through streamq's own
+/// rdkafka would be circular, so the Python client asks the broker.
+fn committed(
+    brokers: &str,
+    group: &str,
+    ends: &common::broker::Ends,
+) -> BTreeMap<(String, i32), i64> {
+    let parts: Vec<String> = ends.keys().map(|(t, p)| format!("{t}:{p}")).collect();
+    let script = r#"
+import json, sys
+from confluent_kafka import Consumer, TopicPartition
+c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "enable.auto.commit": False})
+tps = [TopicPartition(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in sys.argv[3:]]
+out = {f"{tp.topic}:{tp.partition}": tp.offset for tp in c.committed(tps, timeout=20)}
+c.close()
+print(json.dumps(out))
+"#;
+    let out = Command::new("python3")
+        .args(["-c", script, brokers, group])
+        .args(&parts)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: BTreeMap<String, i64> = serde_json::from_slice(&out.stdout).unwrap();
+    v.into_iter()
+        .map(|(k, o)| {
+            let (t, p) = k.rsplit_once(':').unwrap();
+            ((t.to_string(), p.parse().unwrap()), o)
+        })
+        .collect()
+}
+
+/// The durable applied offsets in a (stopped) node's data directory.
+fn durable(data: &Path) -> BTreeMap<(String, i32), i64> {
+    let store = streamq::store::Store::open(data, 1000, 16).unwrap();
+    store
+        .partitions()
+        .into_iter()
+        .filter_map(|tp| {
+            let a = store.partition(&tp).unwrap().applied().unwrap()?;
+            Some(((tp.topic.clone(), tp.partition), a))
+        })
+        .collect()
+}
+
+#[test]
+fn kill_nine_ten_times_converges_and_never_commits_ahead_of_durable_state() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    // A larger stream than the dev file, so that ten kills all land while it is being read.
+    let summary = streamq_produce(&[
+        "--brokers",
+        &broker.brokers(),
+        "--source",
+        "demo",
+        "--limit",
+        "300000",
+    ]);
+    let ends = ends_of(&summary);
+    let reference = clean_reference(dir.path(), &broker.brokers(), &ends);
+
+    let data = dir.path().join("victim");
+    let args = ["--brokers", &broker.brokers(), "--group", "victim"];
+    let mut node = Streamq::start(&data, &args);
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64;
+    let mut progress = Vec::new();
+    let mut last = -1i64;
+    for kill in 0..10 {
+        // Wait until this run applies something new, then kill it a random moment later.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        while applied_of(&[&node]).values().sum::<i64>() <= last {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kill {kill}: no progress"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        std::thread::sleep(Duration::from_millis(rng % 400));
+        node.kill9();
+        let durable = durable(&data);
+        let committed = committed(&broker.brokers(), "victim", &ends);
+        for (tp, c) in &committed {
+            if *c < 0 {
+                continue; // nothing committed yet
+            }
+            let d = durable.get(tp).copied().unwrap_or(-1);
+            assert!(
+                *c <= d + 1,
+                "kill {kill}: {tp:?} committed {c} but durable state covers only up to {d}"
+            );
+        }
+        last = durable.values().sum::<i64>();
+        progress.push(last);
+        node.spawn();
+    }
+    let total: i64 = ends.values().sum();
+    assert!(
+        *progress.last().unwrap() < total - ends.len() as i64,
+        "the last kill came after the ingest finished: {progress:?} of {total}"
+    );
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+    assert_eq!(
+        table_sums(&[&node]),
+        reference,
+        "durable offsets at the kills: {progress:?}"
+    );
+}
+
+#[test]
+fn broker_restart_mid_ingest_reconnects_and_finishes_correctly() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let mut broker = Broker::start(dir.path(), "sqlite://tansu.db");
+    let summary = streamq_produce(&[
+        "--brokers",
+        &broker.brokers(),
+        "--source",
+        "replay",
+        shared("data/dev-events.jsonl.gz").to_str().unwrap(),
+    ]);
+    let ends = ends_of(&summary);
+    let node = Streamq::start(&dir.path().join("node"), &["--brokers", &broker.brokers()]);
+    // Wait until some, not all, is applied, then take the broker away.
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    while applied_of(&[&node]).values().sum::<i64>() < 1000 {
+        assert!(std::time::Instant::now() < deadline, "nothing applied");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    broker.stop();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while node.ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "/readyz stayed true with the broker down: {}",
+            node.sources()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (_, ready) = get_json(&format!("{}/readyz", node.base));
+    assert_eq!(ready["kafka"]["up"], false, "{ready}");
+    broker.restart();
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !node.ready() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never ready again: {}",
+            node.sources()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    row_counts_match_oracle(&node.base, &shared("data/dev-events.jsonl.gz"));
+}
