@@ -333,22 +333,24 @@ fn two_nodes_split_the_partitions_and_take_over_from_each_other() {
     assert_eq!(table_sums(&[&a, &b]), reference, "after a rejoined");
 }
 
-/// The group's committed offsets, read with the independent client... through streamq's own
-/// rdkafka would be circular, so the Python client asks the broker.
+/// The group's committed offsets, as the broker reports them to the independent client.
 fn committed(
     brokers: &str,
     group: &str,
     ends: &common::broker::Ends,
 ) -> BTreeMap<(String, i32), i64> {
     let parts: Vec<String> = ends.keys().map(|(t, p)| format!("{t}:{p}")).collect();
+    // Through the admin API (OffsetFetch), not a consumer: a consumer instance in the group,
+    // even one that never subscribes, must not disturb the group being tested.
     let script = r#"
 import json, sys
-from confluent_kafka import Consumer, TopicPartition
-c = Consumer({"bootstrap.servers": sys.argv[1], "group.id": sys.argv[2], "enable.auto.commit": False})
+from confluent_kafka import TopicPartition, ConsumerGroupTopicPartitions
+from confluent_kafka.admin import AdminClient
+a = AdminClient({"bootstrap.servers": sys.argv[1]})
 tps = [TopicPartition(p.rsplit(":", 1)[0], int(p.rsplit(":", 1)[1])) for p in sys.argv[3:]]
-out = {f"{tp.topic}:{tp.partition}": tp.offset for tp in c.committed(tps, timeout=20)}
-c.close()
-print(json.dumps(out))
+fut = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(sys.argv[2], tps)])
+res = list(fut.values())[0].result(20)
+print(json.dumps({f"{tp.topic}:{tp.partition}": tp.offset for tp in res.topic_partitions}))
 "#;
     let out = Command::new("python3")
         .args(["-c", script, brokers, group])
@@ -388,6 +390,10 @@ fn kill_nine_ten_times_converges_and_never_commits_ahead_of_durable_state() {
     let dir = tempfile::tempdir().unwrap();
     let broker = Broker::start(dir.path(), "memory://tansu/");
     // A larger stream than the dev file, so that ten kills all land while it is being read.
+    // One record per batch: Tansu 0.6 answers a fetch from an offset inside a record batch with
+    // the *next* batch (seen here: seek 5 → first record 106), silently skipping the rest of
+    // that batch — and a restart after kill -9 resumes mid-batch. Real Kafka returns the
+    // containing batch and the client skips to the offset; streamq relies on that.
     let summary = streamq_produce(&[
         "--brokers",
         &broker.brokers(),
@@ -395,23 +401,36 @@ fn kill_nine_ten_times_converges_and_never_commits_ahead_of_durable_state() {
         "demo",
         "--limit",
         "300000",
+        "-X",
+        "batch.num.messages=1",
+        "-X",
+        "linger.ms=0",
     ]);
     let ends = ends_of(&summary);
-    let reference = clean_reference(dir.path(), &broker.brokers(), &ends);
 
+    // Tansu 0.6 stops assigning partitions in a group whose members keep being killed: after
+    // two to five kill -9s a restarted member waits minutes with no assignment (seen here; a
+    // real Kafka expires the dead member after session.timeout.ms). So each run joins a group
+    // of its own — the stored offsets decide where a partition starts, so the group name
+    // changes nothing — and each group's committed offsets are checked after its run is killed.
+    // For the same reason the clean reference ingest runs after the kills.
     let data = dir.path().join("victim");
-    let args = ["--brokers", &broker.brokers(), "--group", "victim"];
-    let mut node = Streamq::start(&data, &args);
+    let group = |run: usize| format!("victim-{run}");
+    let brokers = broker.brokers();
+    let mut node = Streamq::start(&data, &["--brokers", &brokers, "--group", &group(0)]);
     let mut rng = 0x9e37_79b9_7f4a_7c15u64;
     let mut progress = Vec::new();
     let mut last = -1i64;
+    let mut checked = 0;
     for kill in 0..10 {
         // Wait until this run applies something new, then kill it a random moment later.
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         while applied_of(&[&node]).values().sum::<i64>() <= last {
             assert!(
                 std::time::Instant::now() < deadline,
-                "kill {kill}: no progress"
+                "kill {kill}: no progress (durable {last}, now {:?})\n{}",
+                applied_of(&[&node]),
+                node.log_text()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -421,11 +440,12 @@ fn kill_nine_ten_times_converges_and_never_commits_ahead_of_durable_state() {
         std::thread::sleep(Duration::from_millis(rng % 400));
         node.kill9();
         let durable = durable(&data);
-        let committed = committed(&broker.brokers(), "victim", &ends);
+        let committed = committed(&broker.brokers(), &group(kill), &ends);
         for (tp, c) in &committed {
             if *c < 0 {
                 continue; // nothing committed yet
             }
+            checked += 1;
             let d = durable.get(tp).copied().unwrap_or(-1);
             assert!(
                 *c <= d + 1,
@@ -434,17 +454,21 @@ fn kill_nine_ten_times_converges_and_never_commits_ahead_of_durable_state() {
         }
         last = durable.values().sum::<i64>();
         progress.push(last);
+        node.set_args(&["--brokers", &brokers, "--group", &group(kill + 1)]);
         node.spawn();
     }
+    assert!(checked > 0, "no run lived long enough to commit an offset");
     let total: i64 = ends.values().sum();
     assert!(
         *progress.last().unwrap() < total - ends.len() as i64,
         "the last kill came after the ingest finished: {progress:?} of {total}"
     );
     wait_caught_up(&[&node], &ends, CATCH_UP);
+    let after_kills = table_sums(&[&node]);
+    node.terminate();
+    let reference = clean_reference(dir.path(), &broker.brokers(), &ends);
     assert_eq!(
-        table_sums(&[&node]),
-        reference,
+        after_kills, reference,
         "durable offsets at the kills: {progress:?}"
     );
 }

@@ -299,6 +299,9 @@ pub fn consumer_config(cfg: &KafkaConfig) -> ClientConfig {
         .set("group.id", &cfg.group)
         .set("client.id", "streamq")
         .set("session.timeout.ms", "10000")
+        // Also the rebalance timeout: a member that died mid-rebalance holds the group up to
+        // this long. streamq polls continuously, so it never needs the 5-minute default.
+        .set("max.poll.interval.ms", "30000")
         .set("heartbeat.interval.ms", "1000")
         .set("topic.metadata.refresh.interval.ms", "5000")
         .set("enable.partition.eof", "false")

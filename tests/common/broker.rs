@@ -231,6 +231,11 @@ impl Streamq {
         self.child = Some(child);
     }
 
+    /// The arguments the next `spawn` uses.
+    pub fn set_args(&mut self, args: &[&str]) {
+        self.args = args.iter().map(|s| s.to_string()).collect();
+    }
+
     pub fn kill9(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.kill();
@@ -260,7 +265,14 @@ impl Streamq {
     }
 
     pub fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
+        let text = std::fs::read_to_string(&self.log)
+            .unwrap_or_else(|e| format!("(cannot read {}: {e})", self.log.display()));
+        // The interesting part is the end, without the per-record quarantine lines.
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.contains("record quarantined"))
+            .collect();
+        lines[lines.len().saturating_sub(80)..].join("\n")
     }
 
     pub fn sources(&self) -> serde_json::Value {
