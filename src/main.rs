@@ -562,6 +562,18 @@ async fn bench_kafka(
         }
     }
     let total: i64 = want.iter().map(|w| w.2).sum();
+    let raw = tokio::task::spawn_blocking({
+        let brokers = brokers.clone();
+        let want = want.clone();
+        move || raw_consume(&brokers, &want)
+    })
+    .await??;
+    println!(
+        "bench kafka: raw librdkafka (rdkafka BaseConsumer, no decode): {total} records in {:.2} s (from the first record) = {:.0} records/s; {:.2} s including start-up",
+        raw.0.as_secs_f64(),
+        total as f64 / raw.0.as_secs_f64().max(1e-9),
+        raw.1.as_secs_f64()
+    );
     let tmp = std::env::temp_dir().join(format!("streamq-bench-kafka-{}", std::process::id()));
     let mut cfg = Config {
         data_dir: tmp.clone(),
@@ -619,6 +631,54 @@ async fn bench_kafka(
     node.stop().await;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// Reads every partition from the start to its end offset with a plain librdkafka consumer
+/// (assigned, no group, nothing decoded); the time from the first record to the last.
+fn raw_consume(brokers: &str, want: &[(String, i32, i64)]) -> anyhow::Result<(Duration, Duration)> {
+    use rdkafka::Message;
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set(
+            "group.id",
+            format!("streamq-bench-raw-{}", std::process::id()),
+        )
+        .set("enable.auto.commit", "false")
+        .set("fetch.message.max.bytes", "8388608")
+        .create()?;
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    let mut remaining = std::collections::HashMap::new();
+    for (t, p, e) in want {
+        tpl.add_partition_offset(t, *p, rdkafka::Offset::Beginning)?;
+        if *e > 0 {
+            remaining.insert((t.clone(), *p), *e);
+        }
+    }
+    consumer.assign(&tpl)?;
+    let started = Instant::now();
+    let mut first: Option<Instant> = None;
+    let mut bytes = 0usize;
+    while !remaining.is_empty() {
+        if started.elapsed() > Duration::from_secs(600) {
+            bail!("raw consumer did not reach the end offsets in 10 minutes");
+        }
+        match consumer.poll(Duration::from_millis(500)) {
+            Some(Ok(m)) => {
+                first.get_or_insert_with(Instant::now);
+                bytes += m.payload().map_or(0, <[u8]>::len);
+                let key = (m.topic().to_string(), m.partition());
+                if remaining.get(&key).is_some_and(|e| m.offset() + 1 >= *e) {
+                    remaining.remove(&key);
+                }
+            }
+            Some(Err(e)) => tracing::warn!(error = %e, "raw consumer error"),
+            None => {}
+        }
+    }
+    std::hint::black_box(bytes);
+    let from_first = first.map_or(started.elapsed(), |f| f.elapsed());
+    Ok((from_first, started.elapsed()))
 }
 
 /// Indexes `docs` generated transaction-like rows in one index, then times `queries` searches
