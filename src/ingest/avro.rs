@@ -18,7 +18,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
-use crate::ingest::debezium::{DecodeError, FieldKind, FieldSpec, bad, infer};
+use crate::ingest::debezium::{
+    DecodeError, FieldKind, FieldSpec, bad, infer, param_u8, unscaled_from_be,
+};
 use crate::store::value::{DType, Value, parse_timestamp};
 
 /// A writer schema as the registry gave it, parsed and resolved once. Schemas live for the
@@ -146,11 +148,7 @@ fn scale_of(t: &Json) -> u8 {
     let from_params = t
         .get("connect.parameters")
         .and_then(|p| p.get("scale"))
-        .and_then(|s| match s {
-            Json::String(s) => s.parse().ok(),
-            Json::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
-            _ => None,
-        });
+        .and_then(param_u8);
     t.get("scale")
         .and_then(Json::as_u64)
         .and_then(|n| u8::try_from(n).ok())
@@ -201,16 +199,6 @@ fn unwrap_union(v: Avro) -> Avro {
         Avro::Union(_, inner) => unwrap_union(*inner),
         other => other,
     }
-}
-
-fn unscaled_of(bytes: &[u8]) -> Option<i128> {
-    if bytes.is_empty() || bytes.len() > 16 {
-        return None;
-    }
-    let neg = bytes[0] & 0x80 != 0;
-    let mut buf = [if neg { 0xff } else { 0 }; 16];
-    buf[16 - bytes.len()..].copy_from_slice(bytes);
-    Some(i128::from_be_bytes(buf))
 }
 
 /// An Avro value, with no declared meaning, as JSON (for keys and undeclared columns).
@@ -297,7 +285,7 @@ pub(crate) fn read_field(name: &str, v: Avro, spec: &FieldSpec) -> Result<Value,
                 other => return Err(bad(name, format!("expected decimal bytes, got {other:?}"))),
             };
             Value::Decimal {
-                unscaled: unscaled_of(&bytes)
+                unscaled: unscaled_from_be(&bytes)
                     .ok_or_else(|| bad(name, format!("decimal of {} bytes", bytes.len())))?,
                 scale,
             }
@@ -422,13 +410,13 @@ fn convert(
     let mut out = match (t, cname) {
         ("bytes", Some("org.apache.kafka.connect.data.Decimal")) => {
             let params = connect.get("parameters");
-            let scale: u64 = params
+            let scale = params
                 .and_then(|p| p.get("scale"))
-                .and_then(|s| s.as_str().and_then(|s| s.parse().ok()).or(s.as_u64()))
+                .and_then(param_u8)
                 .unwrap_or(0);
-            let precision: u64 = params
+            let precision = params
                 .and_then(|p| p.get("connect.decimal.precision"))
-                .and_then(|s| s.as_str().and_then(|s| s.parse().ok()).or(s.as_u64()))
+                .and_then(param_u8)
                 .unwrap_or(38);
             serde_json::json!({"type": "bytes", "logicalType": "decimal", "precision": precision,
                 "scale": scale, "connect.name": "org.apache.kafka.connect.data.Decimal",

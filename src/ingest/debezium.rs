@@ -365,11 +365,7 @@ fn field_spec(f: &Json) -> FieldSpec {
             let scale = f
                 .get("parameters")
                 .and_then(|p| p.get("scale"))
-                .and_then(|s| match s {
-                    Json::String(s) => s.parse().ok(),
-                    Json::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
-                    _ => None,
-                })
+                .and_then(param_u8)
                 .unwrap_or(0);
             (FieldKind::Decimal(scale), Some(DType::Decimal { scale }))
         }
@@ -436,14 +432,28 @@ fn read_declared(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, Dec
 
 /// Kafka Connect's Decimal: base64 of the unscaled value, two's complement, big-endian.
 pub fn decode_decimal_bytes(b64: &str) -> Option<i128> {
-    let bytes = base64::engine::general_purpose::STANDARD.decode(b64).ok()?;
+    unscaled_from_be(&base64::engine::general_purpose::STANDARD.decode(b64).ok()?)
+}
+
+/// A decimal's unscaled value from its big-endian two's-complement bytes (Connect's and
+/// Avro's `decimal` encoding); `None` if empty or wider than 128 bits.
+pub(crate) fn unscaled_from_be(bytes: &[u8]) -> Option<i128> {
     if bytes.is_empty() || bytes.len() > 16 {
         return None;
     }
     let neg = bytes[0] & 0x80 != 0;
     let mut buf = [if neg { 0xff } else { 0 }; 16];
-    buf[16 - bytes.len()..].copy_from_slice(&bytes);
+    buf[16 - bytes.len()..].copy_from_slice(bytes);
     Some(i128::from_be_bytes(buf))
+}
+
+/// A small schema parameter that Connect writes as a string (`"2"`) and others as a number.
+pub(crate) fn param_u8(v: &Json) -> Option<u8> {
+    match v {
+        Json::String(s) => s.parse().ok(),
+        Json::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
+        _ => None,
+    }
 }
 
 /// Kafka Connect's Decimal bytes for an unscaled value (shortest two's complement form).
