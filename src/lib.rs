@@ -23,6 +23,7 @@ pub mod actors;
 pub mod config;
 pub mod ident;
 pub mod ingest;
+pub mod llm;
 pub mod query;
 pub mod store;
 pub mod telemetry;

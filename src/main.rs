@@ -106,6 +106,15 @@ enum Cmd {
         #[arg(long, env = "STREAMQ_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Ask a running server a question in plain English; prints the answer, the SQL and the rows.
+    Ask {
+        question: String,
+        /// The instant "now" means (RFC 3339); default: the server's clock.
+        #[arg(long)]
+        as_of: Option<String>,
+        #[arg(long, env = "STREAMQ_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+    },
     /// Ingest a replay file and exit when caught up.
     Replay {
         file: PathBuf,
@@ -316,6 +325,17 @@ async fn main() -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Cmd::Ask {
+            question,
+            as_of,
+            server,
+        } => {
+            if let Err(e) = run_ask(&question, as_of.as_deref(), &server) {
+                eprintln!("error: {e}");
+                std::process::exit(1);
+            }
+            Ok(())
+        }
         Cmd::Replay { file, common } => {
             init_tracing();
             let mut cfg = load(&common)?;
@@ -435,10 +455,13 @@ fn print_summary(node: &Node, took: Duration, read: u64) {
     println!("  quarantined: {q}");
 }
 
-fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
-    let url = format!("{}/api/sql", server.trim_end_matches('/'));
-    let resp = ureq::post(&url).send_json(serde_json::json!({ "sql": sql }));
-    let body: serde_json::Value = match resp {
+fn post_json(
+    server: &str,
+    path: &str,
+    body: serde_json::Value,
+) -> anyhow::Result<serde_json::Value> {
+    let url = format!("{}{path}", server.trim_end_matches('/'));
+    Ok(match ureq::post(&url).send_json(body) {
         Ok(r) => r.into_json()?,
         Err(ureq::Error::Status(_, r)) => {
             let e: serde_json::Value = r.into_json()?;
@@ -449,7 +472,45 @@ fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
             );
         }
         Err(e) => bail!("cannot reach {server}: {e}"),
-    };
+    })
+}
+
+fn run_ask(question: &str, as_of: Option<&str>, server: &str) -> anyhow::Result<()> {
+    let body = post_json(
+        server,
+        "/api/ask",
+        serde_json::json!({ "question": question, "as_of": as_of }),
+    )?;
+    if let Some(c) = body["clarify"].as_str() {
+        println!("{c}");
+        for cand in body["candidates"].as_array().into_iter().flatten() {
+            println!("  - {}", cand.as_str().unwrap_or(""));
+        }
+        return Ok(());
+    }
+    println!("{}", body["answer"].as_str().unwrap_or(""));
+    println!("\nSQL: {}", body["sql"].as_str().unwrap_or(""));
+    println!("confidence {}", body["confidence"]);
+    let columns: Vec<serde_json::Value> = body["columns"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| serde_json::json!({ "name": c }))
+        .collect();
+    print_rows(&serde_json::json!({
+        "columns": columns,
+        "rows": body["rows"],
+        "took_ms": body["took_ms"],
+        "truncated": false,
+    }))
+}
+
+fn run_sql(sql: &str, server: &str) -> anyhow::Result<()> {
+    let body = post_json(server, "/api/sql", serde_json::json!({ "sql": sql }))?;
+    print_rows(&body)
+}
+
+fn print_rows(body: &serde_json::Value) -> anyhow::Result<()> {
     let mut table = comfy_table::Table::new();
     table.load_preset(comfy_table::presets::UTF8_FULL_CONDENSED);
     table.set_header(

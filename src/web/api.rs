@@ -33,6 +33,33 @@ pub async fn sql(
     Ok(Json(st.engine.sql(&req.sql).await?))
 }
 
+#[derive(Deserialize)]
+pub struct AskRequest {
+    pub question: String,
+    #[serde(default)]
+    pub as_of: Option<String>,
+}
+
+/// `POST /api/ask {"question", "as_of"?}`: an answer, or a clarification (200, no rows).
+pub async fn ask(
+    State(st): State<AppState>,
+    body: Result<Json<AskRequest>, JsonRejection>,
+) -> Result<Json<crate::llm::AskReply>, ApiError> {
+    use crate::llm::AskError;
+    let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    match st.assistant.ask(&req.question, req.as_of.as_deref()).await {
+        Ok(r) => Ok(Json(r)),
+        Err(AskError::Query { error, sql }) => {
+            tracing::warn!(%sql, %error, "generated SQL failed");
+            Err(ApiError::from(error))
+        }
+        Err(e @ AskError::Model(_)) => {
+            Err(ApiError::new(ErrorCode::ModelUnavailable, e.to_string()))
+        }
+        Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.to_string())),
+    }
+}
+
 /// `GET /api/tables`.
 pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
     let tables: Vec<_> = st

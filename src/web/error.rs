@@ -28,6 +28,8 @@ pub enum ErrorCode {
     QueryFailed,
     /// No such resource.
     NotFound,
+    /// The plain-English model is not installed.
+    ModelUnavailable,
     /// Something failed inside streamq (details are in the log).
     Internal,
 }
@@ -42,6 +44,7 @@ impl ErrorCode {
             ErrorCode::UnknownTable | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::QueryFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -56,6 +59,7 @@ impl ErrorCode {
             ErrorCode::QueryTimeout => "query_timeout",
             ErrorCode::QueryFailed => "query_failed",
             ErrorCode::NotFound => "not_found",
+            ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::Internal => "internal",
         }
     }

@@ -9,6 +9,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::actors::Node;
+use crate::llm::Assistant;
 use crate::query::QueryEngine;
 
 /// What every handler can reach.
@@ -16,6 +17,7 @@ use crate::query::QueryEngine;
 pub struct AppState {
     pub node: Node,
     pub engine: Arc<QueryEngine>,
+    pub assistant: Arc<Assistant>,
 }
 
 impl AppState {
@@ -25,7 +27,16 @@ impl AppState {
             node.config.query.clone(),
             node.metrics.clone(),
         ));
-        Self { node, engine }
+        let assistant = Arc::new(Assistant::new(
+            node.catalog.clone(),
+            engine.clone(),
+            &node.config.llm.model_dir,
+        ));
+        Self {
+            node,
+            engine,
+            assistant,
+        }
     }
 }
 
@@ -34,6 +45,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(api::index))
         .route("/api/sql", post(api::sql))
+        .route("/api/ask", post(api::ask))
         .route("/api/tables", get(api::tables))
         .route("/api/tables/{name}", get(api::table))
         .route("/api/quarantine", get(api::quarantine))

@@ -1,0 +1,382 @@
+//! Plain-English questions: a local sentence encoder (candle) and a schema-linking parser
+//! turn a question into a typed [`plan::QueryPlan`], whose SQL the same DataFusion engine
+//! answers. No network, no GPU; the catalog is read live, so new tables need no code.
+
+pub mod answer;
+pub mod encoder;
+pub mod parse;
+pub mod plan;
+pub mod schema;
+pub mod text;
+pub mod time;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use serde::Serialize;
+
+use crate::query::{QueryEngine, QueryError};
+use crate::store::catalog::Catalog;
+
+use encoder::{Embedding, Encoder, EncoderError, cosine};
+use parse::{Parsed, Parser, SemLink, Semantic};
+use schema::{EmbeddingCache, SchemaInfo};
+
+/// A word links to a column or value by meaning when at least this similar.
+pub const COLUMN_SIMILARITY: f32 = 0.62;
+pub const VALUE_SIMILARITY: f32 = 0.66;
+/// How long a catalog snapshot serves before values are re-read.
+const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(15);
+
+/// Why a question got no answer (a clarification is an answer).
+#[derive(Debug, thiserror::Error)]
+pub enum AskError {
+    #[error(transparent)]
+    Model(#[from] EncoderError),
+    #[error("invalid as_of (want RFC 3339, e.g. 2026-03-02T10:00:00Z): {0}")]
+    AsOf(String),
+    #[error("the question is empty")]
+    Empty,
+    #[error("the generated SQL failed: {error} (SQL: {sql})")]
+    Query { sql: String, error: QueryError },
+}
+
+/// The reply to a question.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum AskReply {
+    Answer(Box<Answer>),
+    Clarify {
+        question: String,
+        clarify: String,
+        candidates: Vec<String>,
+        took_ms: f64,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Answer {
+    pub question: String,
+    pub plan: plan::QueryPlan,
+    pub sql: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<serde_json::Value>>,
+    pub answer: String,
+    pub chart: Option<serde_json::Value>,
+    pub confidence: f32,
+    pub parse_ms: f64,
+    pub took_ms: f64,
+}
+
+struct Snapshot {
+    schema: SchemaInfo,
+    /// (table, column, embedding of the column's phrase)
+    columns: Vec<(usize, usize, Arc<Embedding>)>,
+    /// (table, column, value, embedding)
+    values: Vec<(usize, usize, String, Arc<Embedding>)>,
+    built: Instant,
+}
+
+/// The assistant: model, catalog snapshot and the engine.
+pub struct Assistant {
+    catalog: Arc<Catalog>,
+    engine: Arc<QueryEngine>,
+    encoder: Result<Arc<Encoder>, String>,
+    model_dir: PathBuf,
+    snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    cache: Arc<Mutex<EmbeddingCache>>,
+}
+
+impl Assistant {
+    /// Loads the model from `model_dir`; a missing model leaves the assistant answering a
+    /// clear error (everything else in streamq keeps working).
+    pub fn new(catalog: Arc<Catalog>, engine: Arc<QueryEngine>, model_dir: &Path) -> Self {
+        let encoder = match Encoder::load(model_dir) {
+            Ok(e) => Ok(Arc::new(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "plain-English questions are unavailable");
+                Err(e.to_string())
+            }
+        };
+        Self {
+            catalog,
+            engine,
+            encoder,
+            model_dir: model_dir.to_path_buf(),
+            snapshot: tokio::sync::Mutex::new(None),
+            cache: Arc::new(Mutex::new(EmbeddingCache::new())),
+        }
+    }
+
+    pub fn model_ready(&self) -> bool {
+        self.encoder.is_ok()
+    }
+
+    pub fn model_dir(&self) -> &Path {
+        &self.model_dir
+    }
+
+    fn encoder(&self) -> Result<Arc<Encoder>, AskError> {
+        match &self.encoder {
+            Ok(e) => Ok(e.clone()),
+            Err(_) => Err(AskError::Model(EncoderError::Missing {
+                path: self.model_dir.join("model.safetensors"),
+            })),
+        }
+    }
+
+    /// The current snapshot, rebuilt when the catalog changed shape or it is old.
+    async fn snapshot(&self) -> Result<Arc<Snapshot>, AskError> {
+        let encoder = self.encoder()?;
+        let mut guard = self.snapshot.lock().await;
+        if let Some(s) = guard.as_ref() {
+            let fp = SchemaInfo::fingerprint_of(&self.catalog);
+            let same_shape = fp.0 == s.schema.fingerprint.0
+                && (fp.1 == s.schema.fingerprint.1 || s.built.elapsed() < SNAPSHOT_MAX_AGE);
+            if same_shape {
+                return Ok(s.clone());
+            }
+        }
+        let schema = SchemaInfo::build(&self.catalog, &self.engine).await;
+        let cache = self.cache.clone();
+        let snap = tokio::task::spawn_blocking(move || embed_snapshot(&encoder, &cache, schema))
+            .await
+            .map_err(|e| AskError::Model(EncoderError::Run(e.to_string())))??;
+        let snap = Arc::new(snap);
+        *guard = Some(snap.clone());
+        Ok(snap)
+    }
+
+    /// Drops the snapshot so the next question re-reads the catalog.
+    pub async fn invalidate(&self) {
+        *self.snapshot.lock().await = None;
+    }
+
+    /// Parses without executing: the plan (or clarification) and the parse time in ms.
+    pub async fn parse(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+    ) -> Result<(Parsed, f64), AskError> {
+        let question = question.trim().to_string();
+        if question.is_empty() {
+            return Err(AskError::Empty);
+        }
+        let as_of_us = match as_of {
+            Some(s) if !s.trim().is_empty() => crate::store::value::parse_timestamp(s.trim())
+                .ok_or_else(|| AskError::AsOf(s.to_string()))?,
+            _ => chrono::Utc::now().timestamp_micros(),
+        };
+        let snap = self.snapshot().await?;
+        let encoder = self.encoder()?;
+        let cache = self.cache.clone();
+        tokio::task::spawn_blocking(move || {
+            let started = Instant::now();
+            let sem = SemIndex {
+                snap: &snap,
+                encoder: &encoder,
+                cache: &cache,
+            };
+            let parser = Parser::new(&snap.schema, Some(&sem));
+            let parsed = parser.parse(&question, as_of_us);
+            (parsed, started.elapsed().as_secs_f64() * 1e3)
+        })
+        .await
+        .map_err(|e| AskError::Model(EncoderError::Run(e.to_string())))
+    }
+
+    /// Answers a question: parse, run the SQL, describe the rows.
+    pub async fn ask(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
+        let started = Instant::now();
+        let (parsed, parse_ms) = self.parse(question, as_of).await?;
+        let question = question.trim().to_string();
+        match parsed {
+            Parsed::Clarify {
+                message,
+                candidates,
+            } => Ok(AskReply::Clarify {
+                question,
+                clarify: message,
+                candidates,
+                took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+            }),
+            Parsed::Plan { plan, confidence } => {
+                let sql = plan.to_sql();
+                let result = self
+                    .engine
+                    .sql(&sql)
+                    .await
+                    .map_err(|error| AskError::Query {
+                        sql: sql.clone(),
+                        error,
+                    })?;
+                let columns: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
+                let answer = answer::describe(&plan, &result);
+                let chart = answer::chart(&plan, &result);
+                Ok(AskReply::Answer(Box::new(Answer {
+                    question,
+                    plan,
+                    sql,
+                    columns,
+                    rows: result.rows,
+                    answer,
+                    chart,
+                    confidence: (confidence * 100.0).round() / 100.0,
+                    parse_ms: round3(parse_ms),
+                    took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+                })))
+            }
+        }
+    }
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1e3).round() / 1e3
+}
+
+/// Embeds what the snapshot needs that the cache lacks, in batches.
+fn embed_snapshot(
+    encoder: &Encoder,
+    cache: &Mutex<EmbeddingCache>,
+    schema: SchemaInfo,
+) -> Result<Snapshot, AskError> {
+    let mut texts: Vec<String> = Vec::new();
+    for t in &schema.tables {
+        for c in &t.columns {
+            texts.push(c.phrase.clone());
+            if c.categorical() {
+                texts.extend(c.values.iter().map(|v| value_phrase(v)));
+            }
+        }
+    }
+    embed_all(encoder, cache, &texts)?;
+    let cache = cache.lock();
+    let mut columns = Vec::new();
+    let mut values = Vec::new();
+    for (ti, t) in schema.tables.iter().enumerate() {
+        for (ci, c) in t.columns.iter().enumerate() {
+            if let Some(e) = cache.get(&c.phrase) {
+                columns.push((ti, ci, e.clone()));
+            }
+            if c.categorical() {
+                for v in &c.values {
+                    if let Some(e) = cache.get(&value_phrase(v)) {
+                        values.push((ti, ci, v.clone(), e.clone()));
+                    }
+                }
+            }
+        }
+    }
+    Ok(Snapshot {
+        schema,
+        columns,
+        values,
+        built: Instant::now(),
+    })
+}
+
+fn value_phrase(v: &str) -> String {
+    v.replace('_', " ").to_lowercase()
+}
+
+fn embed_all(
+    encoder: &Encoder,
+    cache: &Mutex<EmbeddingCache>,
+    texts: &[String],
+) -> Result<(), AskError> {
+    let missing: Vec<String> = {
+        let c = cache.lock();
+        let mut m: Vec<String> = texts
+            .iter()
+            .filter(|t| !c.contains_key(*t))
+            .cloned()
+            .collect();
+        m.sort();
+        m.dedup();
+        m
+    };
+    for chunk in missing.chunks(32) {
+        let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let embs = encoder.embed(&refs)?;
+        let mut c = cache.lock();
+        for (t, e) in chunk.iter().zip(embs) {
+            c.insert(t.clone(), Arc::new(e));
+        }
+    }
+    Ok(())
+}
+
+struct SemIndex<'a> {
+    snap: &'a Snapshot,
+    encoder: &'a Encoder,
+    cache: &'a Mutex<EmbeddingCache>,
+}
+
+impl Semantic for SemIndex<'_> {
+    fn link(&self, word: &str) -> Vec<SemLink> {
+        if embed_all(self.encoder, self.cache, &[word.to_string()]).is_err() {
+            return Vec::new();
+        }
+        let Some(e) = self.cache.lock().get(word).cloned() else {
+            return Vec::new();
+        };
+        let mut links: Vec<SemLink> = Vec::new();
+        let best_col = self
+            .snap
+            .columns
+            .iter()
+            .map(|(t, c, ce)| (*t, *c, cosine(&e, ce)))
+            .fold(None::<(usize, usize, f32)>, |b, x| {
+                if b.is_none_or(|b| x.2 > b.2) {
+                    Some(x)
+                } else {
+                    b
+                }
+            });
+        let best_val = self
+            .snap
+            .values
+            .iter()
+            .map(|(t, c, v, ve)| (*t, *c, v, cosine(&e, ve)))
+            .fold(None::<(usize, usize, &String, f32)>, |b, x| {
+                if b.is_none_or(|b| x.3 > b.3) {
+                    Some(x)
+                } else {
+                    b
+                }
+            });
+        tracing::debug!(word, ?best_col, ?best_val, "semantic link");
+        match (best_col, best_val) {
+            (_, Some((_, _, v, s)))
+                if s >= VALUE_SIMILARITY && best_col.is_none_or(|c| s >= c.2) =>
+            {
+                for (t, c, v2, ve) in &self.snap.values {
+                    if v2 == v && cosine(&e, ve) >= VALUE_SIMILARITY {
+                        links.push(SemLink::Value {
+                            table: *t,
+                            column: *c,
+                            value: v2.clone(),
+                            score: s,
+                        });
+                    }
+                }
+            }
+            (Some((_, _, s)), _) if s >= COLUMN_SIMILARITY => {
+                for (t, c, ce) in &self.snap.columns {
+                    let sc = cosine(&e, ce);
+                    if sc >= s - 0.02 {
+                        links.push(SemLink::Column {
+                            table: *t,
+                            column: *c,
+                            score: sc,
+                        });
+                    }
+                }
+            }
+            _ => {}
+        }
+        links
+    }
+}

@@ -1,0 +1,1705 @@
+//! Question → [`QueryPlan`]. Schema linking against the live catalog (table and column
+//! names, observed values, id shapes, phrases of free-text columns), exact and fuzzy, with
+//! the sentence encoder for words that only match in meaning; then a small grammar of
+//! question shapes (counts, measures, breakdowns, trends, rankings, lookups, joins).
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::plan::*;
+use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
+use super::text::{
+    TokKind, Token, close_enough, is_stopword, stem, tokenize, words, words_of_identifier,
+};
+use super::time::{self, number_of, unit_of};
+
+/// Meaning-level links the encoder found for a word.
+pub trait Semantic {
+    /// The best column or categorical value for `word` with its similarity, across tables.
+    fn link(&self, word: &str) -> Vec<SemLink>;
+}
+
+#[derive(Clone, Debug)]
+pub enum SemLink {
+    Column {
+        table: usize,
+        column: usize,
+        score: f32,
+    },
+    Value {
+        table: usize,
+        column: usize,
+        value: String,
+        score: f32,
+    },
+}
+
+/// What parsing gave.
+#[derive(Clone, Debug)]
+pub enum Parsed {
+    Plan {
+        plan: QueryPlan,
+        confidence: f32,
+    },
+    Clarify {
+        message: String,
+        candidates: Vec<String>,
+    },
+}
+
+type TC = (usize, usize);
+
+#[derive(Clone, Debug)]
+enum MK {
+    Table(Vec<usize>),
+    Col(Vec<TC>, bool),
+    Val(Vec<(usize, usize, String)>),
+    Text(Vec<TC>, String),
+    Id(Vec<TC>, String),
+}
+
+#[derive(Clone, Debug)]
+struct M {
+    start: usize,
+    end: usize,
+    kind: MK,
+    negated: bool,
+    semantic: bool,
+    /// A value named together with its column ("status created").
+    qualified: bool,
+}
+
+const COUNT_WORDS: &[&str] = &["count", "number", "many", "#"];
+const SUM_WORDS: &[&str] = &[
+    "total",
+    "sum",
+    "combined",
+    "overall",
+    "totals",
+    "cumulative",
+];
+const AVG_WORDS: &[&str] = &["average", "avg", "mean", "typical"];
+const MAX_WORDS: &[&str] = &[
+    "max",
+    "maximum",
+    "largest",
+    "biggest",
+    "highest",
+    "greatest",
+    "most",
+    "top",
+    "priciest",
+    "costliest",
+];
+const MIN_WORDS: &[&str] = &[
+    "min", "minimum", "smallest", "lowest", "least", "fewest", "cheapest", "bottom",
+];
+const MONEY_WORDS: &[&str] = &[
+    "volume", "revenue", "spend", "spending", "spent", "value", "turnover", "money", "takings",
+    "worth",
+];
+const QUANTITY_WORDS: &[&str] = &["units", "unit", "items", "pieces", "qty"];
+const NEGATORS: &[&str] = &[
+    "not",
+    "excluding",
+    "except",
+    "without",
+    "exclude",
+    "non",
+    "no",
+    "other",
+];
+const SUPPRESSORS: &[&str] = &["whatever", "any", "regardless", "irrespective"];
+const TEXT_CUES: &[&str] = &[
+    "mention",
+    "mentions",
+    "mentioning",
+    "contain",
+    "contains",
+    "containing",
+    "say",
+    "says",
+    "saying",
+    "ask",
+    "asks",
+    "asking",
+    "include",
+    "includes",
+    "including",
+    "like",
+    "about",
+    "reference",
+    "references",
+];
+
+pub struct Parser<'a> {
+    s: &'a SchemaInfo,
+    sem: Option<&'a dyn Semantic>,
+    /// Stemmed phrase → categorical / named values.
+    values: HashMap<String, Vec<(usize, usize, String)>>,
+    /// Raw word → its stem, for typo correction.
+    vocab: BTreeMap<String, String>,
+}
+
+impl<'a> Parser<'a> {
+    pub fn new(s: &'a SchemaInfo, sem: Option<&'a dyn Semantic>) -> Self {
+        let mut values: HashMap<String, Vec<(usize, usize, String)>> = HashMap::new();
+        let mut vocab = BTreeMap::new();
+        for (ti, t) in s.tables.iter().enumerate() {
+            for w in words_of_identifier(t.short()) {
+                vocab.insert(w.clone(), stem(&w));
+            }
+            for (ci, c) in t.columns.iter().enumerate() {
+                for w in words_of_identifier(&c.name) {
+                    vocab.insert(w.clone(), stem(&w));
+                }
+                for v in &c.values {
+                    let ws = words(v);
+                    if ws.is_empty() || ws.len() > 5 {
+                        continue;
+                    }
+                    let key = ws.iter().map(|w| stem(w)).collect::<Vec<_>>().join(" ");
+                    values.entry(key).or_default().push((ti, ci, v.clone()));
+                    if c.distinct <= MAX_CATEGORICAL {
+                        for w in ws {
+                            vocab.insert(w.clone(), stem(&w));
+                        }
+                    }
+                }
+            }
+        }
+        Self {
+            s,
+            sem,
+            values,
+            vocab,
+        }
+    }
+
+    fn t(&self, i: usize) -> &TableInfo {
+        &self.s.tables[i]
+    }
+
+    fn c(&self, (t, c): TC) -> &ColInfo {
+        &self.s.tables[t].columns[c]
+    }
+
+    /// Parses `question` relative to `as_of` (µs since the epoch).
+    pub fn parse(&self, question: &str, as_of_us: i64) -> Parsed {
+        let mut toks = tokenize(question);
+        let n = toks.len();
+        let mut used = vec![false; n];
+        if self.s.tables.is_empty() {
+            return Parsed::Clarify {
+                message: "There is no data to ask about yet: no table has any rows.".into(),
+                candidates: Vec::new(),
+            };
+        }
+        let time = time::parse(&toks, &mut used, as_of_us);
+        let lw =
+            |toks: &Vec<Token>, i: usize| toks.get(i).map(|t| t.lower.clone()).unwrap_or_default();
+
+        // "more than 2 minutes after": a comparison of two columns.
+        let mut col_cmp: Option<(usize, i64, bool)> = None;
+        for i in 0..n.saturating_sub(4) {
+            if matches!(lw(&toks, i).as_str(), "more" | "less" | "over" | "under")
+                && lw(&toks, i + 1) == "than"
+                && let Some(num) = number_of(&toks[i + 2])
+                && let Some(u) = unit_of(&toks[i + 3].lower)
+                && matches!(lw(&toks, i + 4).as_str(), "after" | "later" | "past")
+            {
+                let more = matches!(lw(&toks, i).as_str(), "more" | "over");
+                col_cmp = Some((i, (num * u.micros() as f64) as i64, more));
+                for u in used.iter_mut().take(i + 5).skip(i) {
+                    *u = true;
+                }
+            }
+        }
+
+        // "top 5", "3 largest", "the 4 biggest": a limit.
+        let mut limit: Option<(usize, u64)> = None;
+        for i in 0..n {
+            if used[i] || toks[i].kind != TokKind::Number {
+                continue;
+            }
+            let v: f64 = toks[i].lower.parse().unwrap_or(0.0);
+            let prev = if i > 0 {
+                lw(&toks, i - 1)
+            } else {
+                String::new()
+            };
+            let next = lw(&toks, i + 1);
+            if v >= 1.0
+                && v.fract() == 0.0
+                && (matches!(
+                    prev.as_str(),
+                    "top" | "bottom" | "first" | "which" | "the" | "list"
+                ) || MAX_WORDS.contains(&next.as_str())
+                    || MIN_WORDS.contains(&next.as_str())
+                    || i == 0)
+            {
+                limit = Some((i, v as u64));
+                used[i] = true;
+                break;
+            }
+        }
+
+        // Typos: a word no catalog word stems to, close to one that does.
+        let known: std::collections::HashSet<&String> = self.vocab.values().collect();
+        for (i, t) in toks.iter_mut().enumerate() {
+            if used[i]
+                || t.kind != TokKind::Word
+                || is_stopword(&t.lower)
+                || known.contains(&t.stem)
+                || is_keyword(&t.lower)
+            {
+                continue;
+            }
+            if let Some((_, st)) = self.vocab.iter().find(|(w, _)| close_enough(&t.lower, w)) {
+                t.stem = st.clone();
+            }
+        }
+
+        let mut ms = self.link(&toks, &mut used);
+        // "order total": an aggregation word right after a table's name that is a column of it
+        for i in 1..n {
+            if used[i] || !SUM_WORDS.contains(&toks[i].lower.as_str()) {
+                continue;
+            }
+            if let Some(m) = ms
+                .iter_mut()
+                .find(|m| m.end == i && matches!(m.kind, MK::Table(_)))
+                && let MK::Table(ts) = &m.kind
+            {
+                let cols: Vec<TC> = ts
+                    .iter()
+                    .filter_map(|t| {
+                        self.t(*t)
+                            .columns
+                            .iter()
+                            .position(|c| c.stems.len() == 1 && c.stems[0] == toks[i].stem)
+                            .map(|c| (*t, c))
+                    })
+                    .collect();
+                if !cols.is_empty() {
+                    m.kind = MK::Col(cols, false);
+                    m.end = i + 1;
+                    used[i] = true;
+                }
+            }
+        }
+        // Text after a cue ("notes ask for gift wrap"), and quoted text.
+        self.link_text(&toks, &mut used, &mut ms);
+        // Meaning: the encoder links the words nothing else matched.
+        let mut semantic_links = 0;
+        if let Some(sem) = self.sem {
+            for i in 0..n {
+                let t = &toks[i];
+                if used[i]
+                    || t.kind != TokKind::Word
+                    || is_stopword(&t.lower)
+                    || is_keyword(&t.lower)
+                    || t.lower.len() < 3
+                {
+                    continue;
+                }
+                let links = sem.link(&t.lower);
+                if let Some(best) = links.first() {
+                    let kind = match best {
+                        SemLink::Column { .. } => MK::Col(
+                            links
+                                .iter()
+                                .filter_map(|l| match l {
+                                    SemLink::Column { table, column, .. } => {
+                                        Some((*table, *column))
+                                    }
+                                    _ => None,
+                                })
+                                .collect(),
+                            false,
+                        ),
+                        SemLink::Value {
+                            table,
+                            column,
+                            value,
+                            ..
+                        } => {
+                            let _ = (table, column);
+                            MK::Val(
+                                links
+                                    .iter()
+                                    .filter_map(|l| match l {
+                                        SemLink::Value {
+                                            table,
+                                            column,
+                                            value: v,
+                                            ..
+                                        } if v == value => Some((*table, *column, v.clone())),
+                                        _ => None,
+                                    })
+                                    .collect(),
+                            )
+                        }
+                    };
+                    used[i] = true;
+                    semantic_links += 1;
+                    ms.push(M {
+                        start: i,
+                        end: i + 1,
+                        kind,
+                        negated: false,
+                        semantic: true,
+                        qualified: false,
+                    });
+                }
+            }
+        }
+        ms.sort_by_key(|m| m.start);
+        self.mark_negations(&toks, &mut ms);
+        self.merge_qualifiers(&mut ms);
+
+        let has_any = ms.iter().any(|m| !matches!(m.kind, MK::Col(_, true)));
+        if !has_any {
+            return Parsed::Clarify {
+                message: "I could not match that question to the data: it names no table, column or value I know. Try naming what to count or measure and over which table.".into(),
+                candidates: self.overview(),
+            };
+        }
+
+        let words_l: Vec<String> = toks.iter().map(|t| t.lower.clone()).collect();
+        let has = |w: &[&str]| words_l.iter().any(|x| w.contains(&x.as_str()));
+        let pos_of = |w: &[&str]| words_l.iter().position(|x| w.contains(&x.as_str()));
+
+        // ---- lookups by id
+        let count_q = (has(&["how"]) && has(&["many"]))
+            || has(&["count", "number"]) && !has(&["which", "what"]);
+        let agg_q = count_q
+            || has(SUM_WORDS)
+            || has(AVG_WORDS)
+            || has(&["max", "maximum", "min", "minimum"]);
+        let group_marker = has(&["per", "each", "every"]) || time.bucket.is_some();
+        if !agg_q
+            && !group_marker
+            && let Some(idm) = ms.iter().find(|m| matches!(m.kind, MK::Id(..)))
+            && let MK::Id(cands, id) = &idm.kind
+            && let Some(&(ti, ci)) = cands.iter().find(|tc| self.c(**tc).is_key)
+        {
+            let table = self.t(ti);
+            let mut columns: Vec<ColRef> = Vec::new();
+            for m in &ms {
+                if let MK::Col(cs, _) = &m.kind
+                    && let Some(&(_, c)) = cs.iter().find(|(t, _)| *t == ti)
+                    && c != ci
+                {
+                    columns.push(ColRef {
+                        table: 0,
+                        column: table.columns[c].name.clone(),
+                    });
+                }
+            }
+            if columns.is_empty() {
+                columns = table
+                    .columns
+                    .iter()
+                    .filter(|c| c.name != "_ts")
+                    .map(|c| ColRef {
+                        table: 0,
+                        column: c.name.clone(),
+                    })
+                    .collect();
+            }
+            let plan = QueryPlan {
+                table: table.name.clone(),
+                related: Vec::new(),
+                columns,
+                measures: Vec::new(),
+                group_by: Vec::new(),
+                filters: Vec::new(),
+                time: None,
+                order: None,
+                limit: None,
+                lookup: Some((table.columns[ci].name.clone(), id.clone())),
+                hide_measure: false,
+            };
+            return Parsed::Plan {
+                plan,
+                confidence: 0.95,
+            };
+        }
+
+        // ---- the main table
+        let scores = self.scores(&ms);
+        let is_group_pos = |m: &M| -> bool {
+            let mut k = m.start;
+            while k > 0 {
+                let w = words_l[k - 1].as_str();
+                if matches!(w, "per" | "by" | "each" | "every") {
+                    return !(w == "by"
+                        && limit.is_some()
+                        && limit.map(|(p, _)| p < k).unwrap_or(false)
+                        && self_is_rank_by(&words_l, k - 1));
+                }
+                if matches!(w, "the" | "a" | "in" | "for" | "of" | "down")
+                    || used_qualifier(&ms, k - 1)
+                {
+                    k -= 1;
+                    continue;
+                }
+                break;
+            }
+            false
+        };
+
+        // which X / top N X: the entity ranked
+        let which_pos = pos_of(&["which", "what"]);
+        let rank_entity: Option<&M> = ms.iter().find(|m| {
+            let before_ok = limit
+                .map(|(p, _)| m.start > p && m.start <= p + 3)
+                .unwrap_or(false)
+                || which_pos.map(|p| m.start == p + 1).unwrap_or(false);
+            before_ok && matches!(m.kind, MK::Table(_) | MK::Col(..))
+        });
+        // The explicit measure: an aggregation word and the numeric column after it. In a
+        // ranking ("which X had the highest total …") the superlative orders, it does not
+        // aggregate.
+        let agg_word = self.agg_word(&words_l, count_q || rank_entity.is_some());
+        let numeric_mentions: Vec<&M> = ms
+            .iter()
+            .filter(|m| matches!(&m.kind, MK::Col(cs, _) if cs.iter().any(|tc| self.c(*tc).kind.numeric() && !self.c(*tc).is_key)))
+            .filter(|m| !is_group_pos(m))
+            .collect();
+        let money_pos = words_l
+            .iter()
+            .position(|w| MONEY_WORDS.contains(&w.as_str()));
+        let qty_pos = words_l
+            .iter()
+            .position(|w| QUANTITY_WORDS.contains(&w.as_str()));
+
+        // counted entity: the table named after "how many" / "number of" / "count of"
+        let count_start = pos_of(&["many", "number", "count"]).unwrap_or(0);
+        let distinct_pos = pos_of(&["distinct", "unique", "different"]);
+        let counted_table: Option<&M> = ms
+            .iter()
+            .find(|m| m.start >= count_start && matches!(m.kind, MK::Table(_)) && !is_group_pos(m));
+
+        let mut main: Option<usize> = None;
+        let mut measure_col: Option<TC> = None;
+        let pick = |cands: &[usize]| -> Option<usize> {
+            cands.iter().copied().max_by(|a, b| {
+                scores[*a]
+                    .partial_cmp(&scores[*b])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(self.t(*a).rows.cmp(&self.t(*b).rows))
+            })
+        };
+        let agg_is_value = matches!(
+            agg_word,
+            Some((Agg::Sum | Agg::Avg | Agg::Min | Agg::Max, _))
+        );
+        if let Some(m) = numeric_mentions.first()
+            && (agg_is_value || !count_q)
+            && let MK::Col(cs, _) = &m.kind
+        {
+            let tables: Vec<usize> = cs
+                .iter()
+                .filter(|tc| self.c(**tc).kind.numeric())
+                .map(|tc| tc.0)
+                .collect();
+            if let Some(t) = pick(&tables) {
+                main = Some(t);
+                measure_col = cs.iter().copied().find(|tc| tc.0 == t);
+            }
+        }
+        let mut distinct_entity: Option<&M> = None;
+        if main.is_none()
+            && count_q
+            && let Some(m) = counted_table
+            && let MK::Table(ts) = &m.kind
+        {
+            if distinct_pos.is_some_and(|d| d < m.start) {
+                distinct_entity = Some(m);
+            } else {
+                main = pick(ts);
+            }
+        }
+        if main.is_none() {
+            // Skip the distinct entity's own table: count distinct customers *in* transactions.
+            let mut sc = scores.clone();
+            if let Some(MK::Table(ts)) = distinct_entity.map(|m| &m.kind) {
+                for t in ts {
+                    sc[*t] -= 3.0;
+                }
+            }
+            main = (0..sc.len()).filter(|t| sc[*t] > 0.0).max_by(|a, b| {
+                sc[*a]
+                    .partial_cmp(&sc[*b])
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(self.t(*a).rows.cmp(&self.t(*b).rows))
+            });
+        }
+        let Some(main) = main else {
+            return Parsed::Clarify {
+                message: "I could not tell which table the question is about.".into(),
+                candidates: self.overview(),
+            };
+        };
+        let mt = self.t(main);
+
+        // ---- resolve every mention into the main table or a related one
+        let mut related: Vec<Related> = Vec::new();
+        let mut filters: Vec<Filter> = Vec::new();
+        let mut group_by: Vec<GroupKey> = Vec::new();
+        let mut columns: Vec<ColRef> = Vec::new();
+        let mut unresolved = 0usize;
+        let mut pos_vals: BTreeMap<(usize, String), Vec<Lit>> = BTreeMap::new();
+        let mut neg_vals: BTreeMap<(usize, String), Vec<Lit>> = BTreeMap::new();
+        let mut group_entity: Option<(usize, ColRef)> = None; // position, key
+        let suppressed: Vec<usize> = ms
+            .iter()
+            .filter(|m| {
+                m.start > 0 && SUPPRESSORS.contains(&words_l[m.start - 1].as_str())
+                    || m.start > 1 && SUPPRESSORS.contains(&words_l[m.start - 2].as_str())
+            })
+            .map(|m| m.start)
+            .collect();
+        let suppressed_cols: Vec<TC> = ms
+            .iter()
+            .filter(|m| suppressed.contains(&m.start))
+            .filter_map(|m| match &m.kind {
+                MK::Col(cs, _) => Some(cs.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+
+        for m in &ms {
+            match &m.kind {
+                MK::Val(vs) => {
+                    let tabs: Vec<usize> = vs.iter().map(|v| v.0).collect();
+                    let Some(k) = self.resolve(main, &mut related, &tabs) else {
+                        unresolved += 1;
+                        continue;
+                    };
+                    let ti = self.table_idx(main, &related, k);
+                    let Some((_, ci, v)) = vs.iter().find(|v| v.0 == ti) else {
+                        continue;
+                    };
+                    let col = &self.t(ti).columns[*ci];
+                    if suppressed_cols.contains(&(ti, *ci)) {
+                        continue;
+                    }
+                    // "orders created between …": the verb of a time column, not a status
+                    let vstem = stem(v);
+                    if !m.qualified
+                        && self.t(ti).columns.iter().any(|c| {
+                            c.kind == ColKind::Timestamp && c.stems.first() == Some(&vstem)
+                        })
+                    {
+                        continue;
+                    }
+                    let key = (k, col.name.clone());
+                    let lit = Lit::Text(v.clone());
+                    if m.negated {
+                        neg_vals.entry(key).or_default().push(lit);
+                    } else {
+                        pos_vals.entry(key).or_default().push(lit);
+                    }
+                }
+                MK::Text(cs, phrase) => {
+                    let tabs: Vec<usize> = cs.iter().map(|c| c.0).collect();
+                    let tabs = if tabs.is_empty() { vec![main] } else { tabs };
+                    let Some(k) = self.resolve(main, &mut related, &tabs) else {
+                        unresolved += 1;
+                        continue;
+                    };
+                    let ti = self.table_idx(main, &related, k);
+                    let col = cs
+                        .iter()
+                        .find(|c| c.0 == ti)
+                        .map(|c| self.c(*c).name.clone())
+                        .or_else(|| {
+                            self.t(ti)
+                                .columns
+                                .iter()
+                                .find(|c| c.free_text)
+                                .map(|c| c.name.clone())
+                        });
+                    if let Some(col) = col {
+                        filters.push(Filter {
+                            column: ColRef {
+                                table: k,
+                                column: col,
+                            },
+                            op: Op::Contains(phrase.clone()),
+                        });
+                    }
+                }
+                MK::Id(cs, id) => {
+                    let tabs: Vec<usize> = cs.iter().map(|c| c.0).collect();
+                    if let Some(k) = self.resolve(main, &mut related, &tabs) {
+                        let ti = self.table_idx(main, &related, k);
+                        if let Some(c) = cs.iter().find(|c| c.0 == ti) {
+                            filters.push(Filter {
+                                column: ColRef {
+                                    table: k,
+                                    column: self.c(*c).name.clone(),
+                                },
+                                op: Op::In(vec![Lit::Text(id.clone())]),
+                            });
+                        }
+                    }
+                }
+                MK::Col(cs, _) => {
+                    let bools: Vec<&TC> = cs
+                        .iter()
+                        .filter(|tc| self.c(**tc).kind == ColKind::Bool)
+                        .collect();
+                    let grouped =
+                        is_group_pos(m) || rank_entity.map(|r| r.start == m.start).unwrap_or(false);
+                    if !bools.is_empty() && !grouped {
+                        let tabs: Vec<usize> = bools.iter().map(|c| c.0).collect();
+                        if let Some(k) = self.resolve(main, &mut related, &tabs) {
+                            let ti = self.table_idx(main, &related, k);
+                            let c = bools.iter().find(|c| c.0 == ti).expect("resolved");
+                            let out_of = m.start >= 2
+                                && words_l[m.start - 2] == "out"
+                                && words_l[m.start - 1] == "of";
+                            let val = !(m.negated || out_of);
+                            filters.push(Filter {
+                                column: ColRef {
+                                    table: k,
+                                    column: self.c(**c).name.clone(),
+                                },
+                                op: Op::In(vec![Lit::Bool(val)]),
+                            });
+                        }
+                        continue;
+                    }
+                    if grouped {
+                        let tabs: Vec<usize> = cs.iter().map(|c| c.0).collect();
+                        if let Some(k) = self.resolve(main, &mut related, &tabs) {
+                            let ti = self.table_idx(main, &related, k);
+                            let c = cs.iter().find(|c| c.0 == ti).expect("resolved");
+                            let key = ColRef {
+                                table: k,
+                                column: self.c(*c).name.clone(),
+                            };
+                            if rank_entity.map(|r| r.start == m.start).unwrap_or(false) {
+                                group_entity = Some((m.start, key));
+                            } else if !group_by.contains(&GroupKey::Column(key.clone())) {
+                                group_by.push(GroupKey::Column(key));
+                            }
+                        }
+                    }
+                }
+                MK::Table(ts) => {
+                    let grouped =
+                        is_group_pos(m) || rank_entity.map(|r| r.start == m.start).unwrap_or(false);
+                    if grouped && !ts.contains(&main) {
+                        // group by the entity: the main table's column holding its key
+                        if let Some(key) = ts
+                            .iter()
+                            .find_map(|t| self.t(*t).pk().filter(|pk| mt.col(pk).is_some()))
+                        {
+                            let key = ColRef {
+                                table: 0,
+                                column: key.to_string(),
+                            };
+                            if rank_entity.map(|r| r.start == m.start).unwrap_or(false) {
+                                group_entity = Some((m.start, key));
+                            } else {
+                                group_by.push(GroupKey::Column(key));
+                            }
+                        }
+                    } else if !ts.contains(&main)
+                        && distinct_entity.map(|d| d.start != m.start).unwrap_or(true)
+                    {
+                        // a related table named only to join through ("premium customers")
+                        let _ = self.resolve(main, &mut related, ts);
+                    }
+                }
+            }
+        }
+        for ((k, col), vals) in pos_vals {
+            filters.push(Filter {
+                column: ColRef {
+                    table: k,
+                    column: col,
+                },
+                op: Op::In(vals),
+            });
+        }
+        for ((k, col), vals) in neg_vals {
+            filters.push(Filter {
+                column: ColRef {
+                    table: k,
+                    column: col,
+                },
+                op: Op::NotIn(vals),
+            });
+        }
+
+        // column comparison ("_ts more than 2 minutes after sale time")
+        if let Some((p, micros, more)) = col_cmp {
+            let before = ms
+                .iter()
+                .rev()
+                .find(|m| m.end <= p && matches!(m.kind, MK::Col(..)));
+            let after = ms
+                .iter()
+                .find(|m| m.start > p && matches!(m.kind, MK::Col(..)));
+            if let (Some(a), Some(b)) = (before, after)
+                && let (MK::Col(ca, _), MK::Col(cb, _)) = (&a.kind, &b.kind)
+                && let (Some(x), Some(y)) = (
+                    ca.iter().find(|c| c.0 == main),
+                    cb.iter().find(|c| c.0 == main),
+                )
+            {
+                let other = ColRef {
+                    table: 0,
+                    column: self.c(*y).name.clone(),
+                };
+                let column = ColRef {
+                    table: 0,
+                    column: self.c(*x).name.clone(),
+                };
+                filters.push(Filter {
+                    column,
+                    op: if more {
+                        Op::AfterColumn { other, micros }
+                    } else {
+                        Op::BeforeColumn { other, micros }
+                    },
+                });
+            }
+        }
+
+        // ---- the time range: on the main table's event time, else a related table's
+        let mut time_range = None;
+        if time.start_us.is_some() || time.end_us.is_some() {
+            let mut target = mt.event_time.clone().map(|c| ColRef {
+                table: 0,
+                column: c,
+            });
+            if target.is_none() {
+                for (i, r) in related.iter().enumerate() {
+                    if let Some(t) = self.s.table(&r.table).and_then(|t| t.event_time.clone()) {
+                        target = Some(ColRef {
+                            table: i + 1,
+                            column: t,
+                        });
+                        break;
+                    }
+                }
+            }
+            if target.is_none() {
+                // a table with event time that relates to the main one
+                for (ti, t) in self.s.tables.iter().enumerate() {
+                    if ti != main
+                        && t.event_time.is_some()
+                        && scores[ti] > 0.0
+                        && let Some(r) = self.relate(main, ti)
+                    {
+                        related.push(r);
+                        target = Some(ColRef {
+                            table: related.len(),
+                            column: t.event_time.clone().expect("checked"),
+                        });
+                        break;
+                    }
+                }
+            }
+            if let Some(column) = target {
+                time_range = Some(TimeRange {
+                    column,
+                    start: time.start_us.map(crate::store::value::format_timestamp_us),
+                    end: time.end_us.map(crate::store::value::format_timestamp_us),
+                    start_us: time.start_us,
+                    end_us: time.end_us,
+                    label: time.label.clone(),
+                });
+            }
+        }
+
+        // ---- measures
+        let money_col = |t: usize| -> Option<String> { self.money_column(t) };
+        let mut measures: Vec<Measure> = Vec::new();
+        let measure_ref = |tc: TC, related: &Vec<Related>| -> ColRef {
+            let k = if tc.0 == main {
+                0
+            } else {
+                related
+                    .iter()
+                    .position(|r| r.table == self.t(tc.0).name)
+                    .map(|i| i + 1)
+                    .unwrap_or(0)
+            };
+            ColRef {
+                table: k,
+                column: self.c(tc).name.clone(),
+            }
+        };
+        let mut measure: Option<Measure> = None;
+        let explicit_col = measure_col.or_else(|| {
+            numeric_mentions.iter().find_map(|m| match &m.kind {
+                MK::Col(cs, _) => cs
+                    .iter()
+                    .copied()
+                    .find(|tc| tc.0 == main && self.c(*tc).kind.numeric()),
+                _ => None,
+            })
+        });
+        let quantity_col = qty_pos.and_then(|_| {
+            mt.columns
+                .iter()
+                .find(|c| c.stems.iter().any(|s| s.starts_with("quantit")))
+                .map(|c| c.name.clone())
+        });
+        if let Some(d) = distinct_entity
+            && let MK::Table(ts) = &d.kind
+            && let Some(key) = ts
+                .iter()
+                .find_map(|t| self.t(*t).pk().filter(|pk| mt.col(pk).is_some()))
+        {
+            measure = Some(Measure {
+                agg: Agg::CountDistinct,
+                column: Some(ColRef {
+                    table: 0,
+                    column: key.to_string(),
+                }),
+            });
+        } else if let Some(dp) = distinct_pos
+            && let Some(m) = ms
+                .iter()
+                .find(|m| m.start > dp && matches!(m.kind, MK::Col(..)))
+            && let MK::Col(cs, _) = &m.kind
+            && let Some(tc) = cs.iter().find(|c| c.0 == main)
+        {
+            measure = Some(Measure {
+                agg: Agg::CountDistinct,
+                column: Some(ColRef {
+                    table: 0,
+                    column: self.c(*tc).name.clone(),
+                }),
+            });
+            group_by.retain(|g| !matches!(g, GroupKey::Column(c) if c.column == self.c(*tc).name));
+        } else if count_q && !agg_is_value {
+            measure = Some(Measure {
+                agg: Agg::Count,
+                column: None,
+            });
+        } else if let Some(tc) = explicit_col {
+            let agg = match agg_word {
+                Some((a, _)) if a != Agg::Count && a != Agg::CountDistinct => a,
+                _ => Agg::Sum,
+            };
+            measure = Some(Measure {
+                agg,
+                column: Some(measure_ref(tc, &related)),
+            });
+        } else if let Some(q) = quantity_col {
+            let agg = match agg_word {
+                Some((a, _)) if a != Agg::Count => a,
+                _ => Agg::Sum,
+            };
+            measure = Some(Measure {
+                agg,
+                column: Some(ColRef {
+                    table: 0,
+                    column: q,
+                }),
+            });
+        } else if let Some((a, _)) = agg_word
+            && a != Agg::Count
+        {
+            if let Some(c) = money_col(main) {
+                measure = Some(Measure {
+                    agg: a,
+                    column: Some(ColRef {
+                        table: 0,
+                        column: c,
+                    }),
+                });
+            }
+        } else if money_pos.is_some() {
+            if let Some(c) = money_col(main) {
+                measure = Some(Measure {
+                    agg: Agg::Sum,
+                    column: Some(ColRef {
+                        table: 0,
+                        column: c,
+                    }),
+                });
+            }
+        }
+        // "When was the last order …": the latest event time.
+        let when_q = words_l.first().map(|w| w == "when").unwrap_or(false) || has(&["when"]);
+        if when_q && measure.is_none() {
+            if let Some(t) = &mt.event_time {
+                let agg = if has(&["first", "earliest", "oldest"]) {
+                    Agg::Min
+                } else {
+                    Agg::Max
+                };
+                measure = Some(Measure {
+                    agg,
+                    column: Some(ColRef {
+                        table: 0,
+                        column: t.clone(),
+                    }),
+                });
+            }
+        }
+
+        // ---- shapes: rankings, trends, breakdowns, plain
+        let mut order = None;
+        let mut hide_measure = false;
+        let superlative = words_l.iter().enumerate().find_map(|(i, w)| {
+            if MAX_WORDS.contains(&w.as_str()) {
+                Some((i, true))
+            } else if MIN_WORDS.contains(&w.as_str()) {
+                Some((i, false))
+            } else {
+                None
+            }
+        });
+        let mut limit_n = limit.map(|(_, n)| n);
+        if let Some(b) = time.bucket {
+            if let Some(tc) = time_range.as_ref().map(|t| t.column.clone()).or_else(|| {
+                mt.event_time.clone().map(|c| ColRef {
+                    table: 0,
+                    column: c,
+                })
+            }) {
+                group_by.insert(
+                    0,
+                    GroupKey::Bucket {
+                        unit: b,
+                        column: tc,
+                    },
+                );
+            }
+            if time.bucket_is_target {
+                group_entity = None;
+                if let Some((_, desc)) = superlative {
+                    limit_n = Some(limit_n.unwrap_or(1));
+                    hide_measure = true;
+                    order = Some((desc, true));
+                }
+            }
+        }
+        let mut plain_rank = false;
+        if let Some((_, key)) = group_entity.clone() {
+            if rank_entity
+                .map(|m| matches!(&m.kind, MK::Table(ts) if ts.contains(&main)))
+                .unwrap_or(false)
+            {
+                plain_rank = true;
+            } else {
+                group_by.insert(0, GroupKey::Column(key));
+            }
+            if let Some((_, desc)) = superlative {
+                order = Some((desc, false));
+                if limit_n.is_none() {
+                    limit_n = Some(1);
+                    hide_measure = which_pos.is_some();
+                }
+            } else if limit_n.is_some() {
+                order = Some((true, false));
+            }
+        } else if let Some(r) = rank_entity
+            && matches!(&r.kind, MK::Table(ts) if ts.contains(&main))
+            && superlative.is_some()
+        {
+            plain_rank = true;
+            order = superlative.map(|(_, d)| (d, false));
+        }
+        if plain_rank {
+            // row-level ranking: the rows themselves, by the measure's column
+            let col = measure.as_ref().and_then(|m| m.column.clone()).or_else(|| {
+                money_col(main).map(|c| ColRef {
+                    table: 0,
+                    column: c,
+                })
+            });
+            if let Some(col) = col {
+                if let Some(pk) = mt.pk() {
+                    columns.push(ColRef {
+                        table: 0,
+                        column: pk.to_string(),
+                    });
+                }
+                columns.push(col);
+                let out = group_by.len() + columns.len() - 1;
+                let desc = order.map(|(d, _)| d).unwrap_or(true);
+                let plan = QueryPlan {
+                    table: mt.name.clone(),
+                    related,
+                    columns,
+                    measures: Vec::new(),
+                    group_by,
+                    filters,
+                    time: time_range,
+                    order: Some(Order {
+                        output: out,
+                        descending: desc,
+                    }),
+                    limit: Some(limit_n.unwrap_or(1)),
+                    lookup: None,
+                    hide_measure: false,
+                };
+                return Parsed::Plan {
+                    plan,
+                    confidence: self.confidence(&toks, &used, semantic_links, unresolved),
+                };
+            }
+        }
+        let measure = measure.unwrap_or(Measure {
+            agg: Agg::Count,
+            column: None,
+        });
+        measures.push(measure);
+        let plan_order = order.map(|(desc, _)| Order {
+            output: group_by.len() + columns.len(),
+            descending: desc,
+        });
+        if group_by.is_empty() && limit_n.is_some() && plan_order.is_none() {
+            limit_n = None;
+        }
+        if group_by.is_empty() {
+            hide_measure = false;
+        }
+        let plan = QueryPlan {
+            table: mt.name.clone(),
+            related,
+            columns,
+            measures,
+            group_by,
+            filters,
+            time: time_range,
+            order: plan_order,
+            limit: if order.is_some() { limit_n } else { None },
+            lookup: None,
+            hide_measure,
+        };
+        Parsed::Plan {
+            plan,
+            confidence: self.confidence(&toks, &used, semantic_links, unresolved),
+        }
+    }
+
+    /// The index (0 = main, 1… = related) of the first of `cands` the main table can reach,
+    /// adding the relation when new.
+    fn resolve(&self, main: usize, related: &mut Vec<Related>, cands: &[usize]) -> Option<usize> {
+        if cands.contains(&main) {
+            return Some(0);
+        }
+        for (i, r) in related.iter().enumerate() {
+            if cands.iter().any(|c| self.t(*c).name == r.table) {
+                return Some(i + 1);
+            }
+        }
+        for &c in cands {
+            if let Some(r) = self.relate(main, c) {
+                related.push(r);
+                return Some(related.len());
+            }
+        }
+        None
+    }
+
+    fn table_idx(&self, main: usize, related: &[Related], k: usize) -> usize {
+        if k == 0 {
+            main
+        } else {
+            self.s
+                .tables
+                .iter()
+                .position(|t| t.name == related[k - 1].table)
+                .unwrap_or(main)
+        }
+    }
+
+    /// Finds table, column, value, id and phrase mentions: longest spans first.
+    fn link(&self, toks: &[Token], used: &mut [bool]) -> Vec<M> {
+        let n = toks.len();
+        let mut ms = Vec::new();
+        for i in 0..n {
+            if !used[i] && toks[i].kind == TokKind::Id {
+                let cands: Vec<TC> = self.columns_where(|c| {
+                    c.id_shape.as_ref().is_some_and(|s| s.matches(&toks[i].raw))
+                });
+                if !cands.is_empty() {
+                    used[i] = true;
+                    ms.push(M {
+                        start: i,
+                        end: i + 1,
+                        kind: MK::Id(cands, toks[i].raw.to_uppercase()),
+                        negated: false,
+                        semantic: false,
+                        qualified: false,
+                    });
+                }
+            }
+        }
+        for len in (1..=5).rev() {
+            for i in 0..n.saturating_sub(len - 1) {
+                let span = &toks[i..i + len];
+                if used[i..i + len].iter().any(|u| *u)
+                    || span
+                        .iter()
+                        .any(|t| !matches!(t.kind, TokKind::Word | TokKind::Meta | TokKind::Number))
+                {
+                    continue;
+                }
+                if len == 1 && (is_stopword(&span[0].lower) && span[0].kind != TokKind::Meta) {
+                    continue;
+                }
+                let stems: Vec<&str> = span.iter().map(|t| t.stem.as_str()).collect();
+                let phrase = stems.join(" ");
+                if let Some(kind) = self.match_span(&phrase, &stems, span, len) {
+                    for u in used.iter_mut().skip(i).take(len) {
+                        *u = true;
+                    }
+                    ms.push(M {
+                        start: i,
+                        end: i + len,
+                        kind,
+                        negated: false,
+                        semantic: false,
+                        qualified: false,
+                    });
+                }
+            }
+        }
+        ms
+    }
+
+    fn match_span(&self, phrase: &str, stems: &[&str], span: &[Token], len: usize) -> Option<MK> {
+        // "total" is an aggregation unless a table's name qualifies it ("order total")
+        if len == 1 && SUM_WORDS.contains(&span[0].lower.as_str()) {
+            return None;
+        }
+        // tables: the table's name, or its key's name ("sale" for sale_id)
+        let tables: Vec<usize> = (0..self.s.tables.len())
+            .filter(|t| {
+                let tt = self.t(*t);
+                tt.stems.join(" ") == phrase
+                    || tt.pk().is_some_and(|pk| {
+                        let c = tt.col(pk).expect("pk column");
+                        c.stems.len() >= 2
+                            && c.stems.last().map(String::as_str) == Some("id")
+                            && c.stems[..c.stems.len() - 1].join(" ") == phrase
+                    })
+            })
+            .collect();
+        // values
+        let vals: Vec<(usize, usize, String)> = self
+            .values
+            .get(phrase)
+            .map(|vs| {
+                vs.iter()
+                    .filter(|(t, c, _)| {
+                        let col = self.c((*t, *c));
+                        // a wide column's value counts only when written as a name
+                        col.distinct <= MAX_CATEGORICAL
+                            || len >= 2
+                            || span[0]
+                                .raw
+                                .chars()
+                                .next()
+                                .is_some_and(|ch| ch.is_uppercase())
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default();
+        // columns by full name, or by name without a trailing "id" (entity columns)
+        let cols: Vec<TC> = self.columns_where(|c| {
+            let j = c.stems.join(" ");
+            j == phrase
+                || (c.stems.len() >= 2
+                    && c.stems.last().map(String::as_str) == Some("id")
+                    && c.stems[..c.stems.len() - 1].join(" ") == phrase)
+                || (span.len() == 1 && span[0].kind == TokKind::Meta && c.name == span[0].lower)
+        });
+        // "branches" (plural) names the column branch, "branch" the channel value
+        let plural_col = len == 1
+            && !cols.is_empty()
+            && span[0].lower.ends_with('s')
+            && span[0].lower != span[0].stem;
+        if !vals.is_empty() && (tables.is_empty() || len > 1) && !plural_col {
+            return Some(MK::Val(vals));
+        }
+        if !tables.is_empty() {
+            return Some(MK::Table(tables));
+        }
+        if !cols.is_empty() {
+            return Some(MK::Col(cols, false));
+        }
+        if len >= 3 {
+            let text: Vec<TC> = self.columns_where(|c| c.free_text && c.phrases.contains(phrase));
+            if !text.is_empty() {
+                return Some(MK::Text(text, stems.join("%")));
+            }
+        }
+        if len == 1 {
+            // the head word of a longer column name ("type", "limit", "reason"), or its
+            // first word for a two-word name ("risk"), or a quantity synonym
+            let w = stems[0];
+            let partial: Vec<TC> = self.columns_where(|c| {
+                c.stems.len() >= 2
+                    && c.stems.last().map(String::as_str) != Some("id")
+                    && (c.stems.last().map(String::as_str) == Some(w))
+            });
+            if !partial.is_empty() && !is_keyword(&span[0].lower) {
+                return Some(MK::Col(partial, true));
+            }
+        }
+        None
+    }
+
+    fn columns_where(&self, f: impl Fn(&ColInfo) -> bool) -> Vec<TC> {
+        let mut out = Vec::new();
+        for (ti, t) in self.s.tables.iter().enumerate() {
+            for (ci, c) in t.columns.iter().enumerate() {
+                if f(c) {
+                    out.push((ti, ci));
+                }
+            }
+        }
+        out
+    }
+
+    fn link_text(&self, toks: &[Token], used: &mut [bool], ms: &mut Vec<M>) {
+        let n = toks.len();
+        // quoted text: a value if it is one, else a phrase to find in a free-text column
+        for i in 0..n {
+            if toks[i].kind != TokKind::Quoted || used[i] {
+                continue;
+            }
+            used[i] = true;
+            let key = words(&toks[i].raw)
+                .iter()
+                .map(|w| stem(w))
+                .collect::<Vec<_>>()
+                .join(" ");
+            if let Some(vs) = self.values.get(&key) {
+                ms.push(M {
+                    start: i,
+                    end: i + 1,
+                    kind: MK::Val(vs.clone()),
+                    negated: false,
+                    semantic: false,
+                    qualified: false,
+                });
+                continue;
+            }
+            // the free-text column named near it, if any
+            let named: Vec<TC> = ms
+                .iter()
+                .filter_map(|m| match &m.kind {
+                    MK::Col(cs, _) => Some(
+                        cs.iter()
+                            .copied()
+                            .filter(|c| self.c(*c).free_text)
+                            .collect::<Vec<_>>(),
+                    ),
+                    _ => None,
+                })
+                .flatten()
+                .collect();
+            let cands = if named.is_empty() {
+                self.columns_where(|c| c.free_text)
+            } else {
+                named
+            };
+            ms.retain(
+                |m| !matches!(&m.kind, MK::Col(cs, _) if cs.iter().all(|c| self.c(*c).free_text)),
+            );
+            ms.push(M {
+                start: i,
+                end: i + 1,
+                kind: MK::Text(cands, toks[i].raw.clone()),
+                negated: false,
+                semantic: false,
+                qualified: false,
+            });
+        }
+        // "<text column> <cue> <phrase>": notes ask for gift wrap
+        let text_cols: Vec<(usize, Vec<TC>)> = ms
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MK::Col(cs, _) if cs.iter().any(|c| self.c(*c).free_text) => Some((
+                    m.end,
+                    cs.iter()
+                        .copied()
+                        .filter(|c| self.c(*c).free_text)
+                        .collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        for (end, cols) in text_cols {
+            let mut k = end;
+            let mut cue = false;
+            while k < n
+                && (TEXT_CUES.contains(&toks[k].lower.as_str())
+                    || matches!(toks[k].lower.as_str(), "for" | "the" | "a" | "to" | "of"))
+            {
+                cue |= TEXT_CUES.contains(&toks[k].lower.as_str());
+                k += 1;
+            }
+            if !cue {
+                continue;
+            }
+            // the longest run of words found in the column
+            for len in (1..=4).rev() {
+                if k + len > n || used[k..k + len].iter().any(|u| *u) {
+                    continue;
+                }
+                let phrase = toks[k..k + len]
+                    .iter()
+                    .map(|t| t.stem.clone())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let hits: Vec<TC> = cols
+                    .iter()
+                    .copied()
+                    .filter(|c| self.c(*c).phrases.contains(&phrase))
+                    .collect();
+                if !hits.is_empty() {
+                    for u in used.iter_mut().take(k + len).skip(end) {
+                        *u = true;
+                    }
+                    let like = toks[k..k + len]
+                        .iter()
+                        .map(|t| t.stem.clone())
+                        .collect::<Vec<_>>()
+                        .join("%");
+                    ms.retain(|m| !(m.end == end && matches!(m.kind, MK::Col(..))));
+                    ms.push(M {
+                        start: k,
+                        end: k + len,
+                        kind: MK::Text(hits, like),
+                        negated: false,
+                        semantic: false,
+                        qualified: false,
+                    });
+                    break;
+                }
+            }
+        }
+    }
+
+    /// "not", "excluding", "other than" negate the values that follow them in one run.
+    fn mark_negations(&self, toks: &[Token], ms: &mut [M]) {
+        let n = toks.len();
+        let mut neg_from: Vec<usize> = Vec::new();
+        for i in 0..n {
+            let w = toks[i].lower.as_str();
+            if NEGATORS.contains(&w)
+                && !(w == "other" && toks.get(i + 1).map(|t| t.lower.as_str()) != Some("than"))
+            {
+                neg_from.push(i);
+            }
+        }
+        for start in neg_from {
+            // values after the negator, joined by and/or/commas, until anything else
+            let mut last_end = start + 1;
+            for m in ms.iter_mut().filter(|m| m.start > start) {
+                let gap_ok = (last_end..m.start).all(|k| {
+                    matches!(
+                        toks[k].lower.as_str(),
+                        "and" | "or" | "nor" | "than" | "the" | "in" | "yet" | "be" | "any"
+                    )
+                });
+                if !gap_ok {
+                    break;
+                }
+                if matches!(m.kind, MK::Val(_) | MK::Col(..)) {
+                    m.negated = true;
+                    last_end = m.end;
+                } else {
+                    break;
+                }
+            }
+        }
+    }
+
+    /// "customer segment": a table name right before one of its columns qualifies it;
+    /// "business-segment", "online channel": a value next to its column names it.
+    fn merge_qualifiers(&self, ms: &mut Vec<M>) {
+        let mut i = 0;
+        while i + 1 < ms.len() {
+            let (a, b) = (&ms[i], &ms[i + 1]);
+            if a.end == b.start {
+                match (&a.kind, &b.kind) {
+                    (MK::Table(ts), MK::Col(cs, p)) => {
+                        let keep: Vec<TC> =
+                            cs.iter().copied().filter(|c| ts.contains(&c.0)).collect();
+                        if !keep.is_empty() {
+                            let p = *p;
+                            let start = a.start;
+                            ms[i + 1].kind = MK::Col(keep, p);
+                            ms[i + 1].start = start;
+                            ms.remove(i);
+                            continue;
+                        }
+                    }
+                    (MK::Val(vs), MK::Col(cs, _)) | (MK::Col(cs, _), MK::Val(vs)) => {
+                        let keep: Vec<(usize, usize, String)> = vs
+                            .iter()
+                            .filter(|v| cs.contains(&(v.0, v.1)))
+                            .cloned()
+                            .collect();
+                        if !keep.is_empty() {
+                            let (start, end) = (a.start, b.end);
+                            let negated = a.negated || b.negated;
+                            ms[i] = M {
+                                start,
+                                end,
+                                kind: MK::Val(keep),
+                                negated,
+                                semantic: false,
+                                qualified: true,
+                            };
+                            ms.remove(i + 1);
+                            continue;
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            i += 1;
+        }
+    }
+
+    /// How strongly the mentions point at each table.
+    fn scores(&self, ms: &[M]) -> Vec<f32> {
+        let mut s = vec![0f32; self.s.tables.len()];
+        for m in ms {
+            let w = if m.semantic { 0.5 } else { 1.0 };
+            match &m.kind {
+                MK::Table(ts) => ts.iter().for_each(|t| s[*t] += 3.0 * w),
+                MK::Col(cs, partial) => {
+                    let mut seen = Vec::new();
+                    for c in cs {
+                        if !seen.contains(&c.0) {
+                            s[c.0] += if *partial { 0.75 } else { 2.0 } * w;
+                            seen.push(c.0);
+                        }
+                    }
+                }
+                MK::Val(vs) => {
+                    let mut seen = Vec::new();
+                    for v in vs {
+                        if !seen.contains(&v.0) {
+                            s[v.0] += 2.0 * w;
+                            seen.push(v.0);
+                        }
+                    }
+                }
+                MK::Text(cs, _) | MK::Id(cs, _) => {
+                    let mut seen = Vec::new();
+                    for c in cs {
+                        if !seen.contains(&c.0) {
+                            s[c.0] += 2.0;
+                            seen.push(c.0);
+                        }
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// How `other` relates to `main`: `main` holds `other`'s key (join), or `other` holds
+    /// `main`'s key (semi-join).
+    fn relate(&self, main: usize, other: usize) -> Option<Related> {
+        let (m, o) = (self.t(main), self.t(other));
+        if main == other {
+            return None;
+        }
+        if let Some(pk) = o.pk()
+            && m.col(pk).is_some()
+        {
+            return Some(Related {
+                table: o.name.clone(),
+                link: Link::Join,
+                main_key: pk.to_string(),
+                key: pk.to_string(),
+            });
+        }
+        if let Some(pk) = m.pk()
+            && o.col(pk).is_some()
+        {
+            return Some(Related {
+                table: o.name.clone(),
+                link: Link::Semi,
+                main_key: pk.to_string(),
+                key: pk.to_string(),
+            });
+        }
+        None
+    }
+
+    /// The column a money word means: the numeric column whose name says amount or value.
+    fn money_column(&self, t: usize) -> Option<String> {
+        let tt = self.t(t);
+        let prefs = [
+            "amount", "total", "revenu", "valu", "sale", "price", "balanc", "cost", "fare",
+        ];
+        for p in prefs {
+            if let Some(c) = tt
+                .columns
+                .iter()
+                .find(|c| c.kind.numeric() && !c.is_key && c.stems.iter().any(|s| s == p))
+            {
+                return Some(c.name.clone());
+            }
+        }
+        tt.columns
+            .iter()
+            .find(|c| c.kind == ColKind::Number)
+            .map(|c| c.name.clone())
+    }
+
+    fn agg_word(&self, words_l: &[String], ranking: bool) -> Option<(Agg, usize)> {
+        for (i, w) in words_l.iter().enumerate() {
+            let w = w.as_str();
+            if AVG_WORDS.contains(&w) {
+                return Some((Agg::Avg, i));
+            }
+            if SUM_WORDS.contains(&w) {
+                // "total" directly naming a column is that column, handled as a mention
+                return Some((Agg::Sum, i));
+            }
+            if matches!(w, "max" | "maximum")
+                || (matches!(w, "largest" | "biggest" | "highest" | "greatest") && !ranking)
+            {
+                return Some((Agg::Max, i));
+            }
+            if matches!(w, "min" | "minimum")
+                || (matches!(w, "smallest" | "lowest" | "cheapest") && !ranking)
+            {
+                return Some((Agg::Min, i));
+            }
+        }
+        None
+    }
+
+    fn confidence(&self, toks: &[Token], used: &[bool], semantic: usize, unresolved: usize) -> f32 {
+        let content: Vec<usize> = (0..toks.len())
+            .filter(|i| {
+                toks[*i].kind != TokKind::Word
+                    || !(is_stopword(&toks[*i].lower) || is_keyword(&toks[*i].lower))
+            })
+            .collect();
+        let missed = content.iter().filter(|i| !used[**i]).count();
+        let c = 1.0 - 0.12 * missed as f32 - 0.1 * semantic as f32 - 0.2 * unresolved as f32;
+        c.clamp(0.05, 0.99)
+    }
+
+    /// Tables and their columns, for a clarifying reply.
+    pub fn overview(&self) -> Vec<String> {
+        self.s
+            .tables
+            .iter()
+            .map(|t| {
+                let cols: Vec<&str> = t
+                    .columns
+                    .iter()
+                    .filter(|c| c.name != "_ts")
+                    .map(|c| c.name.as_str())
+                    .take(12)
+                    .collect();
+                format!("{} ({})", t.name, cols.join(", "))
+            })
+            .collect()
+    }
+}
+
+/// Words with a grammatical role (aggregations, rankings, markers): never linked as data.
+pub fn is_keyword(w: &str) -> bool {
+    COUNT_WORDS.contains(&w)
+        || SUM_WORDS.contains(&w)
+        || AVG_WORDS.contains(&w)
+        || MAX_WORDS.contains(&w)
+        || MIN_WORDS.contains(&w)
+        || MONEY_WORDS.contains(&w)
+        || QUANTITY_WORDS.contains(&w)
+        || NEGATORS.contains(&w)
+        || SUPPRESSORS.contains(&w)
+        || TEXT_CUES.contains(&w)
+        || matches!(
+            w,
+            "distinct"
+                | "unique"
+                | "different"
+                | "when"
+                | "first"
+                | "earliest"
+                | "oldest"
+                | "recent"
+                | "break"
+                | "breakdown"
+                | "trend"
+                | "out"
+                | "more"
+                | "less"
+                | "than"
+                | "sold"
+                | "sell"
+                | "mention"
+        )
+}
+
+/// "top 5 merchants by volume": this "by" introduces the ranking measure.
+fn self_is_rank_by(words_l: &[String], by: usize) -> bool {
+    words_l[..by].iter().any(|w| {
+        matches!(w.as_str(), "top" | "bottom")
+            || MAX_WORDS.contains(&w.as_str())
+            || MIN_WORDS.contains(&w.as_str())
+    })
+}
+
+fn used_qualifier(_ms: &[M], _k: usize) -> bool {
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_stems() {
+        let t = tokenize(
+            "What's the credit limit on account A126955, between 09:15 and 09:25 UTC? 'gift wrap'",
+        );
+        let kinds: Vec<TokKind> = t.iter().map(|t| t.kind).collect();
+        assert!(kinds.contains(&TokKind::Id));
+        assert!(kinds.contains(&TokKind::Clock));
+        assert!(kinds.contains(&TokKind::Quoted));
+        assert_eq!(t[0].lower, "what");
+        assert_eq!(stem("declines"), stem("declined"));
+        assert_eq!(stem("branches"), stem("branch"));
+        assert_eq!(stem("categories"), stem("category"));
+    }
+
+    #[test]
+    fn time_ranges() {
+        let as_of = crate::store::value::parse_timestamp("2026-03-02T10:00:00Z").unwrap();
+        let toks = tokenize("sales in the last 45 minutes");
+        let mut used = vec![false; toks.len()];
+        let spec = time::parse(&toks, &mut used, as_of);
+        assert_eq!(spec.start_us, Some(as_of - 45 * 60_000_000));
+        let toks = tokenize("orders per minute between 08:30 and 08:46 UTC");
+        let mut used = vec![false; toks.len()];
+        let spec = time::parse(&toks, &mut used, as_of);
+        assert_eq!(spec.bucket, Some(TimeUnit::Minute));
+        assert_eq!(
+            spec.end_us.unwrap() - spec.start_us.unwrap(),
+            16 * 60_000_000
+        );
+    }
+}

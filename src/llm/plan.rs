@@ -1,0 +1,496 @@
+//! The typed plan a question parses into, and its SQL for the DataFusion engine.
+
+use serde::Serialize;
+
+use crate::store::value::format_timestamp_us;
+
+/// A column of the main table (`table` 0) or of a joined table (1…).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ColRef {
+    pub table: usize,
+    pub column: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Agg {
+    Count,
+    CountDistinct,
+    Sum,
+    Avg,
+    Min,
+    Max,
+}
+
+impl Agg {
+    fn sql(self) -> &'static str {
+        match self {
+            Agg::Count | Agg::CountDistinct => "COUNT",
+            Agg::Sum => "SUM",
+            Agg::Avg => "AVG",
+            Agg::Min => "MIN",
+            Agg::Max => "MAX",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Agg::Count => "count",
+            Agg::CountDistinct => "distinct",
+            Agg::Sum => "total",
+            Agg::Avg => "average",
+            Agg::Min => "minimum",
+            Agg::Max => "maximum",
+        }
+    }
+}
+
+/// A measure: an aggregation over a column (or over rows, for a plain count).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Measure {
+    pub agg: Agg,
+    pub column: Option<ColRef>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimeUnit {
+    Second,
+    Minute,
+    Hour,
+    Day,
+    Week,
+}
+
+impl TimeUnit {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimeUnit::Second => "second",
+            TimeUnit::Minute => "minute",
+            TimeUnit::Hour => "hour",
+            TimeUnit::Day => "day",
+            TimeUnit::Week => "week",
+        }
+    }
+
+    pub fn micros(self) -> i64 {
+        1_000_000
+            * match self {
+                TimeUnit::Second => 1,
+                TimeUnit::Minute => 60,
+                TimeUnit::Hour => 3600,
+                TimeUnit::Day => 86_400,
+                TimeUnit::Week => 7 * 86_400,
+            }
+    }
+}
+
+/// A grouping key: a column, or a column's time bucket.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKey {
+    Column(ColRef),
+    Bucket { unit: TimeUnit, column: ColRef },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Op {
+    In(Vec<Lit>),
+    NotIn(Vec<Lit>),
+    /// Case-insensitive substring (`LOWER(col) LIKE '%…%'`).
+    Contains(String),
+    Gt(Lit),
+    Lt(Lit),
+    /// `col > other + interval` (µs).
+    AfterColumn {
+        other: ColRef,
+        micros: i64,
+    },
+    /// `col < other + interval` (µs).
+    BeforeColumn {
+        other: ColRef,
+        micros: i64,
+    },
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Lit {
+    Text(String),
+    Number(f64),
+    Bool(bool),
+}
+
+impl Lit {
+    fn sql(&self) -> String {
+        match self {
+            Lit::Text(s) => format!("'{}'", s.replace('\'', "''")),
+            Lit::Number(n) => format!("{n}"),
+            Lit::Bool(b) => b.to_string(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            Lit::Text(s) => s.clone(),
+            Lit::Number(n) => format!("{n}"),
+            Lit::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Filter {
+    pub column: ColRef,
+    pub op: Op,
+}
+
+/// A time range on an event-time column: `start <= col < end`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct TimeRange {
+    pub column: ColRef,
+    /// RFC 3339.
+    pub start: Option<String>,
+    pub end: Option<String>,
+    #[serde(skip)]
+    pub start_us: Option<i64>,
+    #[serde(skip)]
+    pub end_us: Option<i64>,
+    /// As the question put it ("the last hour").
+    pub label: String,
+}
+
+/// How a second table takes part: joined (the other table is the "one" side, the main table
+/// holds its key) or as a semi-join filter (the main table's key appears in it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Link {
+    Join,
+    Semi,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Related {
+    pub table: String,
+    pub link: Link,
+    /// Column of the main table.
+    pub main_key: String,
+    /// Column of this table.
+    pub key: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Order {
+    /// Index into the output columns.
+    pub output: usize,
+    pub descending: bool,
+}
+
+/// The typed plan of a question.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct QueryPlan {
+    /// Main table (`schema.table`) and the tables it relates to.
+    pub table: String,
+    pub related: Vec<Related>,
+    /// Plain columns to show (lookups, row-level rankings).
+    pub columns: Vec<ColRef>,
+    pub measures: Vec<Measure>,
+    pub group_by: Vec<GroupKey>,
+    pub filters: Vec<Filter>,
+    pub time: Option<TimeRange>,
+    pub order: Option<Order>,
+    pub limit: Option<u64>,
+    /// A point lookup by primary key.
+    pub lookup: Option<(String, String)>,
+    /// For "which X had the most Y": the measure only orders and is not shown.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub hide_measure: bool,
+}
+
+/// One output column, in order: group keys, then plain columns, then measures.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    Key(GroupKey),
+    Column(ColRef),
+    Measure(Measure),
+}
+
+impl QueryPlan {
+    pub fn outputs(&self) -> Vec<Output> {
+        let mut out: Vec<Output> = self.group_by.iter().cloned().map(Output::Key).collect();
+        out.extend(self.columns.iter().cloned().map(Output::Column));
+        out.extend(self.measures.iter().cloned().map(Output::Measure));
+        out
+    }
+
+    fn alias(&self, t: usize) -> String {
+        format!("t{t}")
+    }
+
+    fn table_name(&self, t: usize) -> &str {
+        if t == 0 {
+            &self.table
+        } else {
+            &self.related[t - 1].table
+        }
+    }
+
+    fn col(&self, c: &ColRef) -> String {
+        format!("{}.{}", self.alias(c.table), quote(&c.column))
+    }
+
+    fn output_name(&self, o: &Output) -> String {
+        match o {
+            Output::Key(GroupKey::Column(c)) | Output::Column(c) => c.column.clone(),
+            Output::Key(GroupKey::Bucket { unit, .. }) => unit.name().to_string(),
+            Output::Measure(m) => match (&m.agg, &m.column) {
+                (Agg::Count, _) => {
+                    let t = self.table_name(0);
+                    t.split_once('.').map(|(_, t)| t).unwrap_or(t).to_string()
+                }
+                (Agg::CountDistinct, Some(c)) => format!("distinct_{}", c.column),
+                (a, Some(c)) => format!(
+                    "{}_{}",
+                    a.label()
+                        .replace("average", "avg")
+                        .replace("total", "total")
+                        .replace("maximum", "max")
+                        .replace("minimum", "min"),
+                    c.column
+                ),
+                (a, None) => a.label().to_string(),
+            },
+        }
+    }
+
+    fn output_sql(&self, o: &Output) -> String {
+        match o {
+            Output::Key(k) => self.key_sql(k),
+            Output::Column(c) => self.col(c),
+            Output::Measure(m) => self.measure_sql(m),
+        }
+    }
+
+    fn key_sql(&self, k: &GroupKey) -> String {
+        match k {
+            GroupKey::Column(c) => self.col(c),
+            GroupKey::Bucket { unit, column } => {
+                format!("date_trunc('{}', {})", unit.name(), self.col(column))
+            }
+        }
+    }
+
+    fn measure_sql(&self, m: &Measure) -> String {
+        match (&m.agg, &m.column) {
+            (Agg::Count, None) => "COUNT(*)".into(),
+            (Agg::CountDistinct, Some(c)) => format!("COUNT(DISTINCT {})", self.col(c)),
+            (a, Some(c)) => format!("{}({})", a.sql(), self.col(c)),
+            (a, None) => format!("{}(*)", a.sql()),
+        }
+    }
+
+    fn filter_sql(&self, f: &Filter) -> String {
+        let c = self.col(&f.column);
+        match &f.op {
+            Op::In(v) if v.len() == 1 => format!("{c} = {}", v[0].sql()),
+            Op::In(v) => format!(
+                "{c} IN ({})",
+                v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")
+            ),
+            Op::NotIn(v) if v.len() == 1 => format!("{c} <> {}", v[0].sql()),
+            Op::NotIn(v) => format!(
+                "{c} NOT IN ({})",
+                v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")
+            ),
+            Op::Contains(s) => format!(
+                "LOWER({c}) LIKE '%{}%'",
+                s.to_lowercase().replace('\'', "''")
+            ),
+            Op::Gt(v) => format!("{c} > {}", v.sql()),
+            Op::Lt(v) => format!("{c} < {}", v.sql()),
+            Op::AfterColumn { other, micros } => {
+                format!(
+                    "{c} > {} + INTERVAL '{} seconds'",
+                    self.col(other),
+                    micros / 1_000_000
+                )
+            }
+            Op::BeforeColumn { other, micros } => {
+                format!(
+                    "{c} < {} + INTERVAL '{} seconds'",
+                    self.col(other),
+                    micros / 1_000_000
+                )
+            }
+        }
+    }
+
+    fn time_sql(&self, t: &TimeRange) -> Vec<String> {
+        let c = self.col(&t.column);
+        let mut out = Vec::new();
+        if let Some(s) = t.start_us {
+            out.push(format!("{c} >= TIMESTAMP '{}'", sql_ts(s)));
+        }
+        if let Some(e) = t.end_us {
+            out.push(format!("{c} < TIMESTAMP '{}'", sql_ts(e)));
+        }
+        out
+    }
+
+    /// The SQL for DataFusion.
+    pub fn to_sql(&self) -> String {
+        let outputs = self.outputs();
+        let shown: Vec<String> = outputs
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| !(self.hide_measure && matches!(o, Output::Measure(_))))
+            .map(|(_, o)| format!("{} AS {}", self.output_sql(o), quote(&self.output_name(o))))
+            .collect();
+        let mut sql = format!("SELECT {} FROM {} t0", shown.join(", "), self.table);
+        // Conditions on semi-joined tables go inside their subquery.
+        let mut semi_conds: Vec<Vec<String>> = vec![Vec::new(); self.related.len() + 1];
+        let mut conds = Vec::new();
+        for f in &self.filters {
+            let s = self.filter_sql(f);
+            match self.link_of(f.column.table) {
+                Some(Link::Semi) => semi_conds[f.column.table].push(s),
+                _ => conds.push(s),
+            }
+        }
+        if let Some(t) = &self.time {
+            let parts = self.time_sql(t);
+            match self.link_of(t.column.table) {
+                Some(Link::Semi) => semi_conds[t.column.table].extend(parts),
+                _ => conds.extend(parts),
+            }
+        }
+        for (i, r) in self.related.iter().enumerate() {
+            let a = self.alias(i + 1);
+            match r.link {
+                Link::Join => {
+                    sql.push_str(&format!(
+                        " JOIN {} {a} ON t0.{} = {a}.{}",
+                        r.table,
+                        quote(&r.main_key),
+                        quote(&r.key)
+                    ));
+                }
+                Link::Semi => {
+                    let mut sub = format!("SELECT {a}.{} FROM {} {a}", quote(&r.key), r.table);
+                    if !semi_conds[i + 1].is_empty() {
+                        sub.push_str(&format!(" WHERE {}", semi_conds[i + 1].join(" AND ")));
+                    }
+                    conds.push(format!("t0.{} IN ({sub})", quote(&r.main_key)));
+                }
+            }
+        }
+        if let Some((col, id)) = &self.lookup {
+            conds.push(format!(
+                "t0.{} = {}",
+                quote(col),
+                Lit::Text(id.clone()).sql()
+            ));
+        }
+        if !conds.is_empty() {
+            sql.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        if !self.group_by.is_empty() {
+            let keys: Vec<String> = self.group_by.iter().map(|k| self.key_sql(k)).collect();
+            sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
+        }
+        if let Some(o) = &self.order {
+            let dir = if o.descending { "DESC" } else { "ASC" };
+            let expr = self.output_sql(&outputs[o.output]);
+            sql.push_str(&format!(" ORDER BY {expr} {dir}"));
+        } else if let Some(GroupKey::Bucket { .. }) = self.group_by.first() {
+            sql.push_str(&format!(" ORDER BY {}", self.key_sql(&self.group_by[0])));
+        }
+        if let Some(n) = self.limit {
+            sql.push_str(&format!(" LIMIT {n}"));
+        }
+        sql
+    }
+
+    fn link_of(&self, t: usize) -> Option<Link> {
+        (t > 0).then(|| self.related[t - 1].link)
+    }
+
+    /// Readable name of an output, for answers.
+    pub fn describe(&self, o: &Output) -> String {
+        match o {
+            Output::Key(GroupKey::Column(c)) | Output::Column(c) => c.column.replace('_', " "),
+            Output::Key(GroupKey::Bucket { unit, .. }) => unit.name().into(),
+            Output::Measure(m) => match (&m.agg, &m.column) {
+                (Agg::Count, _) => format!(
+                    "number of {}",
+                    self.table
+                        .split_once('.')
+                        .map(|(_, t)| t)
+                        .unwrap_or(&self.table)
+                ),
+                (Agg::CountDistinct, Some(c)) => {
+                    format!("number of distinct {}", c.column.replace('_', " "))
+                }
+                (a, Some(c)) => format!("{} {}", a.label(), c.column.replace('_', " ")),
+                (a, None) => a.label().into(),
+            },
+        }
+    }
+
+    /// The conditions in words ("status = declined, in the last hour").
+    pub fn conditions_text(&self) -> String {
+        let mut parts = Vec::new();
+        for f in &self.filters {
+            let c = f.column.column.replace('_', " ");
+            parts.push(match &f.op {
+                Op::In(v) => format!(
+                    "{c} {}",
+                    v.iter().map(Lit::text).collect::<Vec<_>>().join(" or ")
+                ),
+                Op::NotIn(v) => format!(
+                    "{c} not {}",
+                    v.iter().map(Lit::text).collect::<Vec<_>>().join(" or ")
+                ),
+                Op::Contains(s) => format!("{c} mentioning \"{s}\""),
+                Op::Gt(v) => format!("{c} > {}", v.text()),
+                Op::Lt(v) => format!("{c} < {}", v.text()),
+                Op::AfterColumn { other, micros } => format!(
+                    "{c} more than {} s after {}",
+                    micros / 1_000_000,
+                    other.column.replace('_', " ")
+                ),
+                Op::BeforeColumn { other, micros } => format!(
+                    "{c} less than {} s after {}",
+                    micros / 1_000_000,
+                    other.column.replace('_', " ")
+                ),
+            });
+        }
+        if let Some((c, id)) = &self.lookup {
+            parts.push(format!("{} {id}", c.replace('_', " ")));
+        }
+        if let Some(t) = &self.time {
+            parts.push(t.label.clone());
+        }
+        parts.join(", ")
+    }
+}
+
+/// `2026-03-02 10:00:00` (UTC), as a SQL timestamp literal.
+fn sql_ts(us: i64) -> String {
+    format_timestamp_us(us)
+        .trim_end_matches('Z')
+        .replace('T', " ")
+}
+
+fn quote(c: &str) -> String {
+    if c.chars()
+        .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        && !c.starts_with(|ch: char| ch.is_ascii_digit())
+    {
+        c.to_string()
+    } else {
+        format!("\"{}\"", c.replace('"', "\"\""))
+    }
+}

@@ -1,0 +1,415 @@
+//! Words: splitting questions and identifiers, a light stemmer, common abbreviations and
+//! edit distance for typos. General English only; nothing about any dataset.
+
+/// A question's token.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Token {
+    /// As written (case kept, quotes removed).
+    pub raw: String,
+    /// Lower case.
+    pub lower: String,
+    /// Stemmed lower case.
+    pub stem: String,
+    pub kind: TokKind,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokKind {
+    Word,
+    Number,
+    /// `09:15`, `9:15`.
+    Clock,
+    /// A letters-then-digits id (`A106625`).
+    Id,
+    /// Text in quotes.
+    Quoted,
+    /// A leading-underscore identifier (`_ts`).
+    Meta,
+}
+
+/// Splits a question into tokens. Hyphens split words (`in-stock` → `in`, `stock`).
+pub fn tokenize(q: &str) -> Vec<Token> {
+    let mut out = Vec::new();
+    let chars: Vec<char> = q.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '\'' || c == '"' || c == '“' || c == '‘' {
+            let close = match c {
+                '“' => '”',
+                '‘' => '’',
+                x => x,
+            };
+            // An apostrophe inside a word (what's) is not a quote.
+            let prev_alpha = i > 0 && chars[i - 1].is_alphanumeric();
+            if !prev_alpha && let Some(end) = chars[i + 1..].iter().position(|&x| x == close) {
+                let s: String = chars[i + 1..i + 1 + end].iter().collect();
+                if !s.trim().is_empty() {
+                    out.push(Token {
+                        lower: s.to_lowercase(),
+                        stem: s.to_lowercase(),
+                        raw: s,
+                        kind: TokKind::Quoted,
+                    });
+                }
+                i += end + 2;
+                continue;
+            }
+            i += 1;
+            continue;
+        }
+        if c.is_alphanumeric()
+            || c == '_'
+            || c == '.'
+                && i + 1 < chars.len()
+                && chars[i + 1].is_ascii_digit()
+                && i > 0
+                && chars[i - 1].is_ascii_digit()
+        {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_alphanumeric()
+                    || chars[i] == '_'
+                    || (chars[i] == ':' || chars[i] == '.')
+                        && i + 1 < chars.len()
+                        && chars[i + 1].is_ascii_digit()
+                        && chars[i - 1].is_ascii_digit())
+            {
+                i += 1;
+            }
+            let raw: String = chars[start..i].iter().collect();
+            // "what's" → "what" (drop the clitic).
+            if i + 1 < chars.len() && chars[i] == '\'' && chars[i + 1].is_alphabetic() {
+                i += 2;
+                while i < chars.len() && chars[i].is_alphabetic() {
+                    i += 1;
+                }
+            }
+            out.push(token(&raw));
+            continue;
+        }
+        i += 1;
+    }
+    out
+}
+
+fn token(raw: &str) -> Token {
+    let lower = raw.to_lowercase();
+    let kind = if raw.contains(':') {
+        TokKind::Clock
+    } else if raw.starts_with('_') {
+        TokKind::Meta
+    } else if raw.chars().all(|c| c.is_ascii_digit() || c == '.') {
+        TokKind::Number
+    } else if is_id(raw) {
+        TokKind::Id
+    } else {
+        TokKind::Word
+    };
+    Token {
+        stem: if kind == TokKind::Word {
+            stem(&lower)
+        } else {
+            lower.clone()
+        },
+        lower,
+        raw: raw.to_string(),
+        kind,
+    }
+}
+
+fn is_id(s: &str) -> bool {
+    let split = s.find(|c: char| c.is_ascii_digit());
+    match split {
+        Some(k) if k > 0 => {
+            s[..k].chars().all(|c| c.is_ascii_alphabetic())
+                && s[k..].chars().all(|c| c.is_ascii_digit())
+                && s.len() - k >= 3
+        }
+        _ => false,
+    }
+}
+
+/// Lower-case words of a value or phrase (letters and digits).
+pub fn words(s: &str) -> Vec<String> {
+    s.split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .map(|w| w.to_lowercase())
+        .collect()
+}
+
+/// Words of an identifier (`txn_type`, `creditLimit`), with common abbreviations expanded.
+pub fn words_of_identifier(s: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut prev_lower = false;
+    for c in s.chars() {
+        if c == '_' || c == '-' || c == ' ' || c == '.' {
+            if !cur.is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_uppercase() && prev_lower && !cur.is_empty() {
+            out.push(std::mem::take(&mut cur));
+        }
+        prev_lower = c.is_lowercase();
+        cur.extend(c.to_lowercase());
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    out.into_iter().map(|w| expand(&w).to_string()).collect()
+}
+
+/// Common abbreviations in column names.
+fn expand(w: &str) -> &str {
+    match w {
+        "txn" | "tx" | "trx" | "trans" => "transaction",
+        "qty" => "quantity",
+        "amt" => "amount",
+        "cust" => "customer",
+        "acct" | "acc" => "account",
+        "desc" => "description",
+        "num" | "no" => "number",
+        "addr" => "address",
+        "dt" => "date",
+        "ts" => "timestamp",
+        "pct" => "percent",
+        "prod" => "product",
+        "cat" => "category",
+        "org" => "organization",
+        "dept" => "department",
+        "emp" => "employee",
+        "avg" => "average",
+        "cnt" => "count",
+        "ccy" | "cur" => "currency",
+        "bal" => "balance",
+        "msg" => "message",
+        "loc" => "location",
+        "inv" => "invoice",
+        "ref" => "reference",
+        other => other,
+    }
+}
+
+/// A light suffix-stripping stemmer: the same word in its plural, past and -ing forms stems
+/// alike (`declines`, `declined`, `decline` → `declin`).
+pub fn stem(w: &str) -> String {
+    let mut s = w.to_lowercase();
+    if s.len() <= 3 || !s.chars().all(|c| c.is_alphabetic()) {
+        return s;
+    }
+    if let Some(b) = s.strip_suffix("ies")
+        && b.len() >= 2
+    {
+        s = format!("{b}y");
+    } else if s.ends_with("sses")
+        || s.ends_with("ches")
+        || s.ends_with("shes")
+        || s.ends_with("xes")
+    {
+        s.truncate(s.len() - 2);
+    } else if s.ends_with('s') && !s.ends_with("ss") && !s.ends_with("us") && !s.ends_with("is") {
+        s.pop();
+    }
+    for suf in ["ing", "ed"] {
+        if s.len() > suf.len() + 3 && s.ends_with(suf) {
+            s.truncate(s.len() - suf.len());
+            // shipped → ship
+            let b = s.as_bytes();
+            if b.len() >= 2
+                && b[b.len() - 1] == b[b.len() - 2]
+                && !matches!(b[b.len() - 1], b'l' | b's' | b'z')
+            {
+                s.pop();
+            }
+            break;
+        }
+    }
+    if s.len() > 3 && s.ends_with('e') {
+        s.pop();
+    }
+    if s.len() > 3 && s.ends_with('y') {
+        s.pop();
+        s.push('i');
+    }
+    s
+}
+
+/// Damerau–Levenshtein (optimal string alignment) distance.
+pub fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let (n, m) = (a.len(), b.len());
+    let mut d = vec![vec![0usize; m + 1]; n + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
+    }
+    for j in 0..=m {
+        d[0][j] = j;
+    }
+    for i in 1..=n {
+        for j in 1..=m {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[n][m]
+}
+
+/// Whether `typo` is close enough to `word` to be read as it (longer words allow more).
+pub fn close_enough(typo: &str, word: &str) -> bool {
+    let n = word.chars().count();
+    if n < 5 || typo.chars().count() < 4 || typo.chars().next() != word.chars().next() {
+        return false;
+    }
+    let allowed = if n >= 8 { 2 } else { 1 };
+    edit_distance(typo, word) <= allowed
+}
+
+/// Words that carry no meaning of their own in a question.
+pub fn is_stopword(w: &str) -> bool {
+    matches!(
+        w,
+        "a" | "an"
+            | "the"
+            | "of"
+            | "in"
+            | "on"
+            | "at"
+            | "to"
+            | "for"
+            | "from"
+            | "with"
+            | "by"
+            | "and"
+            | "or"
+            | "is"
+            | "are"
+            | "was"
+            | "were"
+            | "be"
+            | "been"
+            | "do"
+            | "does"
+            | "did"
+            | "we"
+            | "our"
+            | "us"
+            | "i"
+            | "me"
+            | "my"
+            | "you"
+            | "your"
+            | "it"
+            | "its"
+            | "their"
+            | "them"
+            | "they"
+            | "there"
+            | "that"
+            | "this"
+            | "these"
+            | "those"
+            | "which"
+            | "what"
+            | "who"
+            | "whose"
+            | "whom"
+            | "how"
+            | "when"
+            | "where"
+            | "have"
+            | "has"
+            | "had"
+            | "show"
+            | "list"
+            | "give"
+            | "tell"
+            | "get"
+            | "find"
+            | "see"
+            | "please"
+            | "all"
+            | "any"
+            | "each"
+            | "every"
+            | "per"
+            | "so"
+            | "far"
+            | "right"
+            | "now"
+            | "currently"
+            | "current"
+            | "yet"
+            | "than"
+            | "then"
+            | "up"
+            | "as"
+            | "into"
+            | "through"
+            | "made"
+            | "make"
+            | "came"
+            | "come"
+            | "held"
+            | "hold"
+            | "placed"
+            | "there's"
+            | "s"
+            | "single"
+            | "across"
+            | "over"
+            | "during"
+            | "within"
+            | "about"
+            | "utc"
+            | "z"
+            | "some"
+            | "many"
+            | "much"
+            | "number"
+            | "count"
+            | "do we"
+            | "exist"
+            | "exists"
+            | "let"
+            | "lets"
+            | "whatever"
+            | "can"
+            | "could"
+            | "would"
+            | "should"
+            | "will"
+            | "since"
+            | "between"
+            | "before"
+            | "after"
+            | "until"
+            | "till"
+            | "last"
+            | "past"
+            | "today"
+            | "yesterday"
+            | "ago"
+            | "minute"
+            | "minutes"
+            | "hour"
+            | "hours"
+            | "day"
+            | "days"
+            | "mins"
+            | "min"
+            | "hrs"
+            | "hr"
+            | "secs"
+            | "seconds"
+    )
+}

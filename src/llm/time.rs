@@ -1,0 +1,264 @@
+//! Time expressions in questions: ranges ("last 2 hours", "today", "between 09:15 and 09:25
+//! UTC", "since 9:00", "before 08:43") relative to `as_of`, and buckets ("per minute",
+//! "hourly", "which minute").
+
+use super::plan::TimeUnit;
+use super::text::{TokKind, Token};
+
+/// What the time words of a question say.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TimeSpec {
+    pub start_us: Option<i64>,
+    pub end_us: Option<i64>,
+    pub label: String,
+    pub bucket: Option<TimeUnit>,
+    /// The bucket is what the question asks for ("which minute had the most …").
+    pub bucket_is_target: bool,
+}
+
+pub fn unit_of(w: &str) -> Option<TimeUnit> {
+    Some(match w {
+        "second" | "seconds" | "sec" | "secs" | "s" => TimeUnit::Second,
+        "minute" | "minutes" | "min" | "mins" | "m" => TimeUnit::Minute,
+        "hour" | "hours" | "hr" | "hrs" | "h" => TimeUnit::Hour,
+        "day" | "days" => TimeUnit::Day,
+        "week" | "weeks" => TimeUnit::Week,
+        _ => return None,
+    })
+}
+
+fn bucket_word(w: &str) -> Option<TimeUnit> {
+    Some(match w {
+        "hourly" => TimeUnit::Hour,
+        "daily" => TimeUnit::Day,
+        "weekly" => TimeUnit::Week,
+        "minutely" => TimeUnit::Minute,
+        _ => return None,
+    })
+}
+
+/// Small numbers written as words.
+pub fn number_word(w: &str) -> Option<f64> {
+    let words = [
+        "zero",
+        "one",
+        "two",
+        "three",
+        "four",
+        "five",
+        "six",
+        "seven",
+        "eight",
+        "nine",
+        "ten",
+        "eleven",
+        "twelve",
+        "thirteen",
+        "fourteen",
+        "fifteen",
+        "sixteen",
+        "seventeen",
+        "eighteen",
+        "nineteen",
+        "twenty",
+    ];
+    if let Some(i) = words.iter().position(|x| *x == w) {
+        return Some(i as f64);
+    }
+    Some(match w {
+        "thirty" => 30.0,
+        "forty" => 40.0,
+        "fifty" => 50.0,
+        "sixty" => 60.0,
+        "ninety" => 90.0,
+        "a" | "an" => 1.0,
+        "half" => 0.5,
+        _ => return None,
+    })
+}
+
+pub fn number_of(t: &Token) -> Option<f64> {
+    match t.kind {
+        TokKind::Number => t.lower.parse().ok(),
+        TokKind::Word => number_word(&t.lower),
+        _ => None,
+    }
+}
+
+fn clock_of(t: &Token, day_start: i64) -> Option<i64> {
+    if t.kind != TokKind::Clock {
+        return None;
+    }
+    let mut it = t.lower.split(':');
+    let h: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next()?.parse().ok()?;
+    let s: i64 = it.next().map(|x| x.parse().unwrap_or(0)).unwrap_or(0);
+    (h < 24 && m < 60).then(|| day_start + ((h * 60 + m) * 60 + s) * 1_000_000)
+}
+
+fn fmt_clock(us: i64) -> String {
+    crate::store::value::format_timestamp_us(us)
+        .get(11..16)
+        .unwrap_or("")
+        .to_string()
+}
+
+/// Finds the time expressions, marking their tokens used.
+pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
+    let day = 86_400_000_000i64;
+    let day_start = as_of_us.div_euclid(day) * day;
+    let mut spec = TimeSpec::default();
+    let w = |i: usize| toks.get(i).map(|t| t.lower.as_str()).unwrap_or("");
+    let n = toks.len();
+    let mut i = 0;
+    while i < n {
+        if used[i] {
+            i += 1;
+            continue;
+        }
+        let lw = w(i);
+        // last / past / previous [N] unit
+        if matches!(lw, "last" | "past" | "previous" | "trailing") {
+            let (num, k) = match toks.get(i + 1).and_then(number_of) {
+                Some(x) if w(i + 1) != "a" && w(i + 1) != "an" => (x, i + 2),
+                _ => (1.0, i + 1),
+            };
+            if let Some(u) = unit_of(w(k)) {
+                let micros = (num * u.micros() as f64) as i64;
+                spec.start_us = Some(as_of_us - micros);
+                spec.label = if num == 1.0 {
+                    format!("in the last {}", u.name())
+                } else {
+                    format!("in the last {} {}s", num, u.name())
+                };
+                for u in used.iter_mut().take(k + 1).skip(i) {
+                    *u = true;
+                }
+                mark_before(
+                    toks,
+                    used,
+                    i,
+                    &["the", "in", "over", "during", "for", "within"],
+                );
+                i = k + 1;
+                continue;
+            }
+        }
+        // N unit ago → since then
+        if let Some(num) = toks.get(i).and_then(number_of)
+            && let Some(u) = unit_of(w(i + 1))
+            && w(i + 2) == "ago"
+        {
+            spec.start_us = Some(as_of_us - (num * u.micros() as f64) as i64);
+            spec.label = format!("since {} {}s ago", num, u.name());
+            for u in used.iter_mut().take(i + 3).skip(i) {
+                *u = true;
+            }
+            i += 3;
+            continue;
+        }
+        match lw {
+            "today" => {
+                spec.start_us = Some(day_start);
+                spec.label = "today".into();
+                used[i] = true;
+                mark_before(toks, used, i, &["so", "far", "for", "of"]);
+            }
+            "yesterday" => {
+                spec.start_us = Some(day_start - day);
+                spec.end_us = Some(day_start);
+                spec.label = "yesterday".into();
+                used[i] = true;
+            }
+            "this" if matches!(w(i + 1), "hour" | "minute" | "day" | "week") => {
+                let u = unit_of(w(i + 1)).expect("unit");
+                let size = u.micros();
+                spec.start_us = Some(as_of_us.div_euclid(size) * size);
+                spec.label = format!("this {}", u.name());
+                used[i] = true;
+                used[i + 1] = true;
+            }
+            "between" | "from" => {
+                if let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start))
+                    && matches!(w(i + 2), "and" | "to" | "until" | "till")
+                    && let Some(b) = toks.get(i + 3).and_then(|t| clock_of(t, day_start))
+                {
+                    spec.start_us = Some(a);
+                    spec.end_us = Some(b);
+                    spec.label = format!("between {} and {} UTC", fmt_clock(a), fmt_clock(b));
+                    for u in used.iter_mut().take(i + 4).skip(i) {
+                        *u = true;
+                    }
+                    i += 4;
+                    continue;
+                } else if lw == "from"
+                    && let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start))
+                {
+                    spec.start_us = Some(a);
+                    spec.label = format!("since {} UTC", fmt_clock(a));
+                    used[i] = true;
+                    used[i + 1] = true;
+                }
+            }
+            "since" | "after" => {
+                if let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start)) {
+                    spec.start_us = Some(a);
+                    spec.label = format!("since {} UTC", fmt_clock(a));
+                    used[i] = true;
+                    used[i + 1] = true;
+                }
+            }
+            "before" | "until" | "till" | "by" => {
+                if let Some(b) = toks.get(i + 1).and_then(|t| clock_of(t, day_start)) {
+                    spec.end_us = Some(b);
+                    spec.label = if spec.label.is_empty() {
+                        format!("before {} UTC", fmt_clock(b))
+                    } else {
+                        format!("{}, before {} UTC", spec.label, fmt_clock(b))
+                    };
+                    used[i] = true;
+                    used[i + 1] = true;
+                }
+            }
+            "utc" | "gmt" | "z" => used[i] = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    // Buckets: "per minute", "each hour", "by hour", "hourly", "which minute", "per-minute".
+    for i in 0..n {
+        if used[i] {
+            continue;
+        }
+        if let Some(u) = bucket_word(w(i)) {
+            spec.bucket = Some(u);
+            used[i] = true;
+            continue;
+        }
+        if let Some(u) = unit_of(w(i))
+            && w(i).len() > 1
+        {
+            let prev = if i > 0 { w(i - 1) } else { "" };
+            if matches!(
+                prev,
+                "per" | "each" | "every" | "by" | "which" | "what" | "a"
+            ) {
+                spec.bucket = Some(u);
+                spec.bucket_is_target = matches!(prev, "which" | "what");
+                used[i] = true;
+                used[i - 1] = true;
+                mark_before(toks, used, i - 1, &["in", "for", "of"]);
+            }
+        }
+    }
+    spec
+}
+
+/// Marks the run of filler words just before `i` used ("so far today", "in the last hour").
+fn mark_before(toks: &[Token], used: &mut [bool], i: usize, fillers: &[&str]) {
+    let mut k = i;
+    while k > 0 && !used[k - 1] && fillers.contains(&toks[k - 1].lower.as_str()) {
+        used[k - 1] = true;
+        k -= 1;
+    }
+}
