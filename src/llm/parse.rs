@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap};
 use super::plan::*;
 use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
 use super::text::{
-    TokKind, Token, close_enough, is_stopword, stem, tokenize, words, words_of_identifier,
+    TokKind, Token, close_enough, is_stopword, is_unit_suffix, stem, tokenize, words,
+    words_of_identifier,
 };
 use super::time::{self, number_of, unit_of};
 
@@ -94,8 +95,8 @@ const MIN_WORDS: &[&str] = &[
     "min", "minimum", "smallest", "lowest", "least", "fewest", "cheapest", "bottom",
 ];
 const MONEY_WORDS: &[&str] = &[
-    "volume", "revenue", "spend", "spending", "spent", "value", "turnover", "money", "takings",
-    "worth",
+    "volume", "revenue", "revenues", "spend", "spends", "spending", "spent", "value", "turnover",
+    "money", "takings", "worth", "earned", "earnings",
 ];
 const QUANTITY_WORDS: &[&str] = &["units", "unit", "items", "pieces", "qty"];
 const NEGATORS: &[&str] = &[
@@ -210,6 +211,33 @@ impl<'a> Parser<'a> {
                 let more = matches!(lw(&toks, i).as_str(), "more" | "over");
                 col_cmp = Some((i, (num * u.micros() as f64) as i64, more));
                 for u in used.iter_mut().take(i + 5).skip(i) {
+                    *u = true;
+                }
+            }
+        }
+
+        // "risk score above 0.9", "transactions over 1000", "at least 3 units"
+        let mut num_cmps: Vec<(usize, &'static str, f64)> = Vec::new();
+        for i in 0..n {
+            if used[i] {
+                continue;
+            }
+            let (op, width) = match (lw(&toks, i).as_str(), lw(&toks, i + 1).as_str()) {
+                ("above" | "over" | "exceeding" | "exceeds", _) => (">", 1),
+                ("greater" | "more" | "higher" | "larger" | "bigger", "than") => (">", 2),
+                ("at", "least") => (">=", 2),
+                ("below" | "under", _) => ("<", 1),
+                ("less" | "lower" | "smaller" | "fewer", "than") => ("<", 2),
+                ("at", "most") => ("<=", 2),
+                _ => continue,
+            };
+            if let Some(t) = toks.get(i + width)
+                && t.kind == TokKind::Number
+                && !used[i + width]
+                && let Ok(v) = t.lower.parse::<f64>()
+            {
+                num_cmps.push((i, op, v));
+                for u in used.iter_mut().take(i + width + 1).skip(i) {
                     *u = true;
                 }
             }
@@ -356,6 +384,7 @@ impl<'a> Parser<'a> {
         ms.sort_by_key(|m| m.start);
         self.mark_negations(&toks, &mut ms);
         self.merge_qualifiers(&mut ms);
+        tracing::debug!(question, ?ms, "mentions");
 
         let has_any = ms.iter().any(|m| !matches!(m.kind, MK::Col(_, true)));
         if !has_any {
@@ -373,6 +402,8 @@ impl<'a> Parser<'a> {
         let count_q = (has(&["how"]) && has(&["many"]))
             || has(&["count", "number"]) && !has(&["which", "what"]);
         let agg_q = count_q
+            || (has(&["how"]) && has(&["much"]))
+            || has(MONEY_WORDS)
             || has(SUM_WORDS)
             || has(AVG_WORDS)
             || has(&["max", "maximum", "min", "minimum"]);
@@ -464,6 +495,7 @@ impl<'a> Parser<'a> {
         let agg_word = self.agg_word(&words_l, count_q || rank_entity.is_some());
         let numeric_mentions: Vec<&M> = ms
             .iter()
+            .filter(|m| !num_cmps.iter().any(|(p, _, _)| *p == m.end))
             .filter(|m| matches!(&m.kind, MK::Col(cs, _) if cs.iter().any(|tc| self.c(*tc).kind.numeric() && !self.c(*tc).is_key)))
             .filter(|m| !is_group_pos(m))
             .collect();
@@ -493,7 +525,7 @@ impl<'a> Parser<'a> {
         };
         let agg_is_value = matches!(
             agg_word,
-            Some((Agg::Sum | Agg::Avg | Agg::Min | Agg::Max, _))
+            Some((Agg::Sum | Agg::Avg | Agg::Median | Agg::Min | Agg::Max, _))
         );
         if let Some(m) = numeric_mentions.first()
             && (agg_is_value || !count_q)
@@ -536,6 +568,35 @@ impl<'a> Parser<'a> {
                     .then(self.t(*a).rows.cmp(&self.t(*b).rows))
             });
         }
+        // A money measure on a table without money ("total spent by premium customers"): the
+        // money lives in a related table, which becomes the main one.
+        if let Some(m0) = main
+            && measure_col.is_none()
+            && !count_q
+            && ((money_pos.is_some() || agg_is_value)
+                && qty_pos.is_none()
+                && self.money_column(m0).is_none()
+                || qty_pos.is_some() && self.quantity_column(m0).is_none())
+        {
+            let wanted = |t: usize| {
+                if qty_pos.is_some() {
+                    self.quantity_column(t).is_some()
+                } else {
+                    self.money_column(t).is_some()
+                }
+            };
+            let alt = (0..self.s.tables.len())
+                .filter(|t| wanted(*t) && self.relate(*t, m0).is_some())
+                .max_by(|a, b| {
+                    scores[*a]
+                        .partial_cmp(&scores[*b])
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(self.t(*a).rows.cmp(&self.t(*b).rows))
+                });
+            if alt.is_some() {
+                main = alt;
+            }
+        }
         let Some(main) = main else {
             return Parsed::Clarify {
                 message: "I could not tell which table the question is about.".into(),
@@ -575,6 +636,21 @@ impl<'a> Parser<'a> {
             match &m.kind {
                 MK::Val(vs) => {
                     let tabs: Vec<usize> = vs.iter().map(|v| v.0).collect();
+                    // "active customers": the main table's own flag beats another table's value
+                    if !tabs.contains(&main)
+                        && let Some(b) = mt.columns.iter().find(|c| {
+                            c.kind == ColKind::Bool && c.stems.last() == Some(&stem(&vs[0].2))
+                        })
+                    {
+                        filters.push(Filter {
+                            column: ColRef {
+                                table: 0,
+                                column: b.name.clone(),
+                            },
+                            op: Op::In(vec![Lit::Bool(!m.negated)]),
+                        });
+                        continue;
+                    }
                     let Some(k) = self.resolve(main, &mut related, &tabs) else {
                         unresolved += 1;
                         continue;
@@ -738,6 +814,39 @@ impl<'a> Parser<'a> {
             });
         }
 
+        // numeric comparisons: on the numeric column named just before, else the money column
+        for (p, op, v) in &num_cmps {
+            let named = ms.iter().rev().find_map(|m| match &m.kind {
+                MK::Col(cs, _) if m.end <= *p => {
+                    cs.iter().copied().find(|c| self.c(*c).kind.numeric())
+                }
+                _ => None,
+            });
+            let col = match named {
+                Some(tc) => {
+                    let k = self.resolve(main, &mut related, &[tc.0]);
+                    k.map(|k| ColRef {
+                        table: k,
+                        column: self.c(tc).name.clone(),
+                    })
+                }
+                None => self.money_column(main).map(|c| ColRef {
+                    table: 0,
+                    column: c,
+                }),
+            };
+            if let Some(column) = col {
+                let lit = Lit::Number(*v);
+                let op = match *op {
+                    ">" => Op::Gt(lit),
+                    ">=" => Op::Ge(lit),
+                    "<" => Op::Lt(lit),
+                    _ => Op::Le(lit),
+                };
+                filters.push(Filter { column, op });
+            }
+        }
+
         // column comparison ("_ts more than 2 minutes after sale time")
         if let Some((p, micros, more)) = col_cmp {
             let before = ms
@@ -848,12 +957,7 @@ impl<'a> Parser<'a> {
                 _ => None,
             })
         });
-        let quantity_col = qty_pos.and_then(|_| {
-            mt.columns
-                .iter()
-                .find(|c| c.stems.iter().any(|s| s.starts_with("quantit")))
-                .map(|c| c.name.clone())
-        });
+        let quantity_col = qty_pos.and_then(|_| self.quantity_column(main));
         if let Some(d) = distinct_entity
             && let MK::Table(ts) = &d.kind
             && let Some(key) = ts
@@ -1156,7 +1260,9 @@ impl<'a> Parser<'a> {
                 }
                 let stems: Vec<&str> = span.iter().map(|t| t.stem.as_str()).collect();
                 let phrase = stems.join(" ");
-                if let Some(kind) = self.match_span(&phrase, &stems, span, len) {
+                let after_marker =
+                    i > 0 && matches!(toks[i - 1].lower.as_str(), "per" | "by" | "each" | "every");
+                if let Some(kind) = self.match_span(&phrase, &stems, span, len, after_marker) {
                     for u in used.iter_mut().skip(i).take(len) {
                         *u = true;
                     }
@@ -1174,7 +1280,14 @@ impl<'a> Parser<'a> {
         ms
     }
 
-    fn match_span(&self, phrase: &str, stems: &[&str], span: &[Token], len: usize) -> Option<MK> {
+    fn match_span(
+        &self,
+        phrase: &str,
+        stems: &[&str],
+        span: &[Token],
+        len: usize,
+        after_marker: bool,
+    ) -> Option<MK> {
         // "total" is an aggregation unless a table's name qualifies it ("order total")
         if len == 1 && SUM_WORDS.contains(&span[0].lower.as_str()) {
             return None;
@@ -1218,15 +1331,16 @@ impl<'a> Parser<'a> {
             let j = c.stems.join(" ");
             j == phrase
                 || (c.stems.len() >= 2
-                    && c.stems.last().map(String::as_str) == Some("id")
+                    && c.stems
+                        .last()
+                        .is_some_and(|l| l == "id" || is_unit_suffix(l))
                     && c.stems[..c.stems.len() - 1].join(" ") == phrase)
                 || (span.len() == 1 && span[0].kind == TokKind::Meta && c.name == span[0].lower)
         });
         // "branches" (plural) names the column branch, "branch" the channel value
-        let plural_col = len == 1
-            && !cols.is_empty()
-            && span[0].lower.ends_with('s')
-            && span[0].lower != span[0].stem;
+        let plural_col = !cols.is_empty()
+            && (after_marker
+                || len == 1 && span[0].lower.ends_with('s') && span[0].lower != span[0].stem);
         if !vals.is_empty() && (tables.is_empty() || len > 1) && !plural_col {
             return Some(MK::Val(vals));
         }
@@ -1239,7 +1353,7 @@ impl<'a> Parser<'a> {
         if len >= 3 {
             let text: Vec<TC> = self.columns_where(|c| c.free_text && c.phrases.contains(phrase));
             if !text.is_empty() {
-                return Some(MK::Text(text, stems.join("%")));
+                return Some(MK::Text(text.clone(), self.like_pattern(span, &text)));
             }
         }
         if len == 1 {
@@ -1256,6 +1370,27 @@ impl<'a> Parser<'a> {
             }
         }
         None
+    }
+
+    /// The question's words when they occur as written in the column, else their stems
+    /// joined by `%` ("fees" finds "fee").
+    fn like_pattern(&self, span: &[Token], cols: &[TC]) -> String {
+        let raw = span
+            .iter()
+            .map(|t| t.lower.clone())
+            .collect::<Vec<_>>()
+            .join(" ");
+        if cols
+            .iter()
+            .any(|c| self.c(*c).phrases.contains(&format!("={raw}")))
+        {
+            raw
+        } else {
+            span.iter()
+                .map(|t| t.stem.clone())
+                .collect::<Vec<_>>()
+                .join("%")
+        }
     }
 
     fn columns_where(&self, f: impl Fn(&ColInfo) -> bool) -> Vec<TC> {
@@ -1446,6 +1581,10 @@ impl<'a> Parser<'a> {
                             continue;
                         }
                     }
+                    (MK::Table(_), MK::Id(..)) => {
+                        ms.remove(i);
+                        continue;
+                    }
                     (MK::Val(vs), MK::Col(cs, _)) | (MK::Col(cs, _), MK::Val(vs)) => {
                         let keep: Vec<(usize, usize, String)> = vs
                             .iter()
@@ -1547,7 +1686,8 @@ impl<'a> Parser<'a> {
     fn money_column(&self, t: usize) -> Option<String> {
         let tt = self.t(t);
         let prefs = [
-            "amount", "total", "revenu", "valu", "sale", "price", "balanc", "cost", "fare",
+            "amount", "total", "revenu", "valu", "sale", "price", "balanc", "cost", "fare", "fee",
+            "charg", "payment", "spend", "incom", "salari", "subtotal", "gross", "net",
         ];
         for p in prefs {
             if let Some(c) = tt
@@ -1558,9 +1698,20 @@ impl<'a> Parser<'a> {
                 return Some(c.name.clone());
             }
         }
-        tt.columns
+        None
+    }
+
+    /// The column counting units ("quantity", "qty", "units").
+    fn quantity_column(&self, t: usize) -> Option<String> {
+        self.t(t)
+            .columns
             .iter()
-            .find(|c| c.kind == ColKind::Number)
+            .find(|c| {
+                c.kind.numeric()
+                    && c.stems
+                        .iter()
+                        .any(|s| s.starts_with("quantit") || s == "unit" && c.stems.len() == 1)
+            })
             .map(|c| c.name.clone())
     }
 
@@ -1569,6 +1720,9 @@ impl<'a> Parser<'a> {
             let w = w.as_str();
             if AVG_WORDS.contains(&w) {
                 return Some((Agg::Avg, i));
+            }
+            if w == "median" {
+                return Some((Agg::Median, i));
             }
             if SUM_WORDS.contains(&w) {
                 // "total" directly naming a column is that column, handled as a mention

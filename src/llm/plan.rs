@@ -18,6 +18,7 @@ pub enum Agg {
     CountDistinct,
     Sum,
     Avg,
+    Median,
     Min,
     Max,
 }
@@ -28,6 +29,7 @@ impl Agg {
             Agg::Count | Agg::CountDistinct => "COUNT",
             Agg::Sum => "SUM",
             Agg::Avg => "AVG",
+            Agg::Median => "MEDIAN",
             Agg::Min => "MIN",
             Agg::Max => "MAX",
         }
@@ -39,6 +41,7 @@ impl Agg {
             Agg::CountDistinct => "distinct",
             Agg::Sum => "total",
             Agg::Avg => "average",
+            Agg::Median => "median",
             Agg::Min => "minimum",
             Agg::Max => "maximum",
         }
@@ -101,7 +104,9 @@ pub enum Op {
     /// Case-insensitive substring (`LOWER(col) LIKE '%…%'`).
     Contains(String),
     Gt(Lit),
+    Ge(Lit),
     Lt(Lit),
+    Le(Lit),
     /// `col > other + interval` (µs).
     AfterColumn {
         other: ColRef,
@@ -308,7 +313,9 @@ impl QueryPlan {
                 s.to_lowercase().replace('\'', "''")
             ),
             Op::Gt(v) => format!("{c} > {}", v.sql()),
+            Op::Ge(v) => format!("{c} >= {}", v.sql()),
             Op::Lt(v) => format!("{c} < {}", v.sql()),
+            Op::Le(v) => format!("{c} <= {}", v.sql()),
             Op::AfterColumn { other, micros } => {
                 format!(
                     "{c} > {} + INTERVAL '{} seconds'",
@@ -454,7 +461,9 @@ impl QueryPlan {
                 ),
                 Op::Contains(s) => format!("{c} mentioning \"{s}\""),
                 Op::Gt(v) => format!("{c} > {}", v.text()),
+                Op::Ge(v) => format!("{c} at least {}", v.text()),
                 Op::Lt(v) => format!("{c} < {}", v.text()),
+                Op::Le(v) => format!("{c} at most {}", v.text()),
                 Op::AfterColumn { other, micros } => format!(
                     "{c} more than {} s after {}",
                     micros / 1_000_000,

@@ -79,7 +79,8 @@ pub struct ColInfo {
     pub values: Vec<String>,
     /// Distinct values (capped at `MAX_NAMED + 1`).
     pub distinct: usize,
-    /// Free text: long, varied values. Phrases are stemmed word n-grams (1–4) found in it.
+    /// Free text: long, varied values. Phrases are stemmed word n-grams (1–4) found in it,
+    /// and the same n-grams as written prefixed with `=`.
     pub free_text: bool,
     pub phrases: HashSet<String>,
 }
@@ -270,10 +271,15 @@ async fn column_info(
     info.free_text = info.id_shape.is_none() && values.len() > 8 && avg_words >= 2.5;
     if info.free_text {
         for v in &values {
-            let ws: Vec<String> = super::text::words(v).iter().map(|w| stem(w)).collect();
+            let raw = super::text::words(v);
+            let ws: Vec<String> = raw.iter().map(|w| stem(w)).collect();
             for n in 1..=4 {
                 for g in ws.windows(n) {
                     info.phrases.insert(g.join(" "));
+                }
+                // as written too, so a LIKE pattern can use the question's own words
+                for g in raw.windows(n) {
+                    info.phrases.insert(format!("={}", g.join(" ")));
                 }
             }
         }

@@ -413,3 +413,35 @@ pub fn is_stopword(w: &str) -> bool {
             | "seconds"
     )
 }
+
+/// Units that end column names (`weight_kg`, `latency_ms`): "weight" names `weight_kg`.
+pub fn is_unit_suffix(w: &str) -> bool {
+    matches!(
+        w,
+        "kg" | "g"
+            | "lb"
+            | "lbs"
+            | "km"
+            | "m"
+            | "cm"
+            | "mm"
+            | "mi"
+            | "ms"
+            | "sec"
+            | "s"
+            | "min"
+            | "usd"
+            | "eur"
+            | "gbp"
+            | "pct"
+            | "percent"
+            | "mph"
+            | "kmh"
+            | "kwh"
+            | "mb"
+            | "gb"
+            | "bytes"
+            | "byte"
+            | "utc"
+    )
+}
