@@ -193,6 +193,19 @@ enum BenchCmd {
         #[arg(long)]
         registry: Option<String>,
     },
+    /// Plain-English latency: parse (no execution) and end-to-end ask over a question file,
+    /// on a store that has replayed a data file; plus the encoder's own cost.
+    Ask {
+        /// The data the questions are about.
+        #[arg(long, default_value = "../shared/data/dev-events.jsonl.gz")]
+        file: PathBuf,
+        /// JSON lines with "question" and optional "as_of".
+        #[arg(long, default_value = "../shared/data/dev-questions.jsonl")]
+        questions: PathBuf,
+        /// Timed rounds over the questions after the first (cold) one.
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
     /// Search latency over an index of generated rows.
     Search {
         /// Documents to index.
@@ -356,6 +369,11 @@ async fn main() -> anyhow::Result<()> {
                 index,
             } => bench_ingest(file, events, format, index).await,
             BenchCmd::Search { docs, queries } => bench_search(docs, queries),
+            BenchCmd::Ask {
+                file,
+                questions,
+                rounds,
+            } => bench_ask(file, questions, rounds).await,
             BenchCmd::Kafka {
                 brokers,
                 ends,
@@ -602,6 +620,128 @@ async fn bench_ingest(
         );
         let _ = std::fs::remove_dir_all(&cfg.data_dir);
     }
+    let _ = std::fs::remove_dir_all(&tmp);
+    Ok(())
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn summary_ms(mut v: Vec<f64>) -> String {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    format!(
+        "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms (n={})",
+        percentile(&v, 0.5),
+        percentile(&v, 0.95),
+        v.last().copied().unwrap_or(f64::NAN),
+        v.len()
+    )
+}
+
+async fn bench_ask(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::Result<()> {
+    use streamq::llm::{AskReply, Assistant, encoder::Encoder};
+    let qs: Vec<(String, Option<String>)> = std::fs::read_to_string(&questions)
+        .with_context(|| format!("reading {}", questions.display()))?
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l)?;
+            Ok((
+                v["question"].as_str().unwrap_or("").to_string(),
+                v["as_of"].as_str().map(str::to_string),
+            ))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let cfg0 = Config::default();
+    let model_dir = cfg0.llm.model_dir.clone();
+
+    // the encoder alone
+    let enc = Encoder::load(&model_dir)?;
+    let sample: Vec<&str> = qs.iter().take(8).map(|q| q.0.as_str()).collect();
+    enc.embed(&sample)?;
+    let time = |f: &dyn Fn()| {
+        let t = Instant::now();
+        for _ in 0..10 {
+            f();
+        }
+        t.elapsed().as_secs_f64() * 1e3 / 10.0
+    };
+    let one_q = time(&|| {
+        enc.embed(&[sample[0]]).ok();
+    });
+    let one_w = time(&|| {
+        enc.embed(&["rejected"]).ok();
+    });
+    let batch = time(&|| {
+        enc.embed(&sample).ok();
+    });
+    println!(
+        "bench ask: encoder (no padding): one question {one_q:.1} ms, one word {one_w:.1} ms, a batch of {} questions {batch:.1} ms",
+        sample.len()
+    );
+    drop(enc);
+
+    let tmp = std::env::temp_dir().join(format!("streamq-bench-ask-{}", std::process::id()));
+    let mut cfg = Config {
+        data_dir: tmp.clone(),
+        ..Config::default()
+    };
+    cfg.source.kind = SourceKind::Replay;
+    cfg.source.file = Some(file.clone());
+    let (node, took, read) = ingest_to_end(cfg.clone(), true).await?;
+    println!(
+        "bench ask: replayed {read} events of {} in {:.1} s",
+        file.display(),
+        took.as_secs_f64()
+    );
+    let engine = std::sync::Arc::new(streamq::query::QueryEngine::new(
+        node.catalog.clone(),
+        cfg.query.clone(),
+        node.metrics.clone(),
+    ));
+    let assistant = Assistant::new(node.catalog.clone(), engine, &model_dir);
+    let t = Instant::now();
+    assistant.parse("warm up", None).await?;
+    println!(
+        "bench ask: catalog snapshot (value statistics through SQL + embedding columns and values) {:.0} ms, once per catalog change",
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let mut cold = Vec::new();
+    for (q, as_of) in &qs {
+        cold.push(assistant.parse(q, as_of.as_deref()).await?.1);
+    }
+    let mut warm = Vec::new();
+    let mut e2e = Vec::new();
+    let mut clarified = 0;
+    for _ in 0..rounds {
+        for (q, as_of) in &qs {
+            warm.push(assistant.parse(q, as_of.as_deref()).await?.1);
+            let t = Instant::now();
+            let reply = assistant.ask(q, as_of.as_deref()).await?;
+            e2e.push(t.elapsed().as_secs_f64() * 1e3);
+            if matches!(reply, AskReply::Clarify { .. }) {
+                clarified += 1;
+            }
+        }
+    }
+    println!(
+        "bench ask: parse, first sight of each question (encoder runs for unmatched words): {}",
+        summary_ms(cold)
+    );
+    println!(
+        "bench ask: parse, repeated (embeddings cached): {}",
+        summary_ms(warm)
+    );
+    println!(
+        "bench ask: end-to-end ask (parse + DataFusion + answer): {}; {clarified} clarifications",
+        summary_ms(e2e)
+    );
+    node.stop().await;
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
 }

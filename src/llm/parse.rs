@@ -195,6 +195,26 @@ impl<'a> Parser<'a> {
                 candidates: Vec::new(),
             };
         }
+        // "quantity between 2 and 5": a numeric range, not hours of the day
+        let mut num_cmps: Vec<(usize, &'static str, f64)> = Vec::new();
+        for i in 1..n.saturating_sub(3) {
+            if toks[i].lower == "between"
+                && toks[i + 2].lower == "and"
+                && toks[i + 1].kind == TokKind::Number
+                && toks[i + 3].kind == TokKind::Number
+                && self.is_numeric_word(&toks[i - 1])
+                && let (Ok(a), Ok(b)) = (
+                    toks[i + 1].lower.parse::<f64>(),
+                    toks[i + 3].lower.parse::<f64>(),
+                )
+            {
+                num_cmps.push((i, ">=", a));
+                num_cmps.push((i, "<=", b));
+                for u in used.iter_mut().take(i + 4).skip(i) {
+                    *u = true;
+                }
+            }
+        }
         let time = time::parse(&toks, &mut used, as_of_us);
         let lw =
             |toks: &Vec<Token>, i: usize| toks.get(i).map(|t| t.lower.clone()).unwrap_or_default();
@@ -217,7 +237,6 @@ impl<'a> Parser<'a> {
         }
 
         // "risk score above 0.9", "transactions over 1000", "at least 3 units"
-        let mut num_cmps: Vec<(usize, &'static str, f64)> = Vec::new();
         for i in 0..n {
             if used[i] {
                 continue;
@@ -1699,6 +1718,17 @@ impl<'a> Parser<'a> {
             }
         }
         None
+    }
+
+    /// A word naming a numeric column ("quantity", "price", "amount", "score").
+    fn is_numeric_word(&self, t: &Token) -> bool {
+        MONEY_WORDS.contains(&t.lower.as_str())
+            || QUANTITY_WORDS.contains(&t.lower.as_str())
+            || self.s.tables.iter().any(|tt| {
+                tt.columns
+                    .iter()
+                    .any(|c| c.kind.numeric() && c.stems.last() == Some(&t.stem))
+            })
     }
 
     /// The column counting units ("quantity", "qty", "units").

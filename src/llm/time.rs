@@ -85,15 +85,54 @@ pub fn number_of(t: &Token) -> Option<f64> {
     }
 }
 
-fn clock_of(t: &Token, day_start: i64) -> Option<i64> {
-    if t.kind != TokKind::Clock {
+/// A time of day at token `i` ("09:15", "9:30am", "9am", "9 pm", a bare hour "9" when no
+/// other word follows it): the instant on `as_of`'s day and the tokens it takes.
+fn clock_at(toks: &[Token], i: usize, day_start: i64) -> Option<(i64, usize)> {
+    let t = toks.get(i)?;
+    let next = toks.get(i + 1).map(|t| t.lower.as_str()).unwrap_or("");
+    let mut text = t.lower.clone();
+    let mut width = 1;
+    let mut meridiem = None;
+    for suf in ["am", "pm"] {
+        if let Some(b) = text.strip_suffix(suf)
+            && !b.is_empty()
+            && b.chars().all(|c| c.is_ascii_digit() || c == ':')
+        {
+            meridiem = Some(suf);
+            text = b.to_string();
+        }
+    }
+    if meridiem.is_none() && matches!(next, "am" | "pm") {
+        meridiem = Some(if next == "am" { "am" } else { "pm" });
+        width = 2;
+    }
+    if !text.chars().all(|c| c.is_ascii_digit() || c == ':') || text.is_empty() {
         return None;
     }
-    let mut it = t.lower.split(':');
-    let h: i64 = it.next()?.parse().ok()?;
-    let m: i64 = it.next()?.parse().ok()?;
+    let bare = !text.contains(':') && meridiem.is_none();
+    if bare {
+        // "between 2 and 5 items" is not a time: a bare hour must end the clause
+        let after = toks.get(i + 1);
+        if after.is_some_and(|a| {
+            a.kind == TokKind::Word
+                && !matches!(
+                    a.lower.as_str(),
+                    "utc" | "gmt" | "z" | "today" | "and" | "to" | "until" | "till" | "o"
+                )
+        }) {
+            return None;
+        }
+    }
+    let mut it = text.split(':');
+    let mut h: i64 = it.next()?.parse().ok()?;
+    let m: i64 = it.next().map(|x| x.parse().unwrap_or(0)).unwrap_or(0);
     let s: i64 = it.next().map(|x| x.parse().unwrap_or(0)).unwrap_or(0);
-    (h < 24 && m < 60).then(|| day_start + ((h * 60 + m) * 60 + s) * 1_000_000)
+    match meridiem {
+        Some("pm") if h < 12 => h += 12,
+        Some("am") if h == 12 => h = 0,
+        _ => {}
+    }
+    (h < 24 && m < 60).then(|| (day_start + ((h * 60 + m) * 60 + s) * 1_000_000, width))
 }
 
 fn fmt_clock(us: i64) -> String {
@@ -179,45 +218,49 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                 used[i + 1] = true;
             }
             "between" | "from" => {
-                if let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start))
-                    && matches!(w(i + 2), "and" | "to" | "until" | "till")
-                    && let Some(b) = toks.get(i + 3).and_then(|t| clock_of(t, day_start))
+                if let Some((a, wa)) = clock_at(toks, i + 1, day_start)
+                    && matches!(w(i + 1 + wa), "and" | "to" | "until" | "till")
+                    && let Some((b, wb)) = clock_at(toks, i + 2 + wa, day_start)
                 {
                     spec.start_us = Some(a);
                     spec.end_us = Some(b);
                     spec.label = format!("between {} and {} UTC", fmt_clock(a), fmt_clock(b));
-                    for u in used.iter_mut().take(i + 4).skip(i) {
+                    let end = i + 2 + wa + wb;
+                    for u in used.iter_mut().take(end).skip(i) {
                         *u = true;
                     }
-                    i += 4;
+                    i = end;
                     continue;
                 } else if lw == "from"
-                    && let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start))
+                    && let Some((a, wa)) = clock_at(toks, i + 1, day_start)
                 {
                     spec.start_us = Some(a);
                     spec.label = format!("since {} UTC", fmt_clock(a));
-                    used[i] = true;
-                    used[i + 1] = true;
+                    for u in used.iter_mut().take(i + 1 + wa).skip(i) {
+                        *u = true;
+                    }
                 }
             }
             "since" | "after" => {
-                if let Some(a) = toks.get(i + 1).and_then(|t| clock_of(t, day_start)) {
+                if let Some((a, wa)) = clock_at(toks, i + 1, day_start) {
                     spec.start_us = Some(a);
                     spec.label = format!("since {} UTC", fmt_clock(a));
-                    used[i] = true;
-                    used[i + 1] = true;
+                    for u in used.iter_mut().take(i + 1 + wa).skip(i) {
+                        *u = true;
+                    }
                 }
             }
             "before" | "until" | "till" | "by" => {
-                if let Some(b) = toks.get(i + 1).and_then(|t| clock_of(t, day_start)) {
+                if let Some((b, wb)) = clock_at(toks, i + 1, day_start) {
                     spec.end_us = Some(b);
                     spec.label = if spec.label.is_empty() {
                         format!("before {} UTC", fmt_clock(b))
                     } else {
                         format!("{}, before {} UTC", spec.label, fmt_clock(b))
                     };
-                    used[i] = true;
-                    used[i + 1] = true;
+                    for u in used.iter_mut().take(i + 1 + wb).skip(i) {
+                        *u = true;
+                    }
                 }
             }
             "utc" | "gmt" | "z" => used[i] = true,
