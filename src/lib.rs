@@ -16,7 +16,10 @@
 //!   micro-batch, the quarantine), the in-memory tables, the catalog discovered from data,
 //!   and a tantivy text index per partition.
 //! - [`query`] — how questions are answered: DataFusion over the live tables.
-//! - [`web`] — HTTP: REST (SQL, tables, search, quarantine), health, metrics, the start page.
+//! - [`llm`] — language in, plans out: a local sentence encoder (candle, all-MiniLM-L6-v2)
+//!   and a parser that links a question to the live catalog and builds a typed plan whose
+//!   SQL [`query`] runs.
+//! - [`web`] — HTTP: REST (SQL, plain-English ask, tables, search, quarantine), health, metrics, the start page.
 //! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.
 
 pub mod actors;

@@ -704,7 +704,12 @@ async fn bench_ask(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::
         cfg.query.clone(),
         node.metrics.clone(),
     ));
-    let assistant = Assistant::new(node.catalog.clone(), engine, &model_dir);
+    let assistant = Assistant::new(
+        node.catalog.clone(),
+        engine,
+        node.metrics.clone(),
+        &model_dir,
+    );
     let t = Instant::now();
     assistant.parse("warm up", None).await?;
     println!(

@@ -19,6 +19,10 @@ pub struct Metrics {
     pub partitions_failed: IntGauge,
     pub query_seconds: Histogram,
     pub query_errors: IntCounterVec,
+    /// Plain-English parse latency (question → plan, without execution).
+    pub ask_parse_seconds: Histogram,
+    /// Questions by outcome: answered, clarified, failed.
+    pub asks: IntCounterVec,
     /// Kafka: high-water mark − next offset to apply, per owned partition.
     pub kafka_lag: IntGaugeVec,
     /// Kafka: 1 while the brokers answer, 0 while they do not.
@@ -87,6 +91,19 @@ impl Metrics {
             &["code"],
         )
         .expect("valid metric");
+        let ask_parse_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "streamq_ask_parse_seconds",
+                "Plain-English question parse latency (no execution)",
+            )
+            .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0]),
+        )
+        .expect("valid metric");
+        let asks = IntCounterVec::new(
+            Opts::new("streamq_ask_total", "Plain-English questions by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
         let kafka_lag = IntGaugeVec::new(
             Opts::new(
                 "streamq_kafka_lag",
@@ -109,6 +126,8 @@ impl Metrics {
             Box::new(partitions_failed.clone()),
             Box::new(query_seconds.clone()),
             Box::new(query_errors.clone()),
+            Box::new(ask_parse_seconds.clone()),
+            Box::new(asks.clone()),
             Box::new(kafka_lag.clone()),
             Box::new(kafka_broker_up.clone()),
         ] {
@@ -124,6 +143,8 @@ impl Metrics {
             partitions_failed,
             query_seconds,
             query_errors,
+            ask_parse_seconds,
+            asks,
             kafka_lag,
             kafka_broker_up,
         }

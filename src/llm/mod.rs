@@ -19,6 +19,7 @@ use serde::Serialize;
 
 use crate::query::{QueryEngine, QueryError};
 use crate::store::catalog::Catalog;
+use crate::telemetry::Metrics;
 
 use encoder::{Embedding, Encoder, EncoderError, cosine};
 use parse::{Parsed, Parser, SemLink, Semantic};
@@ -82,6 +83,7 @@ struct Snapshot {
 /// The assistant: model, catalog snapshot and the engine.
 pub struct Assistant {
     catalog: Arc<Catalog>,
+    metrics: Arc<Metrics>,
     engine: Arc<QueryEngine>,
     encoder: Result<Arc<Encoder>, String>,
     model_dir: PathBuf,
@@ -92,7 +94,12 @@ pub struct Assistant {
 impl Assistant {
     /// Loads the model from `model_dir`; a missing model leaves the assistant answering a
     /// clear error (everything else in streamq keeps working).
-    pub fn new(catalog: Arc<Catalog>, engine: Arc<QueryEngine>, model_dir: &Path) -> Self {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        engine: Arc<QueryEngine>,
+        metrics: Arc<Metrics>,
+        model_dir: &Path,
+    ) -> Self {
         let encoder = match Encoder::load(model_dir) {
             Ok(e) => Ok(Arc::new(e)),
             Err(e) => {
@@ -102,6 +109,7 @@ impl Assistant {
         };
         Self {
             catalog,
+            metrics,
             engine,
             encoder,
             model_dir: model_dir.to_path_buf(),
@@ -189,8 +197,20 @@ impl Assistant {
 
     /// Answers a question: parse, run the SQL, describe the rows.
     pub async fn ask(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
+        let r = self.ask_inner(question, as_of).await;
+        let outcome = match &r {
+            Ok(AskReply::Answer(_)) => "answered",
+            Ok(AskReply::Clarify { .. }) => "clarified",
+            Err(_) => "failed",
+        };
+        self.metrics.asks.with_label_values(&[outcome]).inc();
+        r
+    }
+
+    async fn ask_inner(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
         let started = Instant::now();
         let (parsed, parse_ms) = self.parse(question, as_of).await?;
+        self.metrics.ask_parse_seconds.observe(parse_ms / 1e3);
         let question = question.trim().to_string();
         match parsed {
             Parsed::Clarify {
@@ -217,7 +237,7 @@ impl Assistant {
                 let chart = answer::chart(&plan, &result);
                 Ok(AskReply::Answer(Box::new(Answer {
                     question,
-                    plan,
+                    plan: *plan,
                     sql,
                     columns,
                     rows: result.rows,

@@ -38,7 +38,7 @@ pub enum SemLink {
 #[derive(Clone, Debug)]
 pub enum Parsed {
     Plan {
-        plan: QueryPlan,
+        plan: Box<QueryPlan>,
         confidence: f32,
     },
     Clarify {
@@ -471,7 +471,7 @@ impl<'a> Parser<'a> {
                 hide_measure: false,
             };
             return Parsed::Plan {
-                plan,
+                plan: Box::new(plan),
                 confidence: 0.95,
             };
         }
@@ -1043,34 +1043,35 @@ impl<'a> Parser<'a> {
                     }),
                 });
             }
-        } else if money_pos.is_some() {
-            if let Some(c) = money_col(main) {
-                measure = Some(Measure {
-                    agg: Agg::Sum,
-                    column: Some(ColRef {
-                        table: 0,
-                        column: c,
-                    }),
-                });
-            }
+        } else if money_pos.is_some()
+            && let Some(c) = money_col(main)
+        {
+            measure = Some(Measure {
+                agg: Agg::Sum,
+                column: Some(ColRef {
+                    table: 0,
+                    column: c,
+                }),
+            });
         }
         // "When was the last order …": the latest event time.
         let when_q = words_l.first().map(|w| w == "when").unwrap_or(false) || has(&["when"]);
-        if when_q && measure.is_none() {
-            if let Some(t) = &mt.event_time {
-                let agg = if has(&["first", "earliest", "oldest"]) {
-                    Agg::Min
-                } else {
-                    Agg::Max
-                };
-                measure = Some(Measure {
-                    agg,
-                    column: Some(ColRef {
-                        table: 0,
-                        column: t.clone(),
-                    }),
-                });
-            }
+        if when_q
+            && measure.is_none()
+            && let Some(t) = &mt.event_time
+        {
+            let agg = if has(&["first", "earliest", "oldest"]) {
+                Agg::Min
+            } else {
+                Agg::Max
+            };
+            measure = Some(Measure {
+                agg,
+                column: Some(ColRef {
+                    table: 0,
+                    column: t.clone(),
+                }),
+            });
         }
 
         // ---- shapes: rankings, trends, breakdowns, plain
@@ -1171,7 +1172,7 @@ impl<'a> Parser<'a> {
                     hide_measure: false,
                 };
                 return Parsed::Plan {
-                    plan,
+                    plan: Box::new(plan),
                     confidence: self.confidence(&toks, &used, semantic_links, unresolved),
                 };
             }
@@ -1205,7 +1206,7 @@ impl<'a> Parser<'a> {
             hide_measure,
         };
         Parsed::Plan {
-            plan,
+            plan: Box::new(plan),
             confidence: self.confidence(&toks, &used, semantic_links, unresolved),
         }
     }
@@ -1868,6 +1869,114 @@ mod tests {
         assert_eq!(stem("declines"), stem("declined"));
         assert_eq!(stem("branches"), stem("branch"));
         assert_eq!(stem("categories"), stem("category"));
+    }
+
+    fn col(name: &str, kind: ColKind, values: &[&str], is_key: bool) -> ColInfo {
+        let words = words_of_identifier(name);
+        ColInfo {
+            name: name.into(),
+            kind,
+            stems: words.iter().map(|w| stem(w)).collect(),
+            phrase: words.join(" "),
+            is_key,
+            id_shape: None,
+            values: values.iter().map(|v| v.to_string()).collect(),
+            distinct: values.len(),
+            free_text: false,
+            phrases: Default::default(),
+        }
+    }
+
+    /// Two tables no dataset of the project has: tickets and agents.
+    fn schema() -> SchemaInfo {
+        let mut agent_id = col("agent_id", ColKind::Text, &[], false);
+        agent_id.id_shape = Some(super::super::schema::IdShape {
+            prefix: "AG".into(),
+            digits: 4,
+        });
+        let mut agent_pk = agent_id.clone();
+        agent_pk.is_key = true;
+        let tickets = TableInfo {
+            name: "helpdesk.tickets".into(),
+            stems: vec![stem("tickets")],
+            schema_stem: "helpdesk".into(),
+            rows: 1000,
+            columns: vec![
+                col("ticket_id", ColKind::Text, &[], true),
+                agent_id,
+                col("priority", ColKind::Text, &["low", "high", "urgent"], false),
+                col(
+                    "state",
+                    ColKind::Text,
+                    &["open", "resolved", "escalated"],
+                    false,
+                ),
+                col("resolution_minutes", ColKind::Number, &[], false),
+                col("opened_at", ColKind::Timestamp, &[], false),
+            ],
+            primary_key: vec!["ticket_id".into()],
+            event_time: Some("opened_at".into()),
+        };
+        let agents = TableInfo {
+            name: "helpdesk.agents".into(),
+            stems: vec![stem("agents")],
+            schema_stem: "helpdesk".into(),
+            rows: 20,
+            columns: vec![
+                agent_pk,
+                col("team", ColKind::Text, &["billing", "network"], false),
+                col("is_senior", ColKind::Bool, &[], false),
+            ],
+            primary_key: vec!["agent_id".into()],
+            event_time: None,
+        };
+        SchemaInfo {
+            tables: vec![tickets, agents],
+            fingerprint: (0, 0),
+        }
+    }
+
+    fn sql(q: &str) -> String {
+        let s = schema();
+        let p = Parser::new(&s, None);
+        let as_of = crate::store::value::parse_timestamp("2026-05-01T12:00:00Z").unwrap();
+        match p.parse(q, as_of) {
+            Parsed::Plan { plan, .. } => plan.to_sql(),
+            Parsed::Clarify { message, .. } => format!("CLARIFY {message}"),
+        }
+    }
+
+    #[test]
+    fn shapes_over_an_unseen_schema() {
+        assert_eq!(
+            sql("tickets per priority"),
+            "SELECT t0.priority AS priority, COUNT(*) AS tickets FROM helpdesk.tickets t0 GROUP BY t0.priority"
+        );
+        assert_eq!(
+            sql("how many urgent tickets were escalated in the last 2 hours"),
+            "SELECT COUNT(*) AS tickets FROM helpdesk.tickets t0 WHERE t0.priority = 'urgent' AND t0.state = 'escalated' AND t0.opened_at >= TIMESTAMP '2026-05-01 10:00:00'"
+        );
+        assert_eq!(
+            sql("average resolution minutes by team"),
+            "SELECT t1.team AS team, AVG(t0.resolution_minutes) AS avg_resolution_minutes FROM helpdesk.tickets t0 JOIN helpdesk.agents t1 ON t0.agent_id = t1.agent_id GROUP BY t1.team"
+        );
+        assert_eq!(
+            sql("which priority had the most tickets today"),
+            "SELECT t0.priority AS priority FROM helpdesk.tickets t0 WHERE t0.opened_at >= TIMESTAMP '2026-05-01 00:00:00' GROUP BY t0.priority ORDER BY COUNT(*) DESC LIMIT 1"
+        );
+        assert_eq!(
+            sql("tickets not resolved per hour since 9am"),
+            "SELECT date_trunc('hour', t0.opened_at) AS hour, COUNT(*) AS tickets FROM helpdesk.tickets t0 WHERE t0.state <> 'resolved' AND t0.opened_at >= TIMESTAMP '2026-05-01 09:00:00' GROUP BY date_trunc('hour', t0.opened_at) ORDER BY date_trunc('hour', t0.opened_at)"
+        );
+        assert_eq!(
+            sql("team of agent AG0042"),
+            "SELECT t0.team AS team FROM helpdesk.agents t0 WHERE t0.agent_id = 'AG0042'"
+        );
+        assert_eq!(
+            sql("how many senior agents"),
+            "SELECT COUNT(*) AS agents FROM helpdesk.agents t0 WHERE t0.is_senior = true"
+        );
+        assert!(sql("what's the weather like").starts_with("CLARIFY"));
     }
 
     #[test]

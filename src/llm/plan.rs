@@ -259,7 +259,6 @@ impl QueryPlan {
                     "{}_{}",
                     a.label()
                         .replace("average", "avg")
-                        .replace("total", "total")
                         .replace("maximum", "max")
                         .replace("minimum", "min"),
                     c.column

@@ -176,9 +176,9 @@ impl SchemaInfo {
                     .push(column_info(engine, &name, &c.name, c.dtype, &schema.primary_key).await);
             }
             // `_ts` (when the change was made) is a column questions can name too.
-            for meta in ["_ts"] {
+            {
                 columns.push(ColInfo {
-                    name: meta.into(),
+                    name: "_ts".into(),
                     kind: ColKind::Timestamp,
                     stems: vec!["_ts".into()],
                     phrase: "change timestamp".into(),

@@ -30,6 +30,7 @@ impl AppState {
         let assistant = Arc::new(Assistant::new(
             node.catalog.clone(),
             engine.clone(),
+            node.metrics.clone(),
             &node.config.llm.model_dir,
         ));
         Self {
