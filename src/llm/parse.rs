@@ -306,7 +306,9 @@ impl<'a> Parser<'a> {
             }
         }
 
-        let mut ms = self.link(&toks, &mut used);
+        let mut ms = Vec::new();
+        self.link_text(&toks, &mut used, &mut ms);
+        ms.extend(self.link(&toks, &mut used));
         // "order total": an aggregation word right after a table's name that is a column of it
         for i in 1..n {
             if used[i] || !SUM_WORDS.contains(&toks[i].lower.as_str()) {
@@ -334,8 +336,6 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        // Text after a cue ("notes ask for gift wrap"), and quoted text.
-        self.link_text(&toks, &mut used, &mut ms);
         // Meaning: the encoder links the words nothing else matched.
         let mut semantic_links = 0;
         if let Some(sem) = self.sem {
@@ -1425,9 +1425,33 @@ impl<'a> Parser<'a> {
         out
     }
 
+    /// Free-text matches, found before anything else claims their words: quoted text, and
+    /// "<text column> <cue> <phrase>" ("notes ask for gift wrap", "description contains express
+    /// shipping").
     fn link_text(&self, toks: &[Token], used: &mut [bool], ms: &mut Vec<M>) {
         let n = toks.len();
-        // quoted text: a value if it is one, else a phrase to find in a free-text column
+        // free-text columns named in the question: (start, end, columns)
+        let mut named: Vec<(usize, usize, Vec<TC>)> = Vec::new();
+        for i in 0..n {
+            for len in [2usize, 1] {
+                if i + len > n || used[i..i + len].iter().any(|u| *u) {
+                    continue;
+                }
+                let phrase = toks[i..i + len]
+                    .iter()
+                    .map(|t| t.stem.as_str())
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                let cols = self.columns_where(|c| c.free_text && c.stems.join(" ") == phrase);
+                if !cols.is_empty() {
+                    named.push((i, i + len, cols));
+                    break;
+                }
+            }
+        }
+        let cue_anywhere = toks.iter().any(|t| TEXT_CUES.contains(&t.lower.as_str()));
+        // quoted text: a phrase to find in a free-text column, unless it is a value and
+        // nothing in the question speaks of text
         for i in 0..n {
             if toks[i].kind != TokKind::Quoted || used[i] {
                 continue;
@@ -1438,7 +1462,10 @@ impl<'a> Parser<'a> {
                 .map(|w| stem(w))
                 .collect::<Vec<_>>()
                 .join(" ");
-            if let Some(vs) = self.values.get(&key) {
+            if named.is_empty()
+                && !cue_anywhere
+                && let Some(vs) = self.values.get(&key)
+            {
                 ms.push(M {
                     start: i,
                     end: i + 1,
@@ -1449,28 +1476,16 @@ impl<'a> Parser<'a> {
                 });
                 continue;
             }
-            // the free-text column named near it, if any
-            let named: Vec<TC> = ms
-                .iter()
-                .filter_map(|m| match &m.kind {
-                    MK::Col(cs, _) => Some(
-                        cs.iter()
-                            .copied()
-                            .filter(|c| self.c(*c).free_text)
-                            .collect::<Vec<_>>(),
-                    ),
-                    _ => None,
-                })
-                .flatten()
-                .collect();
-            let cands = if named.is_empty() {
+            let cands: Vec<TC> = if named.is_empty() {
                 self.columns_where(|c| c.free_text)
             } else {
-                named
+                named.iter().flat_map(|(_, _, c)| c.clone()).collect()
             };
-            ms.retain(
-                |m| !matches!(&m.kind, MK::Col(cs, _) if cs.iter().all(|c| self.c(*c).free_text)),
-            );
+            for (a, b, _) in &named {
+                for u in used.iter_mut().take(*b).skip(*a) {
+                    *u = true;
+                }
+            }
             ms.push(M {
                 start: i,
                 end: i + 1,
@@ -1480,26 +1495,18 @@ impl<'a> Parser<'a> {
                 qualified: false,
             });
         }
-        // "<text column> <cue> <phrase>": notes ask for gift wrap
-        let text_cols: Vec<(usize, Vec<TC>)> = ms
-            .iter()
-            .filter_map(|m| match &m.kind {
-                MK::Col(cs, _) if cs.iter().any(|c| self.c(*c).free_text) => Some((
-                    m.end,
-                    cs.iter()
-                        .copied()
-                        .filter(|c| self.c(*c).free_text)
-                        .collect(),
-                )),
-                _ => None,
-            })
-            .collect();
-        for (end, cols) in text_cols {
+        for (start, end, cols) in named {
+            if used[start] {
+                continue;
+            }
             let mut k = end;
             let mut cue = false;
             while k < n
                 && (TEXT_CUES.contains(&toks[k].lower.as_str())
-                    || matches!(toks[k].lower.as_str(), "for" | "the" | "a" | "to" | "of"))
+                    || matches!(
+                        toks[k].lower.as_str(),
+                        "for" | "the" | "a" | "to" | "of" | "with"
+                    ))
             {
                 cue |= TEXT_CUES.contains(&toks[k].lower.as_str());
                 k += 1;
@@ -1508,8 +1515,11 @@ impl<'a> Parser<'a> {
                 continue;
             }
             // the longest run of words found in the column
-            for len in (1..=4).rev() {
-                if k + len > n || used[k..k + len].iter().any(|u| *u) {
+            for len in (1..=5).rev() {
+                if k + len > n
+                    || used[k..k + len].iter().any(|u| *u)
+                    || toks[k..k + len].iter().any(|t| t.kind == TokKind::Quoted)
+                {
                     continue;
                 }
                 let phrase = toks[k..k + len]
@@ -1523,15 +1533,10 @@ impl<'a> Parser<'a> {
                     .filter(|c| self.c(*c).phrases.contains(&phrase))
                     .collect();
                 if !hits.is_empty() {
-                    for u in used.iter_mut().take(k + len).skip(end) {
+                    for u in used.iter_mut().take(k + len).skip(start) {
                         *u = true;
                     }
-                    let like = toks[k..k + len]
-                        .iter()
-                        .map(|t| t.stem.clone())
-                        .collect::<Vec<_>>()
-                        .join("%");
-                    ms.retain(|m| !(m.end == end && matches!(m.kind, MK::Col(..))));
+                    let like = self.like_pattern(&toks[k..k + len], &hits);
                     ms.push(M {
                         start: k,
                         end: k + len,
