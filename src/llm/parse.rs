@@ -80,6 +80,8 @@ const SUM_WORDS: &[&str] = &[
 ];
 const AVG_WORDS: &[&str] = &["average", "avg", "mean", "typical"];
 const MAX_WORDS: &[&str] = &[
+    "peak",
+    "busiest",
     "max",
     "maximum",
     "largest",
@@ -92,13 +94,16 @@ const MAX_WORDS: &[&str] = &[
     "costliest",
 ];
 const MIN_WORDS: &[&str] = &[
-    "min", "minimum", "smallest", "lowest", "least", "fewest", "cheapest", "bottom",
+    "quietest", "min", "minimum", "smallest", "lowest", "least", "fewest", "cheapest", "bottom",
 ];
 const MONEY_WORDS: &[&str] = &[
     "volume", "revenue", "revenues", "spend", "spends", "spending", "spent", "value", "turnover",
     "money", "takings", "worth", "earned", "earnings",
 ];
 const QUANTITY_WORDS: &[&str] = &["units", "unit", "items", "pieces", "qty"];
+const RECENCY_WORDS: &[&str] = &[
+    "recent", "latest", "newest", "last", "first", "earliest", "oldest",
+];
 const NEGATORS: &[&str] = &[
     "not",
     "excluding",
@@ -506,7 +511,34 @@ impl<'a> Parser<'a> {
                 .map(|(p, _)| m.start > p && m.start <= p + 3)
                 .unwrap_or(false)
                 || which_pos.map(|p| m.start == p + 1).unwrap_or(false);
-            before_ok && matches!(m.kind, MK::Table(_) | MK::Col(..))
+            // "least popular payment method", "the busiest store", "the latest order"
+            let sup = |k: usize| {
+                let w = words_l[k].as_str();
+                MAX_WORDS.contains(&w)
+                    || MIN_WORDS.contains(&w)
+                    || RECENCY_WORDS.contains(&w) && !used[k]
+            };
+            let adjective_ok = !words_l.iter().any(|w| w == "when")
+                && which_pos.is_none()
+                && limit.is_none()
+                && !time.bucket_is_target
+                && (m.start >= 1 && sup(m.start - 1)
+                    || m.start >= 2
+                        && sup(m.start - 2)
+                        && matches!(
+                            words_l[m.start - 1].as_str(),
+                            "popular"
+                                | "common"
+                                | "frequent"
+                                | "used"
+                                | "active"
+                                | "expensive"
+                                | "valuable"
+                                | "recent"
+                        ));
+            let numeric =
+                matches!(&m.kind, MK::Col(cs, _) if cs.iter().any(|c| self.c(*c).kind.numeric()));
+            (before_ok || adjective_ok && !numeric) && matches!(m.kind, MK::Table(_) | MK::Col(..))
         });
         // The explicit measure: an aggregation word and the numeric column after it. In a
         // ranking ("which X had the highest total …") the superlative orders, it does not
@@ -1077,6 +1109,16 @@ impl<'a> Parser<'a> {
         // ---- shapes: rankings, trends, breakdowns, plain
         let mut order = None;
         let mut hide_measure = false;
+        let recency: Option<bool> = (0..n).find_map(|k| {
+            if used[k] {
+                return None;
+            }
+            match words_l[k].as_str() {
+                "recent" | "latest" | "newest" | "last" => Some(true),
+                "first" | "earliest" | "oldest" => Some(false),
+                _ => None,
+            }
+        });
         let superlative = words_l.iter().enumerate().find_map(|(i, w)| {
             if MAX_WORDS.contains(&w.as_str()) {
                 Some((i, true))
@@ -1119,6 +1161,11 @@ impl<'a> Parser<'a> {
             {
                 plain_rank = true;
             } else {
+                // a ranking names a value: the "no value" group is not a candidate
+                filters.push(Filter {
+                    column: key.clone(),
+                    op: Op::NotNull,
+                });
                 group_by.insert(0, GroupKey::Column(key));
             }
             if let Some((_, desc)) = superlative {
@@ -1132,10 +1179,29 @@ impl<'a> Parser<'a> {
             }
         } else if let Some(r) = rank_entity
             && matches!(&r.kind, MK::Table(ts) if ts.contains(&main))
-            && superlative.is_some()
+            && (superlative.is_some() || recency.is_some())
         {
             plain_rank = true;
             order = superlative.map(|(_, d)| (d, false));
+        }
+        // "the 3 most recent orders", "the first transaction today": by event time
+        let by_time = recency.filter(|_| {
+            plain_rank
+                && measure
+                    .as_ref()
+                    .is_none_or(|m| m.agg == Agg::Count || m.column.is_none())
+        });
+        if let Some(desc) = by_time
+            && let Some(t) = &mt.event_time
+        {
+            measure = Some(Measure {
+                agg: Agg::Max,
+                column: Some(ColRef {
+                    table: 0,
+                    column: t.clone(),
+                }),
+            });
+            order = Some((desc, false));
         }
         if plain_rank {
             // row-level ranking: the rows themselves, by the measure's column

@@ -101,6 +101,8 @@ pub enum GroupKey {
 pub enum Op {
     In(Vec<Lit>),
     NotIn(Vec<Lit>),
+    /// Has a value (rankings leave out the "no value" group).
+    NotNull,
     /// Case-insensitive substring (`LOWER(col) LIKE '%…%'`).
     Contains(String),
     Gt(Lit),
@@ -307,6 +309,7 @@ impl QueryPlan {
                 "{c} NOT IN ({})",
                 v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")
             ),
+            Op::NotNull => format!("{c} IS NOT NULL"),
             Op::Contains(s) => format!(
                 "LOWER({c}) LIKE '%{}%'",
                 s.to_lowercase().replace('\'', "''")
@@ -458,6 +461,7 @@ impl QueryPlan {
                     "{c} not {}",
                     v.iter().map(Lit::text).collect::<Vec<_>>().join(" or ")
                 ),
+                Op::NotNull => format!("{c} known"),
                 Op::Contains(s) => format!("{c} mentioning \"{s}\""),
                 Op::Gt(v) => format!("{c} > {}", v.text()),
                 Op::Ge(v) => format!("{c} at least {}", v.text()),

@@ -284,10 +284,20 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
             let prev = if i > 0 { w(i - 1) } else { "" };
             if matches!(
                 prev,
-                "per" | "each" | "every" | "by" | "which" | "what" | "a"
+                "per"
+                    | "each"
+                    | "every"
+                    | "by"
+                    | "which"
+                    | "what"
+                    | "a"
+                    | "peak"
+                    | "busiest"
+                    | "quietest"
             ) {
                 spec.bucket = Some(u);
-                spec.bucket_is_target = matches!(prev, "which" | "what");
+                spec.bucket_is_target =
+                    matches!(prev, "which" | "what" | "peak" | "busiest" | "quietest");
                 used[i] = true;
                 used[i - 1] = true;
                 mark_before(toks, used, i - 1, &["in", "for", "of"]);
