@@ -425,8 +425,10 @@ impl<'a> Parser<'a> {
         // ---- lookups by id
         let count_q = (has(&["how"]) && has(&["many"]))
             || has(&["count", "number"]) && !has(&["which", "what"]);
+        let how_much = has(&["how"]) && has(&["much"]);
+        // "how much did C1 spend" aggregates; "how much is P1" looks up
         let agg_q = count_q
-            || (has(&["how"]) && has(&["much"]))
+            || how_much && (has(MONEY_WORDS) || has(&["did", "does", "do", "were", "was"]))
             || has(MONEY_WORDS)
             || has(SUM_WORDS)
             || has(AVG_WORDS)
@@ -450,6 +452,27 @@ impl<'a> Parser<'a> {
                         column: table.columns[c].name.clone(),
                     });
                 }
+                // "which customer owns account A1": the other table's key held by this row
+                if let MK::Table(ts) = &m.kind
+                    && !ts.contains(&ti)
+                    && let Some(pk) = ts
+                        .iter()
+                        .find_map(|t| self.t(*t).pk().filter(|pk| table.col(pk).is_some()))
+                {
+                    columns.push(ColRef {
+                        table: 0,
+                        column: pk.to_string(),
+                    });
+                }
+            }
+            if columns.is_empty()
+                && (how_much || has(&["cost", "costs", "worth"]))
+                && let Some(c) = self.money_column(ti)
+            {
+                columns.push(ColRef {
+                    table: 0,
+                    column: c,
+                });
             }
             if columns.is_empty() {
                 columns = table
@@ -1784,7 +1807,7 @@ impl<'a> Parser<'a> {
             if let Some(c) = tt
                 .columns
                 .iter()
-                .find(|c| c.kind.numeric() && !c.is_key && c.stems.iter().any(|s| s == p))
+                .find(|c| c.kind.numeric() && !c.is_key && c.stems.iter().any(|s| *s == stem(p)))
             {
                 return Some(c.name.clone());
             }
