@@ -27,7 +27,8 @@ use schema::{EmbeddingCache, SchemaInfo};
 
 /// A word links to a column or value by meaning when at least this similar.
 pub const COLUMN_SIMILARITY: f32 = 0.62;
-pub const VALUE_SIMILARITY: f32 = 0.66;
+pub const VALUE_SIMILARITY: f32 = 0.62;
+pub const TABLE_SIMILARITY: f32 = 0.62;
 /// How long a catalog snapshot serves before values are re-read.
 const SNAPSHOT_MAX_AGE: Duration = Duration::from_secs(15);
 
@@ -73,6 +74,8 @@ pub struct Answer {
 
 struct Snapshot {
     schema: SchemaInfo,
+    /// (table, embedding of its readable name)
+    tables: Vec<(usize, Arc<Embedding>)>,
     /// (table, column, embedding of the column's phrase)
     columns: Vec<(usize, usize, Arc<Embedding>)>,
     /// (table, column, value, embedding)
@@ -264,6 +267,7 @@ fn embed_snapshot(
 ) -> Result<Snapshot, AskError> {
     let mut texts: Vec<String> = Vec::new();
     for t in &schema.tables {
+        texts.push(table_phrase(t.short()));
         for c in &t.columns {
             texts.push(c.phrase.clone());
             if c.categorical() {
@@ -275,7 +279,11 @@ fn embed_snapshot(
     let cache = cache.lock();
     let mut columns = Vec::new();
     let mut values = Vec::new();
+    let mut tables = Vec::new();
     for (ti, t) in schema.tables.iter().enumerate() {
+        if let Some(e) = cache.get(&table_phrase(t.short())) {
+            tables.push((ti, e.clone()));
+        }
         for (ci, c) in t.columns.iter().enumerate() {
             if let Some(e) = cache.get(&c.phrase) {
                 columns.push((ti, ci, e.clone()));
@@ -291,10 +299,15 @@ fn embed_snapshot(
     }
     Ok(Snapshot {
         schema,
+        tables,
         columns,
         values,
         built: Instant::now(),
     })
+}
+
+fn table_phrase(t: &str) -> String {
+    t.replace('_', " ").to_lowercase()
 }
 
 fn value_phrase(v: &str) -> String {
@@ -367,7 +380,36 @@ impl Semantic for SemIndex<'_> {
                     b
                 }
             });
-        tracing::debug!(word, ?best_col, ?best_val, "semantic link");
+        let best_table = self
+            .snap
+            .tables
+            .iter()
+            .map(|(t, te)| (*t, cosine(&e, te)))
+            .fold(None::<(usize, f32)>, |b, x| {
+                if b.is_none_or(|b| x.1 > b.1) {
+                    Some(x)
+                } else {
+                    b
+                }
+            });
+        tracing::debug!(word, ?best_table, ?best_col, ?best_val, "semantic link");
+        // a table by meaning ("clients" → customers), when it beats any column and value
+        if let Some((_, s)) = best_table
+            && s >= TABLE_SIMILARITY
+            && best_col.is_none_or(|c| s >= c.2)
+            && best_val.is_none_or(|v| s >= v.3)
+        {
+            for (t, te) in &self.snap.tables {
+                let sc = cosine(&e, te);
+                if sc >= s - 0.02 {
+                    links.push(SemLink::Table {
+                        table: *t,
+                        score: sc,
+                    });
+                }
+            }
+            return links;
+        }
         match (best_col, best_val) {
             (_, Some((_, _, v, s)))
                 if s >= VALUE_SIMILARITY && best_col.is_none_or(|c| s >= c.2) =>

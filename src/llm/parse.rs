@@ -21,6 +21,10 @@ pub trait Semantic {
 
 #[derive(Clone, Debug)]
 pub enum SemLink {
+    Table {
+        table: usize,
+        score: f32,
+    },
     Column {
         table: usize,
         column: usize,
@@ -369,28 +373,29 @@ impl<'a> Parser<'a> {
                                 .collect(),
                             false,
                         ),
-                        SemLink::Value {
-                            table,
-                            column,
-                            value,
-                            ..
-                        } => {
-                            let _ = (table, column);
-                            MK::Val(
-                                links
-                                    .iter()
-                                    .filter_map(|l| match l {
-                                        SemLink::Value {
-                                            table,
-                                            column,
-                                            value: v,
-                                            ..
-                                        } if v == value => Some((*table, *column, v.clone())),
-                                        _ => None,
-                                    })
-                                    .collect(),
-                            )
-                        }
+                        SemLink::Table { .. } => MK::Table(
+                            links
+                                .iter()
+                                .filter_map(|l| match l {
+                                    SemLink::Table { table, .. } => Some(*table),
+                                    _ => None,
+                                })
+                                .collect(),
+                        ),
+                        SemLink::Value { value, .. } => MK::Val(
+                            links
+                                .iter()
+                                .filter_map(|l| match l {
+                                    SemLink::Value {
+                                        table,
+                                        column,
+                                        value: v,
+                                        ..
+                                    } if v == value => Some((*table, *column, v.clone())),
+                                    _ => None,
+                                })
+                                .collect(),
+                        ),
                     };
                     used[i] = true;
                     semantic_links += 1;
