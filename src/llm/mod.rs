@@ -12,6 +12,7 @@ pub mod time;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -90,7 +91,9 @@ pub struct Assistant {
     engine: Arc<QueryEngine>,
     encoder: Result<Arc<Encoder>, String>,
     model_dir: PathBuf,
-    snapshot: tokio::sync::Mutex<Option<Arc<Snapshot>>>,
+    snapshot: Arc<Mutex<Option<Arc<Snapshot>>>>,
+    build_lock: tokio::sync::Mutex<()>,
+    refreshing: Arc<AtomicBool>,
     cache: Arc<Mutex<EmbeddingCache>>,
 }
 
@@ -116,7 +119,9 @@ impl Assistant {
             engine,
             encoder,
             model_dir: model_dir.to_path_buf(),
-            snapshot: tokio::sync::Mutex::new(None),
+            snapshot: Arc::new(Mutex::new(None)),
+            build_lock: tokio::sync::Mutex::new(()),
+            refreshing: Arc::new(AtomicBool::new(false)),
             cache: Arc::new(Mutex::new(EmbeddingCache::new())),
         }
     }
@@ -141,28 +146,54 @@ impl Assistant {
     /// The current snapshot, rebuilt when the catalog changed shape or it is old.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, AskError> {
         let encoder = self.encoder()?;
-        let mut guard = self.snapshot.lock().await;
-        if let Some(s) = guard.as_ref() {
-            let fp = SchemaInfo::fingerprint_of(&self.catalog);
-            let same_shape = fp.0 == s.schema.fingerprint.0
-                && (fp.1 == s.schema.fingerprint.1 || s.built.elapsed() < SNAPSHOT_MAX_AGE);
-            if same_shape {
+        let fp = SchemaInfo::fingerprint_of(&self.catalog);
+        let current = self.snapshot.lock().clone();
+        if let Some(s) = &current {
+            if fp == s.schema.fingerprint {
+                return Ok(s.clone());
+            }
+            if fp.0 == s.schema.fingerprint.0 {
+                // Same tables and columns, more rows: answer from this snapshot and refresh
+                // the observed values behind it, at most every SNAPSHOT_MAX_AGE.
+                if s.built.elapsed() >= SNAPSHOT_MAX_AGE
+                    && !self.refreshing.swap(true, Ordering::AcqRel)
+                {
+                    let (catalog, engine, cache, slot, flag) = (
+                        self.catalog.clone(),
+                        self.engine.clone(),
+                        self.cache.clone(),
+                        self.snapshot.clone(),
+                        self.refreshing.clone(),
+                    );
+                    tokio::spawn(async move {
+                        match build_snapshot(&catalog, &engine, encoder, cache).await {
+                            Ok(snap) => *slot.lock() = Some(Arc::new(snap)),
+                            Err(e) => tracing::warn!(error = %e, "catalog snapshot refresh failed"),
+                        }
+                        flag.store(false, Ordering::Release);
+                    });
+                }
                 return Ok(s.clone());
             }
         }
-        let schema = SchemaInfo::build(&self.catalog, &self.engine).await;
-        let cache = self.cache.clone();
-        let snap = tokio::task::spawn_blocking(move || embed_snapshot(&encoder, &cache, schema))
-            .await
-            .map_err(|e| AskError::Model(EncoderError::Run(e.to_string())))??;
-        let snap = Arc::new(snap);
-        *guard = Some(snap.clone());
+        // No snapshot yet, or the catalog changed shape: build it now, one build at a time.
+        let _one = self.build_lock.lock().await;
+        if let Some(s) = self.snapshot.lock().clone()
+            && s.schema.fingerprint.0 == SchemaInfo::fingerprint_of(&self.catalog).0
+            && current.as_ref().is_none_or(|c| !Arc::ptr_eq(c, &s))
+        {
+            return Ok(s);
+        }
+        let snap = Arc::new(
+            build_snapshot(&self.catalog, &self.engine, encoder, self.cache.clone()).await?,
+        );
+        *self.snapshot.lock() = Some(snap.clone());
         Ok(snap)
     }
 
     /// Drops the snapshot so the next question re-reads the catalog.
-    pub async fn invalidate(&self) {
-        *self.snapshot.lock().await = None;
+    pub fn invalidate(&self) {
+        *self.snapshot.lock() = None;
     }
 
     /// Parses without executing: the plan (or clarification) and the parse time in ms.
@@ -257,6 +288,19 @@ impl Assistant {
 
 fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
+}
+
+/// Reads the catalog's value statistics and embeds what is new.
+async fn build_snapshot(
+    catalog: &Arc<Catalog>,
+    engine: &QueryEngine,
+    encoder: Arc<Encoder>,
+    cache: Arc<Mutex<EmbeddingCache>>,
+) -> Result<Snapshot, AskError> {
+    let schema = SchemaInfo::build(catalog, engine).await;
+    tokio::task::spawn_blocking(move || embed_snapshot(&encoder, &cache, schema))
+        .await
+        .map_err(|e| AskError::Model(EncoderError::Run(e.to_string())))?
 }
 
 /// Embeds what the snapshot needs that the cache lacks, in batches.
