@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use super::plan::*;
 use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
 use super::text::{
-    TokKind, Token, close_enough, is_stopword, is_unit_suffix, stem, tokenize, words,
+    TokKind, Token, close_enough, country_code, is_stopword, is_unit_suffix, stem, tokenize, words,
     words_of_identifier,
 };
 use super::time::{self, number_of, unit_of};
@@ -1369,7 +1369,14 @@ impl<'a> Parser<'a> {
                 {
                     continue;
                 }
-                if len == 1 && (is_stopword(&span[0].lower) && span[0].kind != TokKind::Meta) {
+                // a stopword is skipped, unless written as an acronym ("US", "IT")
+                let acronym =
+                    span[0].raw.len() >= 2 && span[0].raw.chars().all(|c| c.is_ascii_uppercase());
+                if len == 1
+                    && is_stopword(&span[0].lower)
+                    && span[0].kind != TokKind::Meta
+                    && !acronym
+                {
                     continue;
                 }
                 let stems: Vec<&str> = span.iter().map(|t| t.stem.as_str()).collect();
@@ -1419,10 +1426,17 @@ impl<'a> Parser<'a> {
                     })
             })
             .collect();
-        // values
+        // values (a country's name finds its code)
+        let raw_phrase = span
+            .iter()
+            .map(|t| t.lower.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
+        let code_key = country_code(&raw_phrase).map(|c| c.to_lowercase());
         let vals: Vec<(usize, usize, String)> = self
             .values
             .get(phrase)
+            .or_else(|| code_key.as_ref().and_then(|k| self.values.get(k)))
             .map(|vs| {
                 vs.iter()
                     .filter(|(t, c, _)| {
