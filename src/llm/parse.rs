@@ -511,7 +511,7 @@ impl<'a> Parser<'a> {
 
         // ---- the main table
         let scores = self.scores(&ms);
-        let is_group_pos = |m: &M| -> bool {
+        let marker_before = |m: &M| -> bool {
             let mut k = m.start;
             while k > 0 {
                 let w = words_l[k - 1].as_str();
@@ -521,9 +521,7 @@ impl<'a> Parser<'a> {
                         && limit.map(|(p, _)| p < k).unwrap_or(false)
                         && self_is_rank_by(&words_l, k - 1));
                 }
-                if matches!(w, "the" | "a" | "in" | "for" | "of" | "down")
-                    || used_qualifier(&ms, k - 1)
-                {
+                if matches!(w, "the" | "a" | "in" | "for" | "of" | "down") {
                     k -= 1;
                     continue;
                 }
@@ -531,6 +529,20 @@ impl<'a> Parser<'a> {
             }
             false
         };
+        // "by region and channel": a column right after a grouped one (joined by "and" or
+        // a comma) is grouped too
+        let mut grouped_starts: Vec<usize> = Vec::new();
+        for (i, m) in ms.iter().enumerate() {
+            let chained = i > 0
+                && grouped_starts.contains(&ms[i - 1].start)
+                && matches!(m.kind, MK::Col(..) | MK::Table(_))
+                && (ms[i - 1].end == m.start
+                    || ms[i - 1].end + 1 == m.start && words_l[m.start - 1] == "and");
+            if marker_before(m) && matches!(m.kind, MK::Col(..) | MK::Table(_)) || chained {
+                grouped_starts.push(m.start);
+            }
+        }
+        let is_group_pos = |m: &M| -> bool { grouped_starts.contains(&m.start) };
 
         // which X / top N X: the entity ranked
         let which_pos = pos_of(&["which", "what"]);
@@ -1959,10 +1971,6 @@ fn self_is_rank_by(words_l: &[String], by: usize) -> bool {
             || MAX_WORDS.contains(&w.as_str())
             || MIN_WORDS.contains(&w.as_str())
     })
-}
-
-fn used_qualifier(_ms: &[M], _k: usize) -> bool {
-    false
 }
 
 #[cfg(test)]
