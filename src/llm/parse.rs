@@ -2083,7 +2083,7 @@ mod tests {
         );
         assert_eq!(
             sql("which priority had the most tickets today"),
-            "SELECT t0.priority AS priority FROM helpdesk.tickets t0 WHERE t0.opened_at >= TIMESTAMP '2026-05-01 00:00:00' GROUP BY t0.priority ORDER BY COUNT(*) DESC LIMIT 1"
+            "SELECT t0.priority AS priority FROM helpdesk.tickets t0 WHERE t0.priority IS NOT NULL AND t0.opened_at >= TIMESTAMP '2026-05-01 00:00:00' GROUP BY t0.priority ORDER BY COUNT(*) DESC LIMIT 1"
         );
         assert_eq!(
             sql("tickets not resolved per hour since 9am"),
@@ -2096,6 +2096,10 @@ mod tests {
         assert_eq!(
             sql("how many senior agents"),
             "SELECT COUNT(*) AS agents FROM helpdesk.agents t0 WHERE t0.is_senior = true"
+        );
+        assert_eq!(
+            sql("tickets by priority and state"),
+            "SELECT t0.priority AS priority, t0.state AS state, COUNT(*) AS tickets FROM helpdesk.tickets t0 GROUP BY t0.priority, t0.state"
         );
         assert!(sql("what's the weather like").starts_with("CLARIFY"));
     }
