@@ -461,7 +461,8 @@ impl QueryPlan {
                     "{c} not {}",
                     v.iter().map(Lit::text).collect::<Vec<_>>().join(" or ")
                 ),
-                Op::NotNull => format!("{c} known"),
+                // said by the answer's rows themselves
+                Op::NotNull => continue,
                 Op::Contains(s) => format!("{c} mentioning \"{s}\""),
                 Op::Gt(v) => format!("{c} > {}", v.text()),
                 Op::Ge(v) => format!("{c} at least {}", v.text()),
