@@ -587,6 +587,7 @@ impl<'a> Parser<'a> {
         let numeric_mentions: Vec<&M> = ms
             .iter()
             .filter(|m| !num_cmps.iter().any(|(p, _, _)| *p == m.end))
+            .filter(|m| m.start == 0 || !matches!(words_l[m.start - 1].as_str(), "negative" | "positive"))
             .filter(|m| matches!(&m.kind, MK::Col(cs, _) if cs.iter().any(|tc| self.c(*tc).kind.numeric() && !self.c(*tc).is_key)))
             .filter(|m| !is_group_pos(m))
             .collect();
@@ -763,6 +764,19 @@ impl<'a> Parser<'a> {
                     {
                         continue;
                     }
+                    // "orders paid with PayPal": a participle introducing another column's
+                    // value describes it, it is not a status of its own
+                    let next_is_prep = words_l.get(m.end).is_some_and(|w| {
+                        matches!(w.as_str(), "by" | "with" | "via" | "using" | "through")
+                    });
+                    let then_value = ms.iter().any(|o| o.start == m.end + 1 && matches!(&o.kind, MK::Val(ov) if ov.iter().all(|x| (x.0, x.1) != (ti, *ci))));
+                    if !m.qualified
+                        && next_is_prep
+                        && then_value
+                        && (v.ends_with("ed") || v.ends_with("id"))
+                    {
+                        continue;
+                    }
                     let key = (k, col.name.clone());
                     let lit = Lit::Text(v.clone());
                     if m.negated {
@@ -903,6 +917,36 @@ impl<'a> Parser<'a> {
                 },
                 op: Op::NotIn(vals),
             });
+        }
+
+        // "negative balance", "positive amount"
+        for m in &ms {
+            if m.start == 0 {
+                continue;
+            }
+            let sign = match words_l[m.start - 1].as_str() {
+                "negative" => "<",
+                "positive" => ">",
+                _ => continue,
+            };
+            if let MK::Col(cs, _) = &m.kind
+                && let Some(tc) = cs.iter().copied().find(|c| self.c(*c).kind.numeric())
+                && let Some(k) = self.resolve(main, &mut related, &[tc.0])
+            {
+                let column = ColRef {
+                    table: k,
+                    column: self.c(tc).name.clone(),
+                };
+                let zero = Lit::Number(0.0);
+                filters.push(Filter {
+                    column,
+                    op: if sign == "<" {
+                        Op::Lt(zero)
+                    } else {
+                        Op::Gt(zero)
+                    },
+                });
+            }
         }
 
         // numeric comparisons: on the numeric column named just before, else the money column
@@ -1077,6 +1121,24 @@ impl<'a> Parser<'a> {
                 }),
             });
             group_by.retain(|g| !matches!(g, GroupKey::Column(c) if c.column == self.c(*tc).name));
+        } else if count_q
+            && !agg_is_value
+            && let Some(q) = self.quantity_column(main).filter(|_| {
+                words_l.iter().position(|w| w == "many").is_some_and(|p| {
+                    words_l
+                        .get(p + 1)
+                        .is_some_and(|w| QUANTITY_WORDS.contains(&w.as_str()))
+                })
+            })
+        {
+            // "how many units …": the units, not the rows
+            measure = Some(Measure {
+                agg: Agg::Sum,
+                column: Some(ColRef {
+                    table: 0,
+                    column: q,
+                }),
+            });
         } else if count_q && !agg_is_value {
             measure = Some(Measure {
                 agg: Agg::Count,
@@ -1943,7 +2005,9 @@ pub fn is_keyword(w: &str) -> bool {
         || TEXT_CUES.contains(&w)
         || matches!(
             w,
-            "distinct"
+            "negative"
+                | "positive"
+                | "distinct"
                 | "unique"
                 | "different"
                 | "when"
