@@ -951,24 +951,55 @@ impl<'a> Parser<'a> {
 
         // numeric comparisons: on the numeric column named just before, else the money column
         for (p, op, v) in &num_cmps {
+            // the numeric column right before the comparison ("risk score above 0.9"), else the
+            // money of the thing named just before ("a purchase over 1000" → its amount)
             let named = ms.iter().rev().find_map(|m| match &m.kind {
-                MK::Col(cs, _) if m.end <= *p => {
+                MK::Col(cs, _) if m.end <= *p && m.end + 2 >= *p => {
                     cs.iter().copied().find(|c| self.c(*c).kind.numeric())
                 }
                 _ => None,
             });
             let col = match named {
-                Some(tc) => {
-                    let k = self.resolve(main, &mut related, &[tc.0]);
-                    k.map(|k| ColRef {
-                        table: k,
-                        column: self.c(tc).name.clone(),
-                    })
-                }
-                None => self.money_column(main).map(|c| ColRef {
-                    table: 0,
-                    column: c,
+                Some(tc) => self.resolve(main, &mut related, &[tc.0]).map(|k| ColRef {
+                    table: k,
+                    column: self.c(tc).name.clone(),
                 }),
+                None => {
+                    let near: Option<Vec<usize>> =
+                        ms.iter()
+                            .rev()
+                            .find(|m| m.end <= *p)
+                            .map(|m| match &m.kind {
+                                MK::Table(ts) => ts.clone(),
+                                MK::Col(cs, _) | MK::Text(cs, _) | MK::Id(cs, _) => {
+                                    cs.iter().map(|c| c.0).collect()
+                                }
+                                MK::Val(vs) => vs.iter().map(|v| v.0).collect(),
+                            });
+                    let owner = near
+                        .and_then(|ts| {
+                            if ts.contains(&main) {
+                                Some(main)
+                            } else {
+                                ts.into_iter().find(|t| {
+                                    self.money_column(*t).is_some()
+                                        && self.relate(main, *t).is_some()
+                                })
+                            }
+                        })
+                        .filter(|t| self.money_column(*t).is_some())
+                        .unwrap_or(main);
+                    match (
+                        self.money_column(owner),
+                        self.resolve(main, &mut related, &[owner]),
+                    ) {
+                        (Some(c), Some(k)) => Some(ColRef {
+                            table: k,
+                            column: c,
+                        }),
+                        _ => None,
+                    }
+                }
             };
             if let Some(column) = col {
                 let lit = Lit::Number(*v);
