@@ -1823,6 +1823,14 @@ impl<'a> Parser<'a> {
                         ms.remove(i);
                         continue;
                     }
+                    // "business customers": the value is the named table's
+                    (MK::Val(vs), MK::Table(ts)) => {
+                        let keep: Vec<(usize, usize, String)> =
+                            vs.iter().filter(|v| ts.contains(&v.0)).cloned().collect();
+                        if !keep.is_empty() && keep.len() < vs.len() {
+                            ms[i].kind = MK::Val(keep);
+                        }
+                    }
                     (MK::Val(vs), MK::Col(cs, _)) | (MK::Col(cs, _), MK::Val(vs)) => {
                         let keep: Vec<(usize, usize, String)> = vs
                             .iter()
