@@ -428,8 +428,8 @@ impl<'a> Parser<'a> {
         let pos_of = |w: &[&str]| words_l.iter().position(|x| w.contains(&x.as_str()));
 
         // ---- lookups by id
-        let count_q = (has(&["how"]) && has(&["many"]))
-            || has(&["count", "number"]) && !has(&["which", "what"]);
+        let number_of = words_l.windows(2).any(|w| w[0] == "number" && w[1] == "of");
+        let count_q = (has(&["how"]) && has(&["many"])) || has(&["count", "counts"]) || number_of;
         let how_much = has(&["how"]) && has(&["much"]);
         // "how much did C1 spend" aggregates; "how much is P1" looks up
         let agg_q = count_q
