@@ -1376,6 +1376,57 @@ impl<'a> Parser<'a> {
                 };
             }
         }
+        // "list the customers in LATAM with a risk score above 0.8": the rows themselves
+        let listing = measure.is_none()
+            && !count_q
+            && group_by.is_empty()
+            && order.is_none()
+            && matches!(
+                words_l.first().map(String::as_str),
+                Some("list" | "show" | "display" | "give" | "find" | "which" | "who")
+            )
+            && ms
+                .iter()
+                .any(|m| matches!(&m.kind, MK::Table(ts) if ts.contains(&main)));
+        if listing {
+            if let Some(pk) = mt.pk() {
+                columns.push(ColRef {
+                    table: 0,
+                    column: pk.to_string(),
+                });
+            }
+            // a readable name beside the key, when the table has one
+            if let Some(c) = mt.columns.iter().find(|c| {
+                c.kind == ColKind::Text && c.stems.last().is_some_and(|s| s == "name") && !c.is_key
+            }) {
+                columns.push(ColRef {
+                    table: 0,
+                    column: c.name.clone(),
+                });
+            }
+            for f in &filters {
+                if f.column.table == 0 && !columns.contains(&f.column) {
+                    columns.push(f.column.clone());
+                }
+            }
+            let plan = QueryPlan {
+                table: mt.name.clone(),
+                related,
+                columns,
+                measures: Vec::new(),
+                group_by,
+                filters,
+                time: time_range,
+                order: None,
+                limit: None,
+                lookup: None,
+                hide_measure: false,
+            };
+            return Parsed::Plan {
+                plan: Box::new(plan),
+                confidence: self.confidence(&toks, &used, semantic_links, unresolved),
+            };
+        }
         let measure = measure.unwrap_or(Measure {
             agg: Agg::Count,
             column: None,
