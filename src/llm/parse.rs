@@ -1880,6 +1880,25 @@ impl<'a> Parser<'a> {
                             vs.iter().filter(|v| ts.contains(&v.0)).cloned().collect();
                         if !keep.is_empty() && keep.len() < vs.len() {
                             ms[i].kind = MK::Val(keep);
+                        } else if keep.is_empty() {
+                            // "active customers": the named table's flag (`is_active`)
+                            let word = stem(&vs[0].2);
+                            let flags: Vec<TC> = ts
+                                .iter()
+                                .flat_map(|t| {
+                                    self.t(*t)
+                                        .columns
+                                        .iter()
+                                        .enumerate()
+                                        .filter(|(_, c)| {
+                                            c.kind == ColKind::Bool && c.stems.last() == Some(&word)
+                                        })
+                                        .map(|(ci, _)| (*t, ci))
+                                })
+                                .collect();
+                            if !flags.is_empty() {
+                                ms[i].kind = MK::Col(flags, true);
+                            }
                         }
                     }
                     (MK::Val(vs), MK::Col(cs, _)) | (MK::Col(cs, _), MK::Val(vs)) => {
