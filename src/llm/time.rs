@@ -90,6 +90,11 @@ pub fn number_of(t: &Token) -> Option<f64> {
 fn clock_at(toks: &[Token], i: usize, day_start: i64) -> Option<(i64, usize)> {
     let t = toks.get(i)?;
     let next = toks.get(i + 1).map(|t| t.lower.as_str()).unwrap_or("");
+    match t.lower.as_str() {
+        "midnight" => return Some((day_start, 1)),
+        "noon" | "midday" => return Some((day_start + 12 * 3_600_000_000, 1)),
+        _ => {}
+    }
     let mut text = t.lower.clone();
     let mut width = 1;
     let mut meridiem = None;
