@@ -504,7 +504,7 @@ impl<'a> Parser<'a> {
                 hide_measure: false,
             };
             return Parsed::Plan {
-                plan: Box::new(plan),
+                plan: Box::new(pruned(plan)),
                 confidence: 0.95,
             };
         }
@@ -1371,7 +1371,7 @@ impl<'a> Parser<'a> {
                     hide_measure: false,
                 };
                 return Parsed::Plan {
-                    plan: Box::new(plan),
+                    plan: Box::new(pruned(plan)),
                     confidence: self.confidence(&toks, &used, semantic_links, unresolved),
                 };
             }
@@ -1423,7 +1423,7 @@ impl<'a> Parser<'a> {
                 hide_measure: false,
             };
             return Parsed::Plan {
-                plan: Box::new(plan),
+                plan: Box::new(pruned(plan)),
                 confidence: self.confidence(&toks, &used, semantic_links, unresolved),
             };
         }
@@ -1456,7 +1456,7 @@ impl<'a> Parser<'a> {
             hide_measure,
         };
         Parsed::Plan {
-            plan: Box::new(plan),
+            plan: Box::new(pruned(plan)),
             confidence: self.confidence(&toks, &used, semantic_links, unresolved),
         }
     }
@@ -1965,6 +1965,25 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        // "in-store purchases": an entity column right before what is counted qualifies it
+        for w in ms.windows(2) {
+            if w[0].end == w[1].start
+                && matches!(w[1].kind, MK::Val(_) | MK::Table(_))
+                && let MK::Col(cs, false) = &w[0].kind
+                && cs.iter().all(|c| {
+                    let c = self.c(*c);
+                    !c.is_key && c.stems.len() >= 2 && c.stems.last().is_some_and(|l| l == "id")
+                })
+            {
+                let mut seen = Vec::new();
+                for c in cs {
+                    if !seen.contains(&c.0) {
+                        s[c.0] += 1.0;
+                        seen.push(c.0);
+                    }
+                }
+            }
+        }
         s
     }
 
@@ -2098,6 +2117,11 @@ impl<'a> Parser<'a> {
             })
             .collect()
     }
+}
+
+fn pruned(mut plan: QueryPlan) -> QueryPlan {
+    plan.prune_unused_relations();
+    plan
 }
 
 /// Words with a grammatical role (aggregations, rankings, markers): never linked as data.

@@ -421,6 +421,69 @@ impl QueryPlan {
         sql
     }
 
+    /// Drops related tables nothing refers to ("customer transactions" needs no join), and
+    /// renumbers the references to the rest.
+    pub fn prune_unused_relations(&mut self) {
+        let mut used = vec![false; self.related.len() + 1];
+        used[0] = true;
+        let mut mark = |c: &ColRef| used[c.table] = true;
+        self.columns.iter().for_each(&mut mark);
+        self.measures
+            .iter()
+            .filter_map(|m| m.column.as_ref())
+            .for_each(&mut mark);
+        for g in &self.group_by {
+            match g {
+                GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => mark(c),
+            }
+        }
+        for f in &self.filters {
+            mark(&f.column);
+            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &f.op {
+                mark(other);
+            }
+        }
+        if let Some(t) = &self.time {
+            mark(&t.column);
+        }
+        if used.iter().all(|u| *u) {
+            return;
+        }
+        let mut map = vec![0usize; used.len()];
+        let mut next = 0;
+        for (i, u) in used.iter().enumerate() {
+            if *u {
+                map[i] = next;
+                next += 1;
+            }
+        }
+        let mut i = 0;
+        self.related.retain(|_| {
+            i += 1;
+            used[i]
+        });
+        let remap = |c: &mut ColRef| c.table = map[c.table];
+        self.columns.iter_mut().for_each(remap);
+        self.measures
+            .iter_mut()
+            .filter_map(|m| m.column.as_mut())
+            .for_each(remap);
+        for g in &mut self.group_by {
+            match g {
+                GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => remap(c),
+            }
+        }
+        for f in &mut self.filters {
+            remap(&mut f.column);
+            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &mut f.op {
+                remap(other);
+            }
+        }
+        if let Some(t) = &mut self.time {
+            remap(&mut t.column);
+        }
+    }
+
     fn link_of(&self, t: usize) -> Option<Link> {
         (t > 0).then(|| self.related[t - 1].link)
     }
