@@ -1273,6 +1273,7 @@ impl<'a> Parser<'a> {
                     0,
                     GroupKey::Bucket {
                         unit: b,
+                        size: time.bucket_size,
                         column: tc,
                     },
                 );
@@ -2297,6 +2298,13 @@ mod tests {
         assert_eq!(
             sql("tickets by priority and state"),
             "SELECT t0.priority AS priority, t0.state AS state, COUNT(*) AS tickets FROM helpdesk.tickets t0 GROUP BY t0.priority, t0.state"
+        );
+        assert!(
+            sql("tickets per 15 minutes today").starts_with(
+                "SELECT date_bin(INTERVAL '15 minutes', t0.opened_at, TIMESTAMP '1970-01-01 00:00:00') AS minute, COUNT(*) AS tickets"
+            ),
+            "{}",
+            sql("tickets per 15 minutes today")
         );
         assert!(sql("what's the weather like").starts_with("CLARIFY"));
     }

@@ -93,7 +93,13 @@ impl TimeUnit {
 #[serde(rename_all = "snake_case")]
 pub enum GroupKey {
     Column(ColRef),
-    Bucket { unit: TimeUnit, column: ColRef },
+    Bucket {
+        unit: TimeUnit,
+        /// Width in units (5 for "per 5 minutes").
+        #[serde(skip_serializing_if = "is_one")]
+        size: u32,
+        column: ColRef,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -281,9 +287,14 @@ impl QueryPlan {
     fn key_sql(&self, k: &GroupKey) -> String {
         match k {
             GroupKey::Column(c) => self.col(c),
-            GroupKey::Bucket { unit, column } => {
+            GroupKey::Bucket { unit, size, column } if *size <= 1 => {
                 format!("date_trunc('{}', {})", unit.name(), self.col(column))
             }
+            GroupKey::Bucket { unit, size, column } => format!(
+                "date_bin(INTERVAL '{size} {}s', {}, TIMESTAMP '1970-01-01 00:00:00')",
+                unit.name(),
+                self.col(column)
+            ),
         }
     }
 
@@ -551,6 +562,10 @@ impl QueryPlan {
         }
         parts.join(", ")
     }
+}
+
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// `2026-03-02 10:00:00` (UTC), as a SQL timestamp literal.

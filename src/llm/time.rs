@@ -12,6 +12,8 @@ pub struct TimeSpec {
     pub end_us: Option<i64>,
     pub label: String,
     pub bucket: Option<TimeUnit>,
+    /// Bucket width in units ("per 5 minutes", "in 15-minute intervals"); 1 by default.
+    pub bucket_size: u32,
     /// The bucket is what the question asks for ("which minute had the most …").
     pub bucket_is_target: bool,
 }
@@ -273,10 +275,45 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
         }
         i += 1;
     }
-    // Buckets: "per minute", "each hour", "by hour", "hourly", "which minute", "per-minute".
+    // Buckets: "per minute", "each hour", "by hour", "hourly", "which minute", "per-minute",
+    // and wider ones: "per 5 minutes", "every 15 minutes", "in 10-minute intervals".
+    spec.bucket_size = 1;
     for i in 0..n {
         if used[i] {
             continue;
+        }
+        if let Some(size) = toks.get(i).and_then(number_of)
+            && size >= 1.0
+            && size.fract() == 0.0
+            && let Some(u) = unit_of(w(i + 1))
+        {
+            let prev = if i > 0 { w(i - 1) } else { "" };
+            let after = w(i + 2);
+            let per = matches!(prev, "per" | "every" | "each" | "by");
+            let intervals = matches!(
+                after,
+                "intervals"
+                    | "interval"
+                    | "buckets"
+                    | "bucket"
+                    | "windows"
+                    | "window"
+                    | "slots"
+                    | "periods"
+                    | "blocks"
+                    | "bins"
+            );
+            if per || intervals {
+                spec.bucket = Some(u);
+                spec.bucket_size = size as u32;
+                let start = if per { i - 1 } else { i };
+                let end = if intervals { i + 3 } else { i + 2 };
+                for u in used.iter_mut().take(end).skip(start) {
+                    *u = true;
+                }
+                mark_before(toks, used, start, &["in", "for", "of", "into"]);
+                continue;
+            }
         }
         if let Some(u) = bucket_word(w(i)) {
             spec.bucket = Some(u);
