@@ -510,7 +510,7 @@ impl<'a> Parser<'a> {
         }
 
         // ---- the main table
-        let scores = self.scores(&ms);
+        let scores = self.scores(&ms, &words_l);
         let marker_before = |m: &M| -> bool {
             let mut k = m.start;
             while k > 0 {
@@ -1176,8 +1176,25 @@ impl<'a> Parser<'a> {
                 column: None,
             });
         } else if let Some(tc) = explicit_col {
+            // a level (price, score, rate) is averaged unless asked otherwise; an amount summed
+            let level = self.c(tc).stems.iter().any(|w| {
+                [
+                    "price",
+                    "rate",
+                    "score",
+                    "ratio",
+                    "percent",
+                    "pct",
+                    "temperature",
+                    "age",
+                    "rating",
+                ]
+                .iter()
+                .any(|x| stem(x) == *w)
+            });
             let agg = match agg_word {
                 Some((a, _)) if a != Agg::Count && a != Agg::CountDistinct => a,
+                _ if level => Agg::Avg,
                 _ => Agg::Sum,
             };
             measure = Some(Measure {
@@ -1931,8 +1948,18 @@ impl<'a> Parser<'a> {
     }
 
     /// How strongly the mentions point at each table.
-    fn scores(&self, ms: &[M]) -> Vec<f32> {
+    fn scores(&self, ms: &[M], words_l: &[String]) -> Vec<f32> {
         let mut s = vec![0f32; self.s.tables.len()];
+        // "sales revenue", "order value", "transaction volume": the table measured
+        for m in ms {
+            if let MK::Table(ts) = &m.kind
+                && words_l.get(m.end).is_some_and(|w| {
+                    MONEY_WORDS.contains(&w.as_str()) || QUANTITY_WORDS.contains(&w.as_str())
+                })
+            {
+                ts.iter().for_each(|t| s[*t] += 2.0);
+            }
+        }
         for m in ms {
             let w = if m.semantic { 0.5 } else { 1.0 };
             match &m.kind {
