@@ -900,12 +900,18 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        // "declined vs approved": values compared side by side are a breakdown of their column
+        let versus = has(&["vs", "versus", "compared", "compare", "against"]);
         for ((k, col), vals) in pos_vals {
+            let column = ColRef {
+                table: k,
+                column: col,
+            };
+            if versus && vals.len() >= 2 && !group_by.contains(&GroupKey::Column(column.clone())) {
+                group_by.push(GroupKey::Column(column.clone()));
+            }
             filters.push(Filter {
-                column: ColRef {
-                    table: k,
-                    column: col,
-                },
+                column,
                 op: Op::In(vals),
             });
         }
