@@ -427,6 +427,53 @@ impl<'a> Parser<'a> {
         let has = |w: &[&str]| words_l.iter().any(|x| w.contains(&x.as_str()));
         let pos_of = |w: &[&str]| words_l.iter().position(|x| w.contains(&x.as_str()));
 
+        // Shapes this parser does not build yet: say so rather than answer something else.
+        let unused_word =
+            |ws: &[&str]| (0..n).any(|i| !used[i] && ws.contains(&words_l[i].as_str()));
+        if unused_word(&[
+            "percentage",
+            "percent",
+            "share",
+            "proportion",
+            "fraction",
+            "ratio",
+        ]) {
+            return Parsed::Clarify {
+                message: "Shares and ratios are not supported yet. Ask for the counts side by side instead, e.g. \"transactions by status today\" or \"declined vs approved transactions\".".into(),
+                candidates: self.overview(),
+            };
+        }
+        let superlative_any = (0..n).any(|i| {
+            MAX_WORDS.contains(&words_l[i].as_str()) || MIN_WORDS.contains(&words_l[i].as_str())
+        });
+        let per_group = words_l.windows(2).any(|w| {
+            matches!(w[0].as_str(), "each" | "every")
+                || w[0] == "per" && !w[1].is_empty() && unit_of(&w[1]).is_none()
+        }) || (0..n).any(|i| matches!(words_l[i].as_str(), "each" | "every"));
+        if superlative_any
+            && per_group
+            && ms.iter().any(|m| matches!(&m.kind, MK::Table(_)))
+            && self.s.tables.len() > 0
+        {
+            // "the most expensive product in each category": a ranking inside every group
+            let entity_first = ms
+                .iter()
+                .find(|m| matches!(m.kind, MK::Table(_) | MK::Col(..)));
+            let sup_pos = (0..n).find(|i| {
+                MAX_WORDS.contains(&words_l[*i].as_str())
+                    || MIN_WORDS.contains(&words_l[*i].as_str())
+            });
+            if let (Some(e), Some(p)) = (entity_first, sup_pos)
+                && matches!(e.kind, MK::Table(_))
+                && p < e.start
+            {
+                return Parsed::Clarify {
+                    message: "A ranking inside every group (the top one per category) is not supported yet. Ask for the ranking within one group, e.g. \"the most expensive product in electronics\", or for the breakdown, e.g. \"highest price per category\".".into(),
+                    candidates: self.overview(),
+                };
+            }
+        }
+
         // ---- lookups by id
         let number_of = words_l.windows(2).any(|w| w[0] == "number" && w[1] == "of");
         let count_q = (has(&["how"]) && has(&["many"])) || has(&["count", "counts"]) || number_of;
