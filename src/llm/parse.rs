@@ -450,11 +450,7 @@ impl<'a> Parser<'a> {
             matches!(w[0].as_str(), "each" | "every")
                 || w[0] == "per" && !w[1].is_empty() && unit_of(&w[1]).is_none()
         }) || (0..n).any(|i| matches!(words_l[i].as_str(), "each" | "every"));
-        if superlative_any
-            && per_group
-            && ms.iter().any(|m| matches!(&m.kind, MK::Table(_)))
-            && self.s.tables.len() > 0
-        {
+        if superlative_any && per_group && ms.iter().any(|m| matches!(&m.kind, MK::Table(_))) {
             // "the most expensive product in each category": a ranking inside every group
             let entity_first = ms
                 .iter()
