@@ -222,7 +222,16 @@ impl Assistant {
                 cache: &cache,
             };
             let parser = Parser::new(&snap.schema, Some(&sem));
-            let parsed = parser.parse(&question, as_of_us);
+            let parsed = match parser.parse(&question, as_of_us) {
+                Parsed::Clarify {
+                    message,
+                    candidates,
+                } => Parsed::Clarify {
+                    message,
+                    candidates: closest(&snap, &encoder, &question).unwrap_or(candidates),
+                },
+                p => p,
+            };
             (parsed, started.elapsed().as_secs_f64() * 1e3)
         })
         .await
@@ -288,6 +297,25 @@ impl Assistant {
 
 fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
+}
+
+/// The columns closest in meaning to the question, best first, then every table with its
+/// columns: what a clarification offers.
+fn closest(snap: &Snapshot, encoder: &Encoder, question: &str) -> Option<Vec<String>> {
+    let q = encoder.embed(&[question]).ok()?.pop()?;
+    let mut scored: Vec<(f32, String)> = snap
+        .columns
+        .iter()
+        .filter_map(|(t, c, e)| {
+            let table = snap.schema.tables.get(*t)?;
+            let col = table.columns.get(*c)?;
+            (col.name != "_ts").then(|| (cosine(&q, e), format!("{}.{}", table.name, col.name)))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
+    let mut out: Vec<String> = scored.into_iter().take(5).map(|(_, s)| s).collect();
+    out.extend(Parser::new(&snap.schema, None).overview());
+    Some(out)
 }
 
 /// Reads the catalog's value statistics and embeds what is new.
