@@ -314,7 +314,7 @@ fn closest(snap: &Snapshot, encoder: &Encoder, question: &str) -> Option<Vec<Str
         .collect();
     scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
     let mut out: Vec<String> = scored.into_iter().take(5).map(|(_, s)| s).collect();
-    out.extend(Parser::new(&snap.schema, None).overview());
+    out.extend(snap.schema.overview());
     Some(out)
 }
 

@@ -3,13 +3,12 @@
 //! the sentence encoder for words that only match in meaning; then a small grammar of
 //! question shapes (counts, measures, breakdowns, trends, rankings, lookups, joins).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use super::plan::*;
 use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
 use super::text::{
     TokKind, Token, close_enough, country_code, is_stopword, is_unit_suffix, stem, tokenize, words,
-    words_of_identifier,
 };
 use super::time::{self, number_of, unit_of};
 
@@ -144,45 +143,11 @@ const TEXT_CUES: &[&str] = &[
 pub struct Parser<'a> {
     s: &'a SchemaInfo,
     sem: Option<&'a dyn Semantic>,
-    /// Stemmed phrase → categorical / named values.
-    values: HashMap<String, Vec<(usize, usize, String)>>,
-    /// Raw word → its stem, for typo correction.
-    vocab: BTreeMap<String, String>,
 }
 
 impl<'a> Parser<'a> {
     pub fn new(s: &'a SchemaInfo, sem: Option<&'a dyn Semantic>) -> Self {
-        let mut values: HashMap<String, Vec<(usize, usize, String)>> = HashMap::new();
-        let mut vocab = BTreeMap::new();
-        for (ti, t) in s.tables.iter().enumerate() {
-            for w in words_of_identifier(t.short()) {
-                vocab.insert(w.clone(), stem(&w));
-            }
-            for (ci, c) in t.columns.iter().enumerate() {
-                for w in words_of_identifier(&c.name) {
-                    vocab.insert(w.clone(), stem(&w));
-                }
-                for v in &c.values {
-                    let ws = words(v);
-                    if ws.is_empty() || ws.len() > 5 {
-                        continue;
-                    }
-                    let key = ws.iter().map(|w| stem(w)).collect::<Vec<_>>().join(" ");
-                    values.entry(key).or_default().push((ti, ci, v.clone()));
-                    if c.distinct <= MAX_CATEGORICAL {
-                        for w in ws {
-                            vocab.insert(w.clone(), stem(&w));
-                        }
-                    }
-                }
-            }
-        }
-        Self {
-            s,
-            sem,
-            values,
-            vocab,
-        }
+        Self { s, sem }
     }
 
     fn t(&self, i: usize) -> &TableInfo {
@@ -300,7 +265,7 @@ impl<'a> Parser<'a> {
         }
 
         // Typos: a word no catalog word stems to, close to one that does.
-        let known: std::collections::HashSet<&String> = self.vocab.values().collect();
+        let known = &self.s.lexicon.known_stems;
         for (i, t) in toks.iter_mut().enumerate() {
             if used[i]
                 || t.kind != TokKind::Word
@@ -310,7 +275,13 @@ impl<'a> Parser<'a> {
             {
                 continue;
             }
-            if let Some((_, st)) = self.vocab.iter().find(|(w, _)| close_enough(&t.lower, w)) {
+            if let Some((_, st)) = self
+                .s
+                .lexicon
+                .vocab
+                .iter()
+                .find(|(w, _)| close_enough(&t.lower, w))
+            {
                 t.stem = st.clone();
             }
         }
@@ -419,7 +390,7 @@ impl<'a> Parser<'a> {
         if !has_any {
             return Parsed::Clarify {
                 message: "I could not match that question to the data: it names no table, column or value I know. Try naming what to count or measure and over which table.".into(),
-                candidates: self.overview(),
+                candidates: self.s.overview(),
             };
         }
 
@@ -440,7 +411,7 @@ impl<'a> Parser<'a> {
         ]) {
             return Parsed::Clarify {
                 message: "Shares and ratios are not supported yet. Ask for the counts side by side instead, e.g. \"transactions by status today\" or \"declined vs approved transactions\".".into(),
-                candidates: self.overview(),
+                candidates: self.s.overview(),
             };
         }
         let superlative_any = (0..n).any(|i| {
@@ -465,7 +436,7 @@ impl<'a> Parser<'a> {
             {
                 return Parsed::Clarify {
                     message: "A ranking inside every group (the top one per category) is not supported yet. Ask for the ranking within one group, e.g. \"the most expensive product in electronics\", or for the breakdown, e.g. \"highest price per category\".".into(),
-                    candidates: self.overview(),
+                    candidates: self.s.overview(),
                 };
             }
         }
@@ -735,7 +706,7 @@ impl<'a> Parser<'a> {
         let Some(main) = main else {
             return Parsed::Clarify {
                 message: "I could not tell which table the question is about.".into(),
-                candidates: self.overview(),
+                candidates: self.s.overview(),
             };
         };
         let mt = self.t(main);
@@ -1657,9 +1628,11 @@ impl<'a> Parser<'a> {
             .join(" ");
         let code_key = country_code(&raw_phrase).map(|c| c.to_lowercase());
         let vals: Vec<(usize, usize, String)> = self
+            .s
+            .lexicon
             .values
             .get(phrase)
-            .or_else(|| code_key.as_ref().and_then(|k| self.values.get(k)))
+            .or_else(|| code_key.as_ref().and_then(|k| self.s.lexicon.values.get(k)))
             .map(|vs| {
                 vs.iter()
                     .filter(|(t, c, _)| {
@@ -1795,7 +1768,7 @@ impl<'a> Parser<'a> {
                 .join(" ");
             if named.is_empty()
                 && !cue_anywhere
-                && let Some(vs) = self.values.get(&key)
+                && let Some(vs) = self.s.lexicon.values.get(&key)
             {
                 ms.push(M {
                     start: i,
@@ -2176,24 +2149,6 @@ impl<'a> Parser<'a> {
         let c = 1.0 - 0.12 * missed as f32 - 0.1 * semantic as f32 - 0.2 * unresolved as f32;
         c.clamp(0.05, 0.99)
     }
-
-    /// Tables and their columns, for a clarifying reply.
-    pub fn overview(&self) -> Vec<String> {
-        self.s
-            .tables
-            .iter()
-            .map(|t| {
-                let cols: Vec<&str> = t
-                    .columns
-                    .iter()
-                    .filter(|c| c.name != "_ts")
-                    .map(|c| c.name.as_str())
-                    .take(12)
-                    .collect();
-                format!("{} ({})", t.name, cols.join(", "))
-            })
-            .collect()
-    }
 }
 
 fn pruned(mut plan: QueryPlan) -> QueryPlan {
@@ -2250,6 +2205,7 @@ fn self_is_rank_by(words_l: &[String], by: usize) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::llm::text::words_of_identifier;
 
     #[test]
     fn tokens_and_stems() {
@@ -2325,10 +2281,7 @@ mod tests {
             primary_key: vec!["agent_id".into()],
             event_time: None,
         };
-        SchemaInfo {
-            tables: vec![tickets, agents],
-            fingerprint: (0, 0),
-        }
+        SchemaInfo::new(vec![tickets, agents], (0, 0))
     }
 
     fn sql(q: &str) -> String {

@@ -4,7 +4,7 @@
 //! it. Built from the catalog and from queries through the same SQL engine, so a new topic is
 //! understood as soon as it has rows: nothing here names any table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::query::QueryEngine;
@@ -131,15 +131,84 @@ impl TableInfo {
     }
 }
 
+/// Lookups derived from the tables, built once per snapshot rather than per question.
+#[derive(Clone, Debug, Default)]
+pub struct Lexicon {
+    /// Stemmed phrase of a value → (table, column, value), categorical and named values.
+    pub values: HashMap<String, Vec<(usize, usize, String)>>,
+    /// Catalog word as written → its stem, for typo correction.
+    pub vocab: BTreeMap<String, String>,
+    /// Every stem in `vocab`: a word stemming to one of these is no typo.
+    pub known_stems: HashSet<String>,
+}
+
+impl Lexicon {
+    fn of(tables: &[TableInfo]) -> Self {
+        let mut lex = Lexicon::default();
+        for (ti, t) in tables.iter().enumerate() {
+            let mut add = |w: String| {
+                let st = stem(&w);
+                lex.known_stems.insert(st.clone());
+                lex.vocab.insert(w, st);
+            };
+            words_of_identifier(t.short())
+                .into_iter()
+                .for_each(&mut add);
+            for (ci, c) in t.columns.iter().enumerate() {
+                words_of_identifier(&c.name).into_iter().for_each(&mut add);
+                for v in &c.values {
+                    let ws = super::text::words(v);
+                    if ws.is_empty() || ws.len() > 5 {
+                        continue;
+                    }
+                    let key = ws.iter().map(|w| stem(w)).collect::<Vec<_>>().join(" ");
+                    lex.values.entry(key).or_default().push((ti, ci, v.clone()));
+                    if c.distinct <= MAX_CATEGORICAL {
+                        ws.into_iter().for_each(&mut add);
+                    }
+                }
+            }
+        }
+        lex
+    }
+}
+
 /// The whole snapshot.
 #[derive(Clone, Debug, Default)]
 pub struct SchemaInfo {
     pub tables: Vec<TableInfo>,
     /// Sum of schema versions and row counts when built: a cheap change detector.
     pub fingerprint: (u64, u64),
+    pub lexicon: Lexicon,
 }
 
 impl SchemaInfo {
+    pub fn new(tables: Vec<TableInfo>, fingerprint: (u64, u64)) -> Self {
+        let lexicon = Lexicon::of(&tables);
+        Self {
+            tables,
+            fingerprint,
+            lexicon,
+        }
+    }
+
+    /// Tables and their columns, for a clarifying reply.
+    pub fn overview(&self) -> Vec<String> {
+        self.tables
+            .iter()
+            .map(|t| {
+                let cols: Vec<&str> = t
+                    .columns
+                    .iter()
+                    .filter(|c| c.name != "_ts")
+                    .map(|c| c.name.as_str())
+                    .take(12)
+                    .collect();
+                format!("{} ({})", t.name, cols.join(", "))
+            })
+            .collect()
+    }
+
     pub fn table(&self, name: &str) -> Option<&TableInfo> {
         self.tables.iter().find(|t| t.name == name)
     }
@@ -206,10 +275,7 @@ impl SchemaInfo {
                 event_time,
             });
         }
-        SchemaInfo {
-            tables,
-            fingerprint,
-        }
+        SchemaInfo::new(tables, fingerprint)
     }
 }
 
