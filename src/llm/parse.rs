@@ -621,14 +621,7 @@ impl<'a> Parser<'a> {
 
         let mut main: Option<usize> = None;
         let mut measure_col: Option<TC> = None;
-        let pick = |cands: &[usize]| -> Option<usize> {
-            cands.iter().copied().max_by(|a, b| {
-                scores[*a]
-                    .partial_cmp(&scores[*b])
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(self.t(*a).rows.cmp(&self.t(*b).rows))
-            })
-        };
+        let pick = |cands: &[usize]| self.best_table(&scores, cands.iter().copied());
         let agg_is_value = matches!(
             agg_word,
             Some((Agg::Sum | Agg::Avg | Agg::Median | Agg::Min | Agg::Max, _))
@@ -667,12 +660,7 @@ impl<'a> Parser<'a> {
                     sc[*t] -= 3.0;
                 }
             }
-            main = (0..sc.len()).filter(|t| sc[*t] > 0.0).max_by(|a, b| {
-                sc[*a]
-                    .partial_cmp(&sc[*b])
-                    .unwrap_or(std::cmp::Ordering::Equal)
-                    .then(self.t(*a).rows.cmp(&self.t(*b).rows))
-            });
+            main = self.best_table(&sc, (0..sc.len()).filter(|t| sc[*t] > 0.0));
         }
         // A money measure on a table without money ("total spent by premium customers"): the
         // money lives in a related table, which becomes the main one.
@@ -691,14 +679,10 @@ impl<'a> Parser<'a> {
                     self.money_column(t).is_some()
                 }
             };
-            let alt = (0..self.s.tables.len())
-                .filter(|t| wanted(*t) && self.relate(*t, m0).is_some())
-                .max_by(|a, b| {
-                    scores[*a]
-                        .partial_cmp(&scores[*b])
-                        .unwrap_or(std::cmp::Ordering::Equal)
-                        .then(self.t(*a).rows.cmp(&self.t(*b).rows))
-                });
+            let alt = self.best_table(
+                &scores,
+                (0..self.s.tables.len()).filter(|t| wanted(*t) && self.relate(*t, m0).is_some()),
+            );
             if alt.is_some() {
                 main = alt;
             }
@@ -1982,37 +1966,26 @@ impl<'a> Parser<'a> {
                 ts.iter().for_each(|t| s[*t] += 2.0);
             }
         }
+        // each mention counts once per table it could belong to
+        let mut add = |tables: &mut dyn Iterator<Item = usize>, weight: f32| {
+            let mut seen = Vec::new();
+            for t in tables {
+                if !seen.contains(&t) {
+                    s[t] += weight;
+                    seen.push(t);
+                }
+            }
+        };
         for m in ms {
             let w = if m.semantic { 0.5 } else { 1.0 };
             match &m.kind {
-                MK::Table(ts) => ts.iter().for_each(|t| s[*t] += 3.0 * w),
-                MK::Col(cs, partial) => {
-                    let mut seen = Vec::new();
-                    for c in cs {
-                        if !seen.contains(&c.0) {
-                            s[c.0] += if *partial { 0.75 } else { 2.0 } * w;
-                            seen.push(c.0);
-                        }
-                    }
-                }
-                MK::Val(vs) => {
-                    let mut seen = Vec::new();
-                    for v in vs {
-                        if !seen.contains(&v.0) {
-                            s[v.0] += 2.0 * w;
-                            seen.push(v.0);
-                        }
-                    }
-                }
-                MK::Text(cs, _) | MK::Id(cs, _) => {
-                    let mut seen = Vec::new();
-                    for c in cs {
-                        if !seen.contains(&c.0) {
-                            s[c.0] += 2.0;
-                            seen.push(c.0);
-                        }
-                    }
-                }
+                MK::Table(ts) => add(&mut ts.iter().copied(), 3.0 * w),
+                MK::Col(cs, partial) => add(
+                    &mut cs.iter().map(|c| c.0),
+                    if *partial { 0.75 } else { 2.0 } * w,
+                ),
+                MK::Val(vs) => add(&mut vs.iter().map(|v| v.0), 2.0 * w),
+                MK::Text(cs, _) | MK::Id(cs, _) => add(&mut cs.iter().map(|c| c.0), 2.0),
             }
         }
         // "in-store purchases": an entity column right before what is counted qualifies it
@@ -2025,16 +1998,20 @@ impl<'a> Parser<'a> {
                     !c.is_key && c.stems.len() >= 2 && c.stems.last().is_some_and(|l| l == "id")
                 })
             {
-                let mut seen = Vec::new();
-                for c in cs {
-                    if !seen.contains(&c.0) {
-                        s[c.0] += 1.0;
-                        seen.push(c.0);
-                    }
-                }
+                add(&mut cs.iter().map(|c| c.0), 1.0);
             }
         }
         s
+    }
+
+    /// The highest-scoring of `cands`; the larger table wins a tie.
+    fn best_table(&self, scores: &[f32], cands: impl Iterator<Item = usize>) -> Option<usize> {
+        cands.max_by(|a, b| {
+            scores[*a]
+                .partial_cmp(&scores[*b])
+                .unwrap_or(std::cmp::Ordering::Equal)
+                .then(self.t(*a).rows.cmp(&self.t(*b).rows))
+        })
     }
 
     /// How `other` relates to `main`: `main` holds `other`'s key (join), or `other` holds
