@@ -72,6 +72,19 @@ struct M {
     qualified: bool,
 }
 
+impl M {
+    fn new(start: usize, end: usize, kind: MK) -> Self {
+        Self {
+            start,
+            end,
+            kind,
+            negated: false,
+            semantic: false,
+            qualified: false,
+        }
+    }
+}
+
 const COUNT_WORDS: &[&str] = &["count", "number", "many", "#"];
 const SUM_WORDS: &[&str] = &[
     "total",
@@ -371,12 +384,8 @@ impl<'a> Parser<'a> {
                     used[i] = true;
                     semantic_links += 1;
                     ms.push(M {
-                        start: i,
-                        end: i + 1,
-                        kind,
-                        negated: false,
                         semantic: true,
-                        qualified: false,
+                        ..M::new(i, i + 1, kind)
                     });
                 }
             }
@@ -1526,14 +1535,7 @@ impl<'a> Parser<'a> {
                 });
                 if !cands.is_empty() {
                     used[i] = true;
-                    ms.push(M {
-                        start: i,
-                        end: i + 1,
-                        kind: MK::Id(cands, toks[i].raw.to_uppercase()),
-                        negated: false,
-                        semantic: false,
-                        qualified: false,
-                    });
+                    ms.push(M::new(i, i + 1, MK::Id(cands, toks[i].raw.to_uppercase())));
                 }
             }
         }
@@ -1565,14 +1567,7 @@ impl<'a> Parser<'a> {
                     for u in used.iter_mut().skip(i).take(len) {
                         *u = true;
                     }
-                    ms.push(M {
-                        start: i,
-                        end: i + len,
-                        kind,
-                        negated: false,
-                        semantic: false,
-                        qualified: false,
-                    });
+                    ms.push(M::new(i, i + len, kind));
                 }
             }
         }
@@ -1754,14 +1749,7 @@ impl<'a> Parser<'a> {
                 && !cue_anywhere
                 && let Some(vs) = self.s.lexicon.values.get(&key)
             {
-                ms.push(M {
-                    start: i,
-                    end: i + 1,
-                    kind: MK::Val(vs.clone()),
-                    negated: false,
-                    semantic: false,
-                    qualified: false,
-                });
+                ms.push(M::new(i, i + 1, MK::Val(vs.clone())));
                 continue;
             }
             let cands: Vec<TC> = if named.is_empty() {
@@ -1774,14 +1762,7 @@ impl<'a> Parser<'a> {
                     *u = true;
                 }
             }
-            ms.push(M {
-                start: i,
-                end: i + 1,
-                kind: MK::Text(cands, toks[i].raw.clone()),
-                negated: false,
-                semantic: false,
-                qualified: false,
-            });
+            ms.push(M::new(i, i + 1, MK::Text(cands, toks[i].raw.clone())));
         }
         for (start, end, cols) in named {
             if used[start] {
@@ -1825,14 +1806,7 @@ impl<'a> Parser<'a> {
                         *u = true;
                     }
                     let like = self.like_pattern(&toks[k..k + len], &hits);
-                    ms.push(M {
-                        start: k,
-                        end: k + len,
-                        kind: MK::Text(hits, like),
-                        negated: false,
-                        semantic: false,
-                        qualified: false,
-                    });
+                    ms.push(M::new(k, k + len, MK::Text(hits, like)));
                     break;
                 }
             }
