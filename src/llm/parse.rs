@@ -8,7 +8,8 @@ use std::collections::BTreeMap;
 use super::plan::*;
 use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
 use super::text::{
-    TokKind, Token, close_enough, country_code, is_stopword, is_unit_suffix, stem, tokenize, words,
+    TokKind, Token, close_enough, country_code, is_stopword, is_unit_suffix, mark_used, stem,
+    tokenize, words,
 };
 use super::time::{self, number_of, unit_of};
 
@@ -197,9 +198,7 @@ impl<'a> Parser<'a> {
             {
                 num_cmps.push((i, ">=", a));
                 num_cmps.push((i, "<=", b));
-                for u in used.iter_mut().take(i + 4).skip(i) {
-                    *u = true;
-                }
+                mark_used(&mut used, i..i + 4);
             }
         }
         let time = time::parse(&toks, &mut used, as_of_us);
@@ -217,9 +216,7 @@ impl<'a> Parser<'a> {
             {
                 let more = matches!(lw(&toks, i).as_str(), "more" | "over");
                 col_cmp = Some((i, (num * u.micros() as f64) as i64, more));
-                for u in used.iter_mut().take(i + 5).skip(i) {
-                    *u = true;
-                }
+                mark_used(&mut used, i..i + 5);
             }
         }
 
@@ -243,9 +240,7 @@ impl<'a> Parser<'a> {
                 && let Ok(v) = t.lower.parse::<f64>()
             {
                 num_cmps.push((i, op, v));
-                for u in used.iter_mut().take(i + width + 1).skip(i) {
-                    *u = true;
-                }
+                mark_used(&mut used, i..i + width + 1);
             }
         }
 
@@ -1564,9 +1559,7 @@ impl<'a> Parser<'a> {
                 let after_marker =
                     i > 0 && matches!(toks[i - 1].lower.as_str(), "per" | "by" | "each" | "every");
                 if let Some(kind) = self.match_span(&phrase, &stems, span, len, after_marker) {
-                    for u in used.iter_mut().skip(i).take(len) {
-                        *u = true;
-                    }
+                    mark_used(used, i..i + len);
                     ms.push(M::new(i, i + len, kind));
                 }
             }
@@ -1758,9 +1751,7 @@ impl<'a> Parser<'a> {
                 named.iter().flat_map(|(_, _, c)| c.clone()).collect()
             };
             for (a, b, _) in &named {
-                for u in used.iter_mut().take(*b).skip(*a) {
-                    *u = true;
-                }
+                mark_used(used, *a..*b);
             }
             ms.push(M::new(i, i + 1, MK::Text(cands, toks[i].raw.clone())));
         }
@@ -1802,9 +1793,7 @@ impl<'a> Parser<'a> {
                     .filter(|c| self.c(*c).phrases.contains(&phrase))
                     .collect();
                 if !hits.is_empty() {
-                    for u in used.iter_mut().take(k + len).skip(start) {
-                        *u = true;
-                    }
+                    mark_used(used, start..k + len);
                     let like = self.like_pattern(&toks[k..k + len], &hits);
                     ms.push(M::new(k, k + len, MK::Text(hits, like)));
                     break;

@@ -504,3 +504,8 @@ pub fn country_code(name: &str) -> Option<&'static str> {
         _ => return None,
     })
 }
+
+/// Marks the tokens in `range` as taken by a match.
+pub fn mark_used(used: &mut [bool], range: std::ops::Range<usize>) {
+    used[range].iter_mut().for_each(|u| *u = true);
+}

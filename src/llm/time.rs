@@ -3,7 +3,7 @@
 //! "hourly", "which minute").
 
 use super::plan::TimeUnit;
-use super::text::{TokKind, Token};
+use super::text::{TokKind, Token, mark_used};
 
 /// What the time words of a question say.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -177,9 +177,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                 } else {
                     format!("in the last {} {}s", num, u.name())
                 };
-                for u in used.iter_mut().take(k + 1).skip(i) {
-                    *u = true;
-                }
+                mark_used(used, i..k + 1);
                 mark_before(
                     toks,
                     used,
@@ -197,9 +195,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
         {
             spec.start_us = Some(as_of_us - (num * u.micros() as f64) as i64);
             spec.label = format!("since {} {}s ago", num, u.name());
-            for u in used.iter_mut().take(i + 3).skip(i) {
-                *u = true;
-            }
+            mark_used(used, i..i + 3);
             i += 3;
             continue;
         }
@@ -233,9 +229,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                     spec.end_us = Some(b);
                     spec.label = format!("between {} and {} UTC", fmt_clock(a), fmt_clock(b));
                     let end = i + 2 + wa + wb;
-                    for u in used.iter_mut().take(end).skip(i) {
-                        *u = true;
-                    }
+                    mark_used(used, i..end);
                     i = end;
                     continue;
                 } else if lw == "from"
@@ -243,18 +237,14 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                 {
                     spec.start_us = Some(a);
                     spec.label = format!("since {} UTC", fmt_clock(a));
-                    for u in used.iter_mut().take(i + 1 + wa).skip(i) {
-                        *u = true;
-                    }
+                    mark_used(used, i..i + 1 + wa);
                 }
             }
             "since" | "after" => {
                 if let Some((a, wa)) = clock_at(toks, i + 1, day_start) {
                     spec.start_us = Some(a);
                     spec.label = format!("since {} UTC", fmt_clock(a));
-                    for u in used.iter_mut().take(i + 1 + wa).skip(i) {
-                        *u = true;
-                    }
+                    mark_used(used, i..i + 1 + wa);
                 }
             }
             "before" | "until" | "till" | "by" => {
@@ -265,9 +255,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                     } else {
                         format!("{}, before {} UTC", spec.label, fmt_clock(b))
                     };
-                    for u in used.iter_mut().take(i + 1 + wb).skip(i) {
-                        *u = true;
-                    }
+                    mark_used(used, i..i + 1 + wb);
                 }
             }
             "utc" | "gmt" | "z" => used[i] = true,
@@ -308,9 +296,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
                 spec.bucket_size = size as u32;
                 let start = if per { i - 1 } else { i };
                 let end = if intervals { i + 3 } else { i + 2 };
-                for u in used.iter_mut().take(end).skip(start) {
-                    *u = true;
-                }
+                mark_used(used, start..end);
                 mark_before(toks, used, start, &["in", "for", "of", "into"]);
                 continue;
             }
