@@ -633,7 +633,7 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 fn summary_ms(mut v: Vec<f64>) -> String {
-    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v.sort_by(f64::total_cmp);
     format!(
         "p50 {:.2} ms, p95 {:.2} ms, max {:.2} ms (n={})",
         percentile(&v, 0.5),
@@ -960,7 +960,7 @@ fn bench_search(docs: usize, queries: usize) -> anyhow::Result<()> {
         assert!(!hits.is_empty());
     }
     lat.sort_by(f64::total_cmp);
-    let pct = |p: f64| lat[((lat.len() as f64 - 1.0) * p).round() as usize];
+    let pct = |p: f64| percentile(&lat, p);
     println!(
         "bench search: {docs} docs indexed in {index_secs:.1} s ({:.0} docs/s); {queries} queries (top 20): p50 {:.2} ms, p95 {:.2} ms; peak RSS {:.0} MiB",
         docs as f64 / index_secs,

@@ -7,9 +7,8 @@ mod common;
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;
-use std::process::Command;
 
-use common::{TestServer, post_sql, shared};
+use common::{TestServer, post_sql, run_eval, shared};
 
 fn ask(base: &str, question: &str, as_of: Option<&str>) -> (u16, serde_json::Value) {
     let body = serde_json::json!({ "question": question, "as_of": as_of });
@@ -33,36 +32,18 @@ fn model_present() {
 async fn dev_accuracy(file: &str) -> (f64, String) {
     model_present();
     let server = TestServer::replayed(&shared(file), |_| {}).await;
-    let base = server.base.clone();
-    let failures = server.dir.path().join("failures.jsonl");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(shared("bench/eval.py"))
-            .args(["--base", &base, "--questions"])
-            .arg(shared("data/dev-questions.jsonl"))
-            .arg("--failures")
-            .arg(&failures)
-            .output()
-            .expect("python3 runs the shared evaluation script")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    let last = stdout.lines().last().unwrap_or_default().to_string();
-    let acc: f64 = last
+    let (base, dir) = (server.base.clone(), server.dir.path().to_path_buf());
+    let run = tokio::task::spawn_blocking(move || run_eval("eval.py", &base, &dir))
+        .await
+        .unwrap();
+    let acc: f64 = run
+        .last
         .split_whitespace()
         .nth(1)
         .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| {
-            panic!(
-                "no accuracy line in:\n{stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
-            )
-        });
-    let failed =
-        std::fs::read_to_string(server.dir.path().join("failures.jsonl")).unwrap_or_default();
+        .unwrap_or_else(|| panic!("no accuracy line in:\n{}\n{}", run.stdout, run.stderr));
     server.stop().await;
-    (acc, format!("{stdout}\nfailures:\n{failed}"))
+    (acc, format!("{}\nfailures:\n{}", run.stdout, run.failures))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -15,7 +15,7 @@ use common::broker::{
     Broker, Registry, Streamq, applied_of, ends_of, kafka_tool, streamq_produce, table_sums,
     wait_caught_up,
 };
-use common::{get_json, oracle_row_counts, post_sql, shared};
+use common::{get_json, oracle_row_counts, post_sql, run_eval, shared};
 
 static SERIAL: Mutex<()> = Mutex::new(());
 
@@ -26,20 +26,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 const CATCH_UP: Duration = Duration::from_secs(300);
 
 fn sql_eval(base: &str, dir: &Path) -> String {
-    let failures = dir.join("failures.jsonl");
-    let out = Command::new("python3")
-        .arg(shared("bench/sql_eval.py"))
-        .args(["--base", base, "--questions"])
-        .arg(shared("data/dev-questions.jsonl"))
-        .arg("--failures")
-        .arg(&failures)
-        .output()
-        .expect("python3 runs the shared evaluation script");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default().to_string();
-    let failed = std::fs::read_to_string(&failures).unwrap_or_default();
-    assert!(last.contains("(60/60)"), "{last}\nfailures:\n{failed}");
-    last
+    let run = run_eval("sql_eval.py", base, dir);
+    assert!(
+        run.last.contains("(60/60)"),
+        "{}\nfailures:\n{}",
+        run.last,
+        run.failures
+    );
+    run.last
 }
 
 /// Every table's row count equals the oracle over `file` (the dev files: all six tables).

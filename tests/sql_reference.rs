@@ -4,31 +4,16 @@
 
 mod common;
 
-use std::process::Command;
-
-use common::{TestServer, oracle_row_counts, post_sql, shared};
+use common::{TestServer, oracle_row_counts, post_sql, run_eval, shared};
 
 async fn gold_sql_all_pass(file: &str) {
     let path = shared(file);
     let server = TestServer::replayed(&path, |_| {}).await;
-    let base = server.base.clone();
-    let failures = server.dir.path().join("failures.jsonl");
-    let out = tokio::task::spawn_blocking(move || {
-        Command::new("python3")
-            .arg(shared("bench/sql_eval.py"))
-            .args(["--base", &base, "--questions"])
-            .arg(shared("data/dev-questions.jsonl"))
-            .arg("--failures")
-            .arg(&failures)
-            .output()
-            .expect("python3 runs the shared evaluation script")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().last().unwrap_or_default().to_string();
-    let failed =
-        std::fs::read_to_string(server.dir.path().join("failures.jsonl")).unwrap_or_default();
+    let (base, dir) = (server.base.clone(), server.dir.path().to_path_buf());
+    let run = tokio::task::spawn_blocking(move || run_eval("sql_eval.py", &base, &dir))
+        .await
+        .unwrap();
+    let (last, failed) = (run.last, run.failures);
     assert!(
         last.contains("(60/60)"),
         "{file}: {last}\nfailures:\n{failed}"

@@ -433,37 +433,19 @@ impl Semantic for SemIndex<'_> {
             .columns
             .iter()
             .map(|(t, c, ce)| (*t, *c, cosine(&e, ce)))
-            .fold(None::<(usize, usize, f32)>, |b, x| {
-                if b.is_none_or(|b| x.2 > b.2) {
-                    Some(x)
-                } else {
-                    b
-                }
-            });
+            .max_by(|a, b| a.2.total_cmp(&b.2));
         let best_val = self
             .snap
             .values
             .iter()
             .map(|(t, c, v, ve)| (*t, *c, v, cosine(&e, ve)))
-            .fold(None::<(usize, usize, &String, f32)>, |b, x| {
-                if b.is_none_or(|b| x.3 > b.3) {
-                    Some(x)
-                } else {
-                    b
-                }
-            });
+            .max_by(|a, b| a.3.total_cmp(&b.3));
         let best_table = self
             .snap
             .tables
             .iter()
             .map(|(t, te)| (*t, cosine(&e, te)))
-            .fold(None::<(usize, f32)>, |b, x| {
-                if b.is_none_or(|b| x.1 > b.1) {
-                    Some(x)
-                } else {
-                    b
-                }
-            });
+            .max_by(|a, b| a.1.total_cmp(&b.1));
         tracing::debug!(word, ?best_table, ?best_col, ?best_val, "semantic link");
         // a table by meaning ("clients" → customers), when it beats any column and value
         if let Some((_, s)) = best_table

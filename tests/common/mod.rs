@@ -155,6 +155,36 @@ pub fn oracle_row_counts(path: &Path) -> BTreeMap<String, usize> {
     rows.into_iter().map(|(k, v)| (k, v.len())).collect()
 }
 
+/// What one of the shared evaluation scripts printed over the dev questions.
+pub struct EvalRun {
+    pub stdout: String,
+    pub stderr: String,
+    /// The summary line (`sql-accuracy 1.000 (60/60)`, `nl-accuracy 0.950 (57/60) p95_ms 12.3`).
+    pub last: String,
+    /// The failures it wrote, for assertion messages.
+    pub failures: String,
+}
+
+/// Runs `../shared/bench/<script>` against `base` over the dev questions, failures into `dir`.
+pub fn run_eval(script: &str, base: &str, dir: &Path) -> EvalRun {
+    let failures = dir.join(format!("{script}.failures.jsonl"));
+    let out = std::process::Command::new("python3")
+        .arg(shared(&format!("bench/{script}")))
+        .args(["--base", base, "--questions"])
+        .arg(shared("data/dev-questions.jsonl"))
+        .arg("--failures")
+        .arg(&failures)
+        .output()
+        .expect("python3 runs the shared evaluation script");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    EvalRun {
+        last: stdout.lines().last().unwrap_or_default().to_string(),
+        stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).to_string(),
+        failures: std::fs::read_to_string(&failures).unwrap_or_default(),
+    }
+}
+
 /// POSTs SQL and returns the JSON reply and status.
 pub fn post_sql(base: &str, sql: &str) -> (u16, serde_json::Value) {
     match ureq::post(&format!("{base}/api/sql")).send_json(serde_json::json!({ "sql": sql })) {
