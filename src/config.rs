@@ -47,6 +47,8 @@ pub struct Config {
     pub supervisor: SupervisorConfig,
     pub text: TextConfig,
     pub llm: LlmConfig,
+    pub live: LiveConfig,
+    pub ws: WsConfig,
     pub debug: DebugConfig,
 }
 
@@ -62,6 +64,8 @@ impl Default for Config {
             supervisor: SupervisorConfig::default(),
             text: TextConfig::default(),
             llm: LlmConfig::default(),
+            live: LiveConfig::default(),
+            ws: WsConfig::default(),
             debug: DebugConfig::default(),
         }
     }
@@ -344,6 +348,98 @@ impl Default for TextConfig {
     }
 }
 
+/// Live windows, detectors and alert rules.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LiveConfig {
+    /// Maintain windows and run detectors and alert rules.
+    pub enabled: bool,
+    /// The tumbling window (pane) length in ms; every other window is a run of panes.
+    pub window_ms: i64,
+    /// Hopping windows (ms, multiples of `window_ms`) emitted every `window_ms`.
+    pub hopping_ms: Vec<i64>,
+    /// Watermark = max event time − this: an event older than the watermark is late (counted,
+    /// applied to its table, not to its closed window); a younger one updates its window.
+    pub allowed_lateness_ms: i64,
+    /// A window is first emitted once every active partition's event time is this far past its
+    /// end (ms), then re-emitted when late events change it, until the watermark passes it.
+    pub grace_ms: i64,
+    /// A partition with no batch for this long (wall clock, ms) does not hold windows back.
+    pub idle_ms: u64,
+    /// `table` → the event-time column used for inserts (updates use the change's time).
+    /// Unset tables pick a timestamp column named for when the thing happened.
+    pub time_columns: std::collections::BTreeMap<String, String>,
+    /// `table` → dimension columns (unset: every text/boolean column with at most
+    /// `max_dimension_values` distinct values).
+    pub dimensions: std::collections::BTreeMap<String, Vec<String>>,
+    /// A column with more distinct values than this is not a dimension.
+    pub max_dimension_values: usize,
+    /// Columns with at most this many values are the ones whose share is watched
+    /// (status, reason, channel…).
+    pub max_share_values: usize,
+    /// Windows of history a series needs before it is judged.
+    pub warmup_windows: u32,
+    /// Smallest score (robust z) that makes an insight.
+    pub min_score: f64,
+    /// A topic silent this long (ms of stream time), when its rate says it should not be, is
+    /// a stall.
+    pub stall_min_ms: i64,
+    /// Insights kept in memory for `GET /api/insights`.
+    pub keep_insights: usize,
+    /// Webhook delivery: attempts per notification and the first backoff (doubling).
+    pub webhook_attempts: u32,
+    pub webhook_backoff_ms: u64,
+}
+
+impl Default for LiveConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            window_ms: 60_000,
+            hopping_ms: vec![300_000],
+            allowed_lateness_ms: 120_000,
+            grace_ms: 2_000,
+            idle_ms: 5_000,
+            time_columns: Default::default(),
+            dimensions: Default::default(),
+            max_dimension_values: 512,
+            max_share_values: 12,
+            warmup_windows: 10,
+            min_score: 7.0,
+            stall_min_ms: 30_000,
+            keep_insights: 1000,
+            webhook_attempts: 5,
+            webhook_backoff_ms: 500,
+        }
+    }
+}
+
+/// The WebSocket endpoint `/ws`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct WsConfig {
+    /// Frames queued per subscriber before it counts as not reading.
+    pub queue_frames: usize,
+    /// A subscriber whose queue stays full this long (ms) is disconnected.
+    pub slow_deadline_ms: u64,
+    /// Idle connections get a ping this often (ms); one silent for 3 pings is closed.
+    pub ping_ms: u64,
+    /// `Origin` values allowed to open `/ws` (browsers send one). Empty: only pages served by
+    /// this server (Origin matching the Host header). Clients that send no Origin are allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for WsConfig {
+    fn default() -> Self {
+        Self {
+            queue_frames: 1024,
+            slow_deadline_ms: 10_000,
+            ping_ms: 20_000,
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 /// For tests only.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -429,6 +525,14 @@ impl Config {
                 "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
                 "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
                 "STREAMQ_LLM_MODEL_DIR" => self.llm.model_dir = PathBuf::from(v),
+                "STREAMQ_LIVE_ENABLED" => self.live.enabled = parse(var, v)?,
+                "STREAMQ_WS_ALLOWED_ORIGINS" => {
+                    self.ws.allowed_origins = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }
                 "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
                 "STREAMQ_MAX_VALUE_BYTES" => self.ingest.max_value_bytes = parse(var, v)?,
                 "STREAMQ_KAFKA_BROKERS" => self.kafka.brokers = v.clone(),

@@ -2,7 +2,8 @@
 //!
 //! A self-hosted real-time query assistant for change-data-capture streams: Debezium events
 //! from Kafka topics (or a replay file, or the built-in demo) are folded into live tables that
-//! answer SQL.
+//! answer SQL and plain English, while windows, detectors and alert rules push insights and
+//! alerts to subscribers.
 //!
 //! # Layout
 //!
@@ -19,13 +20,19 @@
 //! - [`llm`] — language in, plans out: a local sentence encoder (candle, all-MiniLM-L6-v2)
 //!   and a parser that links a question to the live catalog and builds a typed plan whose
 //!   SQL [`query`] runs.
-//! - [`web`] — HTTP: REST (SQL, plain-English ask, tables, search, quarantine), health, metrics, the start page.
+//! - [`live`] — the real-time half: the change feed partition actors publish after each
+//!   durable batch; the engine that merges their event-time windows per table, runs detectors
+//!   (insights) and alert rules (events, webhooks) over them.
+//! - [`web`] — HTTP: REST (SQL, plain-English ask, tables, search, quarantine, alert rules,
+//!   insights, windows), the WebSocket (insights, alerts, windows, tails, continuous queries),
+//!   health, metrics, the start page.
 //! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.
 
 pub mod actors;
 pub mod config;
 pub mod ident;
 pub mod ingest;
+pub mod live;
 pub mod llm;
 pub mod query;
 pub mod store;

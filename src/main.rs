@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use streamq::config::{Config, DemoFormat, Rate, SourceKind};
 use streamq::ingest::produce::{self, ProduceFormat, ProduceOptions, ProduceSource};
 use streamq::ingest::registry::SchemaRegistry;
+use streamq::telemetry::percentile;
 use streamq::web::{AppState, router};
 use streamq::{Node, table_checksum};
 
@@ -206,6 +207,29 @@ enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// WebSocket push: ingest throughput with no subscribers, with one that never reads, and
+    /// with many reading a filtered tail and insights; push latency for the latter.
+    Ws {
+        #[arg(long, default_value = "../shared/data/dev-events.jsonl.gz")]
+        file: PathBuf,
+        /// The table tailed.
+        #[arg(long, default_value = "db2.transactions")]
+        table: String,
+        /// The tail filter of the reading subscribers.
+        #[arg(long, default_value = "region = 'LATAM' AND amount > 1000")]
+        filter: String,
+        #[arg(long, default_value_t = 1000)]
+        subscribers: usize,
+        /// Rounds of the set-ups (interleaved); medians are printed at the end.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// The latency run replays at this pace (× real time) …
+        #[arg(long, default_value_t = 20.0)]
+        paced_speed: f64,
+        /// … for this many seconds.
+        #[arg(long, default_value_t = 30)]
+        paced_secs: u64,
+    },
     /// Search latency over an index of generated rows.
     Search {
         /// Documents to index.
@@ -369,6 +393,26 @@ async fn main() -> anyhow::Result<()> {
                 index,
             } => bench_ingest(file, events, format, index).await,
             BenchCmd::Search { docs, queries } => bench_search(docs, queries),
+            BenchCmd::Ws {
+                file,
+                table,
+                filter,
+                subscribers,
+                rounds,
+                paced_speed,
+                paced_secs,
+            } => {
+                streamq::web::wsbench::run(streamq::web::wsbench::WsBench {
+                    file,
+                    table,
+                    filter,
+                    subscribers,
+                    rounds,
+                    paced_speed,
+                    paced_secs,
+                })
+                .await
+            }
             BenchCmd::Ask {
                 file,
                 questions,
@@ -622,14 +666,6 @@ async fn bench_ingest(
     }
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return f64::NAN;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
 }
 
 fn summary_ms(mut v: Vec<f64>) -> String {

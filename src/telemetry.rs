@@ -27,6 +27,22 @@ pub struct Metrics {
     pub kafka_lag: IntGaugeVec,
     /// Kafka: 1 while the brokers answer, 0 while they do not.
     pub kafka_broker_up: IntGauge,
+    /// Events older than their partition's watermark: applied to the table, not to a window.
+    pub late_events: IntCounterVec,
+    /// Insights by kind.
+    pub insights: IntCounterVec,
+    /// Alert transitions by state (firing, resolved).
+    pub alert_events: IntCounterVec,
+    /// Webhook deliveries by outcome (delivered, retried, failed).
+    pub webhooks: IntCounterVec,
+    /// Open WebSocket connections.
+    pub ws_connections: IntGauge,
+    /// WebSocket frames written, by subscription kind.
+    pub ws_frames: IntCounterVec,
+    /// WebSocket connections closed by the server, by reason.
+    pub ws_disconnects: IntCounterVec,
+    /// Record applied (durable) → its frame written to a subscriber's socket.
+    pub ws_push_seconds: Histogram,
 }
 
 impl Metrics {
@@ -117,6 +133,57 @@ impl Metrics {
             "1 while the Kafka brokers answer, 0 while they do not",
         )
         .expect("valid metric");
+        let late_events = IntCounterVec::new(
+            Opts::new(
+                "streamq_late_events_total",
+                "Events behind their partition's watermark (applied to the table, not to a window)",
+            ),
+            &["topic"],
+        )
+        .expect("valid metric");
+        let insights = IntCounterVec::new(
+            Opts::new("streamq_insights_total", "Insights found, by kind"),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let alert_events = IntCounterVec::new(
+            Opts::new("streamq_alert_events_total", "Alert transitions, by state"),
+            &["state"],
+        )
+        .expect("valid metric");
+        let webhooks = IntCounterVec::new(
+            Opts::new("streamq_webhooks_total", "Webhook attempts, by outcome"),
+            &["outcome"],
+        )
+        .expect("valid metric");
+        let ws_connections = IntGauge::new("streamq_ws_connections", "Open WebSocket connections")
+            .expect("valid metric");
+        let ws_frames = IntCounterVec::new(
+            Opts::new(
+                "streamq_ws_frames_total",
+                "WebSocket frames written, by kind",
+            ),
+            &["kind"],
+        )
+        .expect("valid metric");
+        let ws_disconnects = IntCounterVec::new(
+            Opts::new(
+                "streamq_ws_disconnects_total",
+                "WebSocket connections closed by the server, by reason",
+            ),
+            &["reason"],
+        )
+        .expect("valid metric");
+        let ws_push_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "streamq_ws_push_seconds",
+                "Record applied (durable) to its frame written on a WebSocket",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
+        )
+        .expect("valid metric");
         for c in [
             Box::new(events_applied.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(records_skipped.clone()),
@@ -130,6 +197,14 @@ impl Metrics {
             Box::new(asks.clone()),
             Box::new(kafka_lag.clone()),
             Box::new(kafka_broker_up.clone()),
+            Box::new(late_events.clone()),
+            Box::new(insights.clone()),
+            Box::new(alert_events.clone()),
+            Box::new(webhooks.clone()),
+            Box::new(ws_connections.clone()),
+            Box::new(ws_frames.clone()),
+            Box::new(ws_disconnects.clone()),
+            Box::new(ws_push_seconds.clone()),
         ] {
             registry.register(c).expect("metric registered once");
         }
@@ -147,6 +222,14 @@ impl Metrics {
             asks,
             kafka_lag,
             kafka_broker_up,
+            late_events,
+            insights,
+            alert_events,
+            webhooks,
+            ws_connections,
+            ws_frames,
+            ws_disconnects,
+            ws_push_seconds,
         }
     }
 
@@ -241,4 +324,55 @@ impl PartitionRestarted<'_> {
                 restarts = self.restarts_in_window, "partition actor restarted");
         }
     }
+}
+
+/// A detector found something.
+pub struct InsightFound<'a> {
+    pub kind: &'a str,
+    pub table: &'a str,
+    pub sentence: &'a str,
+}
+
+impl InsightFound<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.insights.with_label_values(&[self.kind]).inc();
+        tracing::info!(kind = %self.kind, table = %self.table, "{}", self.sentence);
+    }
+}
+
+/// An alert rule fired or resolved.
+pub struct AlertTransition<'a> {
+    pub rule: &'a str,
+    pub state: &'a str,
+    pub message: &'a str,
+}
+
+impl AlertTransition<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.alert_events.with_label_values(&[self.state]).inc();
+        tracing::info!(rule = %self.rule, state = %self.state, "{}", self.message);
+    }
+}
+
+/// The server closed a WebSocket (a slow consumer, a silent peer).
+pub struct WsClosed<'a> {
+    /// `slow_consumer` or `idle`.
+    pub why: &'a str,
+    pub reason: &'a str,
+}
+
+impl WsClosed<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.ws_disconnects.with_label_values(&[self.why]).inc();
+        tracing::warn!(why = %self.why, reason = %self.reason, "closing a WebSocket");
+    }
+}
+
+/// The `p` quantile (0–1) of sorted values, nearest rank; NaN when empty.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
 }

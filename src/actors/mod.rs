@@ -5,6 +5,7 @@ pub mod fault;
 pub mod partition;
 pub mod router;
 pub mod supervisor;
+pub mod window;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +88,9 @@ pub struct Node {
     pub registry: Arc<Registry>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub status: Arc<Mutex<Option<Arc<IngestStatus>>>>,
+    /// Windows, detectors, alert rules and the change feed.
+    pub live: Arc<crate::live::Live>,
+    live_stop: CancellationToken,
     registry_client: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
 }
 
@@ -135,6 +139,23 @@ impl Node {
                 config.kafka.registry.password.as_deref(),
             )
         });
+        let feed = Arc::new(crate::live::feed::Feed::default());
+        let live = Arc::new(
+            crate::live::Live::new(
+                config.live.clone(),
+                catalog.clone(),
+                metrics.clone(),
+                &store,
+                feed.clone(),
+                config.source.kind == SourceKind::Kafka,
+            )
+            .map_err(|source| NodeError::Store {
+                dir: dir_s.clone(),
+                source,
+            })?,
+        );
+        let live_stop = CancellationToken::new();
+        live.spawn(live_stop.clone());
         let ctx = Arc::new(PartitionContext {
             registry: registry_client.clone(),
             max_value_bytes: config.ingest.max_value_bytes,
@@ -144,6 +165,8 @@ impl Node {
             catalog: catalog.clone(),
             metrics: metrics.clone(),
             faults: Arc::new(faults),
+            live: config.live.clone(),
+            feed: feed.clone(),
         });
         let (supervisor, _) = Actor::spawn(
             None,
@@ -181,6 +204,8 @@ impl Node {
             registry,
             supervisor,
             status: Arc::new(Mutex::new(None)),
+            live,
+            live_stop,
             registry_client,
         })
     }
@@ -288,6 +313,7 @@ impl Node {
         let registry = self.registry.clone();
         let registry_for_flush = self.registry.clone();
         let store = self.store.clone();
+        let feed = self.live.feed.clone();
         tokio::spawn(async move {
             let ended = router::route(
                 rx,
@@ -296,6 +322,7 @@ impl Node {
                 registry,
                 store.clone(),
                 router_stats,
+                feed,
                 shutdown,
             )
             .await;
@@ -386,6 +413,7 @@ impl Node {
     /// Graceful stop: stop the actors (each finishes its batch), flush sled, stop the
     /// supervisor. Nothing durable happens in `post_stop`.
     pub async fn stop(&self) {
+        self.live_stop.cancel();
         flush_partitions(&self.registry).await;
         let _ = self
             .supervisor

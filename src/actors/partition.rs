@@ -9,9 +9,11 @@ use std::time::Instant;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 
 use crate::actors::fault::FaultHook;
+use crate::actors::window::{PartitionWindows, Placed, WindowSpec};
 use crate::ident::TopicPartition;
 use crate::ingest::debezium::{Change, Decoder};
 use crate::ingest::record::Record;
+use crate::live::feed::{ChangeBatch, ChangeRow};
 use crate::store::catalog::Catalog;
 use crate::store::table::{LiveTable, PartitionRows, PartitionState, Row};
 use crate::store::text::TextIndex;
@@ -34,6 +36,10 @@ pub struct PartitionContext {
     pub registry: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
     /// Values larger than this are quarantined.
     pub max_value_bytes: usize,
+    /// Windows: what they are computed over.
+    pub live: crate::config::LiveConfig,
+    /// Where applied changes are published.
+    pub feed: Arc<crate::live::feed::Feed>,
 }
 
 /// The behaviour.
@@ -84,6 +90,10 @@ pub struct PartitionActorState {
     applied: Option<i64>,
     text: Option<TextIndex>,
     last_commit: Instant,
+    /// What windows are computed over, for the schema version it was derived from.
+    win_spec: Arc<WindowSpec>,
+    /// `schema.table`, as the change feed names it.
+    table_name: String,
 }
 
 impl Actor for PartitionActor {
@@ -101,6 +111,7 @@ impl Actor for PartitionActor {
         let part = table.partition(tp.partition);
         let store = ctx.store.partition(&tp)?;
         let loaded = store.load()?;
+        let table_name = table.schema.read().name.to_string();
         let mut state = PartitionActorState {
             tp,
             table,
@@ -114,6 +125,8 @@ impl Actor for PartitionActor {
             applied: loaded.applied,
             text: None,
             last_commit: Instant::now(),
+            win_spec: Arc::new(WindowSpec::default()),
+            table_name,
             ctx,
         };
         if let Some(schema) = loaded.schema {
@@ -181,6 +194,12 @@ impl Actor for PartitionActor {
         match msg {
             PartitionMsg::Apply(records, reply) => {
                 let result = state.apply(&records).map_err(|e| e.to_string());
+                if result.is_ok() {
+                    state
+                        .ctx
+                        .feed
+                        .done(&state.tp.topic, state.tp.partition, records.len() as u64);
+                }
                 let failed = result.is_err();
                 let _ = reply.send(result);
                 if failed {
@@ -357,6 +376,29 @@ impl PartitionActorState {
         (pos, true)
     }
 
+    /// The window spec for the table's current schema.
+    fn window_spec(&mut self) -> Arc<WindowSpec> {
+        let schema = self.table.schema.read();
+        if self.win_spec.schema_version != schema.version || self.win_spec.pane_ms == 0 {
+            self.win_spec = Arc::new(WindowSpec::of(&schema, &self.ctx.live));
+        }
+        self.win_spec.clone()
+    }
+
+    /// Records the batch's clocks and redeliveries in the windows (for stall and redelivery
+    /// insights).
+    fn note_batch(&self, records: &[Record], out: &ApplyOutcome, dup: Option<(i64, i64)>) {
+        let mut w = self.part.windows.lock();
+        for r in records {
+            w.saw_record(r.ts_ms);
+        }
+        w.last_batch = Some(Instant::now());
+        if let Some(range) = dup {
+            w.duplicates += out.duplicates;
+            w.duplicate_offsets = range;
+        }
+    }
+
     fn apply(&mut self, records: &[Record]) -> Result<ApplyOutcome, crate::store::StoreError> {
         let started = Instant::now();
         let mut out = ApplyOutcome::default();
@@ -364,9 +406,15 @@ impl PartitionActorState {
         let mut mem = Vec::with_capacity(records.len());
         let mut schema_changed = false;
         let mut applied = self.applied;
+        let mut dup: Option<(i64, i64)> = None;
         for rec in records {
             if applied.is_some_and(|a| rec.offset <= a) {
                 out.duplicates += 1;
+                dup = Some(
+                    dup.map_or((rec.offset, rec.offset), |(lo, hi): (i64, i64)| {
+                        (lo.min(rec.offset), hi.max(rec.offset))
+                    }),
+                );
                 continue;
             }
             self.ctx.faults.check(&self.tp, rec.offset);
@@ -446,6 +494,7 @@ impl PartitionActorState {
         }
         if applied == self.applied {
             out.applied = applied;
+            self.note_batch(records, &out, dup);
             return Ok(out);
         }
         if schema_changed {
@@ -467,21 +516,80 @@ impl PartitionActorState {
             }
             self.text = Some(ix);
         }
+        let tail = self.ctx.feed.wants_rows(&self.table_name);
+        let mut changes: Vec<ChangeRow> = Vec::new();
+        let mut late_here = 0u64;
         {
+            let spec = self.window_spec();
+            let windowed = self.ctx.live.enabled;
+            let mut windows = self.part.windows.lock();
             let mut rows = self.part.rows.write();
             for op in mem {
                 match op {
                     MemOp::Upsert(k, r) => {
+                        if windowed
+                            && let Some(t) =
+                                PartitionWindows::event_time(&spec, r.op, &r.values, r.ts_ms)
+                            && let Placed::Late(_) = windows.observe(&spec, &r.values, t)
+                        {
+                            late_here += 1;
+                        }
+                        if tail {
+                            changes.push(ChangeRow {
+                                offset: r.offset,
+                                op: r.op,
+                                row: r.clone(),
+                            });
+                        }
                         rows.rows.insert(k, r);
                     }
                     MemOp::Delete(k) => {
-                        rows.rows.remove(&k);
+                        let old = rows.rows.remove(&k);
+                        if tail && let Some(mut row) = old {
+                            row.op = b'd';
+                            changes.push(ChangeRow {
+                                offset: row.offset,
+                                op: b'd',
+                                row,
+                            });
+                        }
                     }
                 }
             }
             rows.applied = applied;
             rows.version += 1;
+            if windowed {
+                let keep_from = windows
+                    .watermark(spec.lateness_ms)
+                    .map(|w| w - 10 * spec.pane_ms);
+                if let Some(from) = keep_from {
+                    windows.prune(from, spec.pane_ms);
+                }
+            }
         }
+        if late_here > 0 {
+            self.ctx
+                .metrics
+                .late_events
+                .with_label_values(&[&self.tp.topic])
+                .inc_by(late_here);
+        }
+        self.note_batch(records, &out, dup);
+        if tail && !changes.is_empty() {
+            let (columns, schema_version, name) = {
+                let s = self.table.schema.read();
+                (Arc::new(s.columns.clone()), s.version, s.name.to_string())
+            };
+            self.ctx.feed.publish(ChangeBatch {
+                table: name,
+                partition: self.tp.partition,
+                applied_us: chrono::Utc::now().timestamp_micros(),
+                columns,
+                schema_version,
+                changes,
+            });
+        }
+        self.ctx.feed.applied();
         out.applied = applied;
         BatchApplied {
             tp: &self.tp,

@@ -61,6 +61,7 @@ struct Feeder {
 
 /// Routes until the source ends (returns `true`) or shutdown is requested (`false`); either
 /// way every batch already cut is delivered before it returns.
+#[allow(clippy::too_many_arguments)]
 pub async fn route(
     mut rx: mpsc::Receiver<SourceEvent>,
     cfg: RouterConfig,
@@ -68,6 +69,7 @@ pub async fn route(
     registry: Arc<Registry>,
     store: Arc<Store>,
     stats: Arc<RouterStats>,
+    feed: Arc<crate::live::feed::Feed>,
     shutdown: CancellationToken,
 ) -> bool {
     let mut feeders: HashMap<TopicPartition, Feeder> = HashMap::new();
@@ -81,6 +83,7 @@ pub async fn route(
             ev = rx.recv() => match ev {
                 Some(SourceEvent::Records(records)) => {
                     stats.records_routed.fetch_add(records.len() as u64, Ordering::Relaxed);
+                    feed.routed(&records);
                     for r in records {
                         let key = (r.topic.clone(), r.partition);
                         let buf = buffers.entry(key).or_default();

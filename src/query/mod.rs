@@ -103,6 +103,20 @@ impl QueryEngine {
         }
     }
 
+    /// The tables a statement reads (`schema.table`), if it parses.
+    pub fn tables_of(&self, sql: &str) -> Option<Vec<String>> {
+        let state = self.ctx.state();
+        let stmt = state
+            .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+            .ok()?;
+        let refs = state.resolve_table_references(&stmt).ok()?;
+        Some(
+            refs.iter()
+                .map(|r| format!("{}.{}", r.schema().unwrap_or("public"), r.table()))
+                .collect(),
+        )
+    }
+
     /// Runs one read-only statement within the timeout, returning at most the row cap.
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
         let started = Instant::now();

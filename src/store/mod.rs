@@ -182,6 +182,11 @@ impl Store {
         Ok(out)
     }
 
+    /// A named tree for state that is not a partition's (alert rules and their events).
+    pub fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
+        Ok(self.db.open_tree(format!("x\0{name}"))?)
+    }
+
     /// Writes everything to disk now.
     pub async fn flush(&self) -> Result<usize, StoreError> {
         Ok(self.db.flush_async().await?)

@@ -53,6 +53,8 @@ pub struct PartitionState {
     cache: Mutex<Option<CachedBatch>>,
     /// The partition's text index, for searching (set by its actor).
     pub text: RwLock<Option<crate::store::text::TextSearcher>>,
+    /// The partition's event-time windows (kept by its actor, read by the live engine).
+    pub windows: Mutex<crate::actors::window::PartitionWindows>,
 }
 
 /// A table: its schema and its partitions.
@@ -163,9 +165,15 @@ pub fn arrow_type(t: Option<DType>) -> DataType {
 }
 
 fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> RecordBatch {
-    let n = rows.rows.len();
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 4);
     let rows_vec: Vec<&Row> = rows.rows.values().collect();
+    rows_batch(columns, partition, &rows_vec)
+}
+
+/// An Arrow batch of rows (all of one partition) with the table's columns and the metadata
+/// columns.
+pub fn rows_batch(columns: &[ColumnDef], partition: i32, rows_vec: &[&Row]) -> RecordBatch {
+    let n = rows_vec.len();
+    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(columns.len() + 4);
     fn cell(r: &Row, i: usize) -> &Value {
         r.values.get(i).unwrap_or(&Value::Null)
     }
@@ -173,7 +181,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
         let array: ArrayRef = match col.dtype {
             Some(DType::Bool) => {
                 let mut b = BooleanBuilder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Bool(v) => b.append_value(*v),
                         _ => b.append_null(),
@@ -183,7 +191,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
             }
             Some(DType::Int32) => {
                 let mut b = Int32Builder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Int(v) => b.append_option(i32::try_from(*v).ok()),
                         _ => b.append_null(),
@@ -193,7 +201,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
             }
             Some(DType::Int64) => {
                 let mut b = Int64Builder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Int(v) => b.append_value(*v),
                         _ => b.append_null(),
@@ -203,14 +211,14 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
             }
             Some(DType::Float64) | Some(DType::Decimal { .. }) => {
                 let mut b = Float64Builder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     b.append_option(cell(r, i).as_f64());
                 }
                 Arc::new(b.finish())
             }
             Some(DType::Timestamp) => {
                 let mut b = TimestampMicrosecondBuilder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Timestamp(v) => b.append_value(*v),
                         _ => b.append_null(),
@@ -220,7 +228,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
             }
             Some(DType::Date) => {
                 let mut b = Date32Builder::with_capacity(n);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Date(v) => b.append_value(*v),
                         _ => b.append_null(),
@@ -230,7 +238,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
             }
             Some(DType::Utf8) | None => {
                 let mut b = StringBuilder::with_capacity(n, n * 16);
-                for r in &rows_vec {
+                for r in rows_vec {
                     match cell(r, i) {
                         Value::Str(s) => b.append_value(s),
                         other => b.append_option(other.to_text()),
@@ -246,7 +254,7 @@ fn build_batch(columns: &[ColumnDef], partition: i32, rows: &PartitionRows) -> R
     let mut part = Int32Builder::with_capacity(n);
     let mut off = Int64Builder::with_capacity(n);
     let mut op_buf = [0u8; 4];
-    for r in &rows_vec {
+    for r in rows_vec {
         op.append_value(char::from(r.op).encode_utf8(&mut op_buf));
         ts.append_value(r.ts_ms.saturating_mul(1000));
         part.append_value(partition);

@@ -48,6 +48,24 @@ impl Value {
         }
     }
 
+    /// The value as JSON: timestamps as RFC 3339 strings, dates as `YYYY-MM-DD`, decimals as
+    /// numbers.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Int(i) => serde_json::Value::from(*i),
+            Value::Float(f) => serde_json::Value::from(*f),
+            Value::Str(s) => serde_json::Value::String(s.clone()),
+            Value::Timestamp(us) => serde_json::Value::String(format_timestamp_us(*us)),
+            Value::Date(d) => serde_json::Value::String(format_date(*d)),
+            Value::Decimal { .. } => self
+                .as_f64()
+                .map(serde_json::Value::from)
+                .unwrap_or(serde_json::Value::Null),
+        }
+    }
+
     /// The value as text, for columns that had to widen to text.
     pub fn to_text(&self) -> Option<String> {
         Some(match self {

@@ -393,7 +393,7 @@ pub async fn search(
                     let mut obj = serde_json::Map::new();
                     for (i, c) in schema.columns.iter().enumerate() {
                         let v = row.values.get(i).unwrap_or(&crate::store::value::Value::Null);
-                        obj.insert(c.name.clone(), value_json(v));
+                        obj.insert(c.name.clone(), crate::store::value::Value::to_json(v));
                     }
                     obj.insert("_op".into(), json!(char::from(row.op).to_string()));
                     obj.insert("_ts".into(), json!(format_timestamp_us(row.ts_ms * 1000)));
@@ -418,18 +418,4 @@ pub async fn search(
         "hits": hits.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
         "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
     })))
-}
-
-fn value_json(v: &crate::store::value::Value) -> serde_json::Value {
-    use crate::store::value::Value;
-    match v {
-        Value::Null => serde_json::Value::Null,
-        Value::Bool(b) => json!(b),
-        Value::Int(i) => json!(i),
-        Value::Float(f) => json!(f),
-        Value::Str(s) => json!(s),
-        Value::Timestamp(us) => json!(format_timestamp_us(*us)),
-        Value::Date(d) => json!(crate::store::value::format_date(*d)),
-        Value::Decimal { .. } => json!(v.as_f64()),
-    }
 }

@@ -1,4 +1,4 @@
-//! One error table for every door (REST now; WebSocket and MCP later): a code, its HTTP
+//! One error table for every door (REST and WebSocket now; MCP later): a code, its HTTP
 //! status and its stable snake_case name. Responses are `{code, message}`; internals are
 //! logged, not leaked.
 
@@ -30,6 +30,12 @@ pub enum ErrorCode {
     NotFound,
     /// The plain-English model is not installed.
     ModelUnavailable,
+    /// An alert rule cannot be read or cannot work (the message says why).
+    InvalidRule,
+    /// The page's `Origin` is not allowed to open a WebSocket.
+    OriginNotAllowed,
+    /// WebSocket frames were not delivered while the client was not reading.
+    FramesMissed,
     /// Something failed inside streamq (details are in the log).
     Internal,
 }
@@ -37,13 +43,15 @@ pub enum ErrorCode {
 impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
-            ErrorCode::BadRequest | ErrorCode::InvalidSql | ErrorCode::InvalidQuery => {
-                StatusCode::BAD_REQUEST
-            }
-            ErrorCode::ReadOnly => StatusCode::FORBIDDEN,
+            ErrorCode::BadRequest
+            | ErrorCode::InvalidSql
+            | ErrorCode::InvalidQuery
+            | ErrorCode::InvalidRule => StatusCode::BAD_REQUEST,
+            ErrorCode::ReadOnly | ErrorCode::OriginNotAllowed => StatusCode::FORBIDDEN,
             ErrorCode::UnknownTable | ErrorCode::NotFound => StatusCode::NOT_FOUND,
             ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::QueryFailed => StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::FramesMissed => StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -60,6 +68,9 @@ impl ErrorCode {
             ErrorCode::QueryFailed => "query_failed",
             ErrorCode::NotFound => "not_found",
             ErrorCode::ModelUnavailable => "model_unavailable",
+            ErrorCode::InvalidRule => "invalid_rule",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::FramesMissed => "frames_missed",
             ErrorCode::Internal => "internal",
         }
     }

@@ -1,7 +1,10 @@
 //! HTTP: the REST API, health, metrics and the start page, on axum.
 
+pub mod alerts;
 pub mod api;
 pub mod error;
+pub mod ws;
+pub mod wsbench;
 
 use std::sync::Arc;
 
@@ -18,6 +21,8 @@ pub struct AppState {
     pub node: Node,
     pub engine: Arc<QueryEngine>,
     pub assistant: Arc<Assistant>,
+    /// Shared tails of the change feed (one evaluation per table and filter).
+    pub tails: Arc<ws::Tails>,
 }
 
 impl AppState {
@@ -37,6 +42,7 @@ impl AppState {
             node,
             engine,
             assistant,
+            tails: Arc::new(ws::Tails::default()),
         }
     }
 }
@@ -52,6 +58,15 @@ pub fn router(state: AppState) -> Router {
         .route("/api/quarantine", get(api::quarantine))
         .route("/api/search", get(api::search))
         .route("/api/sources", get(api::sources))
+        .route("/api/alerts", post(alerts::create).get(alerts::list))
+        .route(
+            "/api/alerts/{id}",
+            get(alerts::get_one).delete(alerts::delete),
+        )
+        .route("/api/alerts/{id}/events", get(alerts::events))
+        .route("/api/insights", get(alerts::insights))
+        .route("/api/windows/{table}", get(alerts::windows))
+        .route("/ws", get(ws::upgrade))
         .route("/healthz", get(api::healthz))
         .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))

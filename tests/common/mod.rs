@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod broker;
+pub mod ws;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::BufRead;
