@@ -181,6 +181,9 @@ enum BenchCmd {
         /// Turn the full-text index on (to measure its cost).
         #[arg(long)]
         index: bool,
+        /// Turn windows, detectors and rules off (to measure their cost).
+        #[arg(long)]
+        no_live: bool,
     },
     /// Consume throughput from a Kafka cluster: a fresh consumer group and store read the
     /// topics until every partition reaches the end offsets `streamq produce` printed.
@@ -391,7 +394,8 @@ async fn main() -> anyhow::Result<()> {
                 events,
                 format,
                 index,
-            } => bench_ingest(file, events, format, index).await,
+                no_live,
+            } => bench_ingest(file, events, format, index, no_live).await,
             BenchCmd::Search { docs, queries } => bench_search(docs, queries),
             BenchCmd::Ws {
                 file,
@@ -628,6 +632,7 @@ async fn bench_ingest(
     events: usize,
     format: DemoFormat,
     index: bool,
+    no_live: bool,
 ) -> anyhow::Result<()> {
     let tmp = std::env::temp_dir().join(format!("streamq-bench-{}", std::process::id()));
     let mut runs: Vec<(String, PathBuf)> = Vec::new();
@@ -653,11 +658,13 @@ async fn bench_ingest(
         cfg.source.kind = SourceKind::Replay;
         cfg.source.file = Some(path);
         cfg.text.enabled = index;
+        cfg.live.enabled = !no_live;
         let (node, took, read) = ingest_to_end(cfg.clone(), true).await?;
         node.stop().await;
         println!(
-            "bench ingest{}: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
+            "bench ingest{}{}: {label}: {read} events in {:.2} s = {:.0} events/s; peak RSS {:.0} MiB",
             if index { " (text index on)" } else { "" },
+            if no_live { " (live off)" } else { "" },
             took.as_secs_f64(),
             read as f64 / took.as_secs_f64(),
             peak_rss_mib().unwrap_or(f64::NAN)

@@ -561,7 +561,7 @@ impl PartitionActorState {
             if windowed {
                 let keep_from = windows
                     .watermark(spec.lateness_ms)
-                    .map(|w| w - 10 * spec.pane_ms);
+                    .map(|w| w - 2 * spec.pane_ms);
                 if let Some(from) = keep_from {
                     windows.prune(from, spec.pane_ms);
                 }

@@ -656,7 +656,7 @@ impl Live {
             .chain(self.cfg.hopping_ms.iter().copied())
             .max()
             .unwrap_or(pane)
-            .max(60 * pane.min(60_000));
+            .max(10 * pane);
         while let Some((&s, _)) = tl.fired.first_key_value() {
             if s + longest >= end {
                 break;
