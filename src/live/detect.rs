@@ -116,9 +116,13 @@ pub struct Finding {
 #[derive(Default)]
 pub struct Baselines {
     windows: u32,
-    volume: FxHashMap<Option<(usize, String)>, Ewma>,
+    volume_total: Ewma,
+    volume: FxHashMap<(usize, String), Ewma>,
     share: FxHashMap<(usize, String, usize, String), Ratio>,
-    logmean: FxHashMap<(Option<(usize, String)>, usize), LogMean>,
+    /// Per numeric column, over the whole table.
+    logmean_table: BTreeMap<usize, LogMean>,
+    /// Per dimension value, per numeric column.
+    logmean: FxHashMap<(usize, String), Vec<(usize, LogMean)>>,
     nulls: BTreeMap<usize, Ratio>,
     seen_columns: BTreeMap<usize, u32>,
 }
@@ -138,10 +142,7 @@ impl Baselines {
 
     /// The expected events per window (for stall detection), once warm.
     pub fn expected_count(&self, warmup: u32) -> Option<f64> {
-        self.volume
-            .get(&None)
-            .filter(|e| e.n >= warmup)
-            .map(|e| e.mean)
+        (self.volume_total.n >= warmup).then_some(self.volume_total.mean)
     }
 
     /// Judges a window, then folds it into the baselines. `label` names a column by index.
@@ -157,30 +158,34 @@ impl Baselines {
             return out;
         }
         let warm = |n: u32| n >= t.warmup;
-        let mut fired: std::collections::HashSet<String> = Default::default();
 
-        // Volume, overall and per value.
-        let table_total = self.volume.get(&None).copied();
-        let total_dropped =
-            table_total.is_some_and(|e| warm(e.n) && (pane.count as f64) < e.mean * 0.5);
-        let mut keys: Vec<Option<(usize, String)>> = vec![None];
-        keys.extend(pane.cells.keys().cloned().map(Some));
-        for k in self.volume.keys() {
-            if k.as_ref().is_some_and(|k| !pane.cells.contains_key(k)) {
-                keys.push(k.clone());
-            }
-        }
+        // Volume, overall and per value (values of the baseline absent from the window: 0).
+        // Keys are borrowed from the window; a baseline entry is cloned only when new.
+        let total = self.volume_total;
+        let total_dropped = warm(total.n) && (pane.count as f64) < total.mean * 0.5;
+        let absent: Vec<(usize, String)> = self
+            .volume
+            .keys()
+            .filter(|k| !pane.cells.contains_key(*k))
+            .cloned()
+            .collect();
+        let keys = std::iter::once(None)
+            .chain(pane.cells.keys().map(Some))
+            .chain(absent.iter().map(Some));
         for key in keys {
-            let x = match &key {
+            let x = match key {
                 None => pane.count as f64,
                 Some(k) => pane.cells.get(k).map_or(0.0, |a| a.count as f64),
             };
-            let e = self.volume.get(&key).copied().unwrap_or_default();
+            let e = match key {
+                None => total,
+                Some(k) => self.volume.get(k).copied().unwrap_or_default(),
+            };
             let mut hit = false;
             if warm(e.n) {
                 let scale = (1.2533 * e.dev).max(e.mean.max(1.0).sqrt());
                 let z = (x - e.mean) / scale;
-                let what = match &key {
+                let what = match key {
                     Some((c, v)) => format!("{} = {v}", label(*c)),
                     None => "all changes".into(),
                 };
@@ -188,7 +193,7 @@ impl Baselines {
                     hit = true;
                     out.push(Finding {
                         kind: "volume_spike",
-                        group: key.clone(),
+                        group: key.cloned(),
                         extra: None,
                         observed: x,
                         expected: e.mean,
@@ -208,7 +213,7 @@ impl Baselines {
                     hit = true;
                     out.push(Finding {
                         kind: "volume_drop",
-                        group: key.clone(),
+                        group: key.cloned(),
                         extra: None,
                         observed: x,
                         expected: e.mean,
@@ -221,31 +226,38 @@ impl Baselines {
                     });
                 }
             }
-            if hit {
-                fired.insert(format!("v{key:?}"));
-            }
             let a = if hit { ALPHA_FIRED } else { ALPHA };
-            self.volume.entry(key).or_default().update(x, a);
+            match key {
+                None => self.volume_total.update(x, a),
+                Some(k) => match self.volume.get_mut(k) {
+                    Some(e) => e.update(x, a),
+                    None => self.volume.entry(k.clone()).or_default().update(x, a),
+                },
+            }
         }
 
-        // Shares within a dimension value.
-        let mut pair_keys: Vec<(usize, String, usize, String)> =
-            pane.pairs.keys().cloned().collect();
-        for k in self.share.keys() {
-            if pane.cells.contains_key(&(k.0, k.1.clone())) && !pane.pairs.contains_key(k) {
-                pair_keys.push(k.clone());
-            }
-        }
-        for key in pair_keys {
-            let n = pane
-                .cells
-                .get(&(key.0, key.1.clone()))
-                .map_or(0.0, |a| a.count as f64);
+        // Shares within a dimension value (pairs of the baseline absent from a window whose
+        // group is present: 0 events).
+        let counts: FxHashMap<(usize, &str), u64> = pane
+            .cells
+            .iter()
+            .map(|((c, v), a)| ((*c, v.as_str()), a.count))
+            .collect();
+        let absent: Vec<(usize, String, usize, String)> = self
+            .share
+            .keys()
+            .filter(|k| counts.contains_key(&(k.0, k.1.as_str())) && !pane.pairs.contains_key(*k))
+            .cloned()
+            .collect();
+        for key in pane.pairs.keys().chain(absent.iter()) {
+            let n = counts
+                .get(&(key.0, key.1.as_str()))
+                .map_or(0.0, |c| *c as f64);
             if n == 0.0 {
                 continue;
             }
-            let k = pane.pairs.get(&key).copied().unwrap_or(0) as f64;
-            let base = self.share.get(&key).copied().unwrap_or_default();
+            let k = pane.pairs.get(key).copied().unwrap_or(0) as f64;
+            let base = self.share.get(key).copied().unwrap_or_default();
             let mut hit = false;
             // Thousands of pair series are judged every window: a shift needs enough events
             // (at least 10 in the share, 30 in the group) not to be a handful of coincidences.
@@ -277,28 +289,27 @@ impl Baselines {
                 }
             }
             let a = if hit { ALPHA_FIRED } else { ALPHA };
-            self.share.entry(key).or_default().update(k, n, a);
+            match self.share.get_mut(key) {
+                Some(r) => r.update(k, n, a),
+                None => self.share.entry(key.clone()).or_default().update(k, n, a),
+            }
         }
 
         // Positive measures per value: the mean of logs against the series (or the table).
         let mut table_measures: Vec<(usize, crate::actors::window::NumStats)> =
             pane.total.measures.clone();
         table_measures.sort_by_key(|(c, _)| *c);
-        let cells: Vec<(Option<(usize, String)>, &crate::actors::window::Acc)> = pane
-            .cells
-            .iter()
-            .map(|(k, a)| (Some(k.clone()), a))
-            .collect();
-        for (key, acc) in cells {
+        for (key, acc) in &pane.cells {
             for (m, s) in &acc.measures {
                 if s.n == 0 || s.n_pos != s.n {
                     continue;
                 }
-                let table_base = self.logmean.get(&(None, *m)).copied().unwrap_or_default();
+                let table_base = self.logmean_table.get(m).copied().unwrap_or_default();
                 let series = self
                     .logmean
-                    .get(&(key.clone(), *m))
-                    .copied()
+                    .get(key)
+                    .and_then(|v| v.iter().find(|(c, _)| c == m))
+                    .map(|(_, l)| *l)
                     .unwrap_or_default();
                 let mut hit = false;
                 let sd = table_base.sd();
@@ -312,7 +323,7 @@ impl Baselines {
                     let z = (mean_ln - base_ln) * (s.n as f64).sqrt() / sd;
                     if z >= t.min_score && (mean_ln - base_ln).exp() >= 3.0 {
                         hit = true;
-                        let (c, v) = key.clone().expect("cells have a key");
+                        let (c, v) = key.clone();
                         out.push(Finding {
                             kind: "measure_spike",
                             group: Some((c, v.clone())),
@@ -332,16 +343,24 @@ impl Baselines {
                     }
                 }
                 let a = if hit { ALPHA_FIRED } else { ALPHA };
-                self.logmean
-                    .entry((key.clone(), *m))
-                    .or_default()
-                    .update(s.n as f64, s.sum_ln, s.sum_ln2, s.sum, a);
+                let per = match self.logmean.get_mut(key) {
+                    Some(v) => v,
+                    None => self.logmean.entry(key.clone()).or_default(),
+                };
+                let i = match per.iter().position(|(c, _)| c == m) {
+                    Some(i) => i,
+                    None => {
+                        per.push((*m, LogMean::default()));
+                        per.len() - 1
+                    }
+                };
+                per[i].1.update(s.n as f64, s.sum_ln, s.sum_ln2, s.sum, a);
             }
         }
         for (m, s) in table_measures {
             if s.n > 0 && s.n_pos == s.n {
-                self.logmean
-                    .entry((None, m))
+                self.logmean_table
+                    .entry(m)
                     .or_default()
                     .update(s.n as f64, s.sum_ln, s.sum_ln2, s.sum, ALPHA);
             }
@@ -419,7 +438,6 @@ impl Baselines {
             self.nulls.entry(c).or_default().update(nulls, n, a);
         }
         self.windows += 1;
-        let _ = fired;
         out
     }
 }
