@@ -630,14 +630,18 @@ impl Live {
         let columns: Vec<String> = originals.iter().map(|(n, _)| n.clone()).collect();
         let frame = window_frame(table, start, pane, &view, 0, &columns);
         let _ = self.windows_tx.send(Arc::new(frame));
-        for h in std::iter::once(pane).chain(self.cfg.hopping_ms.iter().copied()) {
+        for &h in &self.cfg.hopping_ms {
             if h > pane && h % pane == 0 {
-                // Hopping windows are emitted as merges of their panes.
-                let mut merged = view.clone();
-                merged.start_ms = end - h;
-                for (s, f) in tl.fired.range(end - h..start) {
-                    let _ = s;
-                    merged.merge(&f.0);
+                // A hopping window is a run of panes: its frame sums their totals.
+                let mut merged = PaneView {
+                    start_ms: end - h,
+                    count: view.count,
+                    total: view.total.clone(),
+                    ..Default::default()
+                };
+                for (_, f) in tl.fired.range(end - h..start) {
+                    merged.count += f.0.count;
+                    merged.total.merge(&f.0.total);
                 }
                 let frame = window_frame(table, end - h, h, &merged, 0, &columns);
                 let _ = self.windows_tx.send(Arc::new(frame));
