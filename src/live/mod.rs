@@ -345,15 +345,6 @@ impl Live {
         })
     }
 
-    fn topic_of(&self, table: &str) -> String {
-        self.catalog
-            .tables()
-            .into_iter()
-            .find(|t| t.schema.read().name.to_string() == table)
-            .map(|t| t.schema.read().topic.clone())
-            .unwrap_or_default()
-    }
-
     fn labels(&self, table: &str) -> Vec<String> {
         self.catalog
             .tables()
@@ -392,11 +383,12 @@ impl Live {
         let mut global: Option<i64> = None;
         let mut snapshot = Vec::new();
         for t in &tables {
-            let (name, columns, originals, time_col) = {
+            let (name, topic, columns, originals, time_col) = {
                 let s = t.schema.read();
                 let spec = crate::actors::window::WindowSpec::of(&s, &self.cfg);
                 (
                     s.name.to_string(),
+                    s.topic.clone(),
                     s.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
                     s.columns
                         .iter()
@@ -427,7 +419,7 @@ impl Live {
                     w.high_cardinality(),
                 ));
             }
-            snapshot.push((name, columns, originals, time_col, parts, info));
+            snapshot.push((name, topic, columns, originals, time_col, parts, info));
         }
         // Silence is judged against how far the source has been read (records of a silent
         // topic would have been handed over by then), not against other topics' progress.
@@ -441,12 +433,11 @@ impl Live {
             }
         }
         let mut state = self.tables.lock();
-        for (name, columns, originals, time_col, parts, info) in snapshot {
+        for (name, topic, columns, originals, time_col, parts, info) in snapshot {
             let tl = state.entry(name.clone()).or_default();
             // A partition with records on their way stands at its own event time; one that has
             // applied everything read stands where the source is. Without a source (nothing
             // read since start), partitions idle for `idle_ms` stop holding the clock back.
-            let topic = self.topic_of(&name);
             let clock = match source_ts {
                 Some(src) => info
                     .iter()
