@@ -3,6 +3,6 @@
 # Extra arguments go to `streamq serve` (e.g. --file ../shared/data/dev-events.jsonl.gz).
 set -euo pipefail
 cd "$(dirname "$0")"
-STREAMQ_SETUP_KAFKA=0 source scripts/setup.sh
+STREAMQ_SETUP_KAFKA=0 STREAMQ_SETUP_TESTS=0 source scripts/setup.sh
 cargo build --release --locked
 exec "$CARGO_TARGET_DIR/release/streamq" serve "$@"

@@ -13,7 +13,8 @@ command -v python3 >/dev/null || need_apt+=(python3)
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v make >/dev/null || need_apt+=(make)
 # librdkafka is built by the rdkafka crate; it links OpenSSL (TLS/SASL to brokers) and zlib.
-for pkg in libssl-dev zlib1g-dev pkg-config; do
+# fonts-dejavu-core: the labels of charts drawn server-side (the MCP chart tool, /api/chart).
+for pkg in libssl-dev zlib1g-dev pkg-config fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then
@@ -62,4 +63,10 @@ if [ "${STREAMQ_SETUP_KAFKA:-1}" = 1 ]; then
       --features dynostore,libsql --root "$TANSU_ROOT" --quiet
   fi
   export TANSU_BIN="$TANSU_ROOT/bin/tansu"
+fi
+
+# The MCP tests' client: the official MCP Python SDK (test runs only).
+if [ "${STREAMQ_SETUP_TESTS:-1}" = 1 ]; then
+  python3 -c "import mcp.client.streamable_http" 2>/dev/null ||
+    python3 -m pip install --quiet --disable-pip-version-check "mcp==2.3.0"
 fi

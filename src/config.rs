@@ -49,6 +49,7 @@ pub struct Config {
     pub llm: LlmConfig,
     pub live: LiveConfig,
     pub ws: WsConfig,
+    pub mcp: McpConfig,
     pub debug: DebugConfig,
 }
 
@@ -66,6 +67,7 @@ impl Default for Config {
             llm: LlmConfig::default(),
             live: LiveConfig::default(),
             ws: WsConfig::default(),
+            mcp: McpConfig::default(),
             debug: DebugConfig::default(),
         }
     }
@@ -440,6 +442,43 @@ impl Default for WsConfig {
     }
 }
 
+/// The MCP server: `/mcp` (streamable HTTP) and `streamq mcp` (stdio).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// Serve `/mcp` on the HTTP server.
+    pub enabled: bool,
+    /// The writing tools (`create_alert`, `delete_alert`) exist only when this is true.
+    pub allow_writes: bool,
+    /// Tools offered; empty = every tool (writing tools still need `allow_writes`).
+    pub tools: Vec<String>,
+    /// Rows (or changes, hits, insights) one tool result carries at most; more sets `truncated`.
+    pub max_rows: usize,
+    /// A tool result's JSON is cut (rows dropped, `truncated` set) to stay under this size.
+    pub max_output_bytes: usize,
+    /// `/mcp` answers only loopback peers unless this is true.
+    pub allow_remote: bool,
+    /// `Host` values `/mcp` accepts (DNS-rebinding guard). Empty: any.
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin` values allowed to call `/mcp`; requests without an Origin are allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            allow_writes: false,
+            tools: Vec::new(),
+            max_rows: 500,
+            max_output_bytes: 256 * 1024,
+            allow_remote: false,
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            allowed_origins: Vec::new(),
+        }
+    }
+}
+
 /// For tests only.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
 #[serde(deny_unknown_fields, default)]
@@ -526,6 +565,15 @@ impl Config {
                 "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
                 "STREAMQ_LLM_MODEL_DIR" => self.llm.model_dir = PathBuf::from(v),
                 "STREAMQ_LIVE_ENABLED" => self.live.enabled = parse(var, v)?,
+                "STREAMQ_MCP_ENABLED" => self.mcp.enabled = parse(var, v)?,
+                "STREAMQ_MCP_ALLOW_WRITES" => self.mcp.allow_writes = parse(var, v)?,
+                "STREAMQ_MCP_TOOLS" => {
+                    self.mcp.tools = v
+                        .split(',')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect()
+                }
                 "STREAMQ_WS_ALLOWED_ORIGINS" => {
                     self.ws.allowed_origins = v
                         .split(',')

@@ -10,7 +10,8 @@
 //! Data flows top to bottom:
 //!
 //! - [`ingest`] — what comes in: sources ([`ingest::demo`], [`ingest::replay`]) produce
-//!   [`ingest::record::Record`]s; [`ingest::debezium`] decodes envelopes into changes.
+//!   [`ingest::record::Record`]s; [`ingest::debezium`] decodes envelopes into changes;
+//!   [`ingest::log`] reads a topic's log back (Kafka, the file, or the demo rebuilt).
 //! - [`actors`] — who runs: the router cuts records into per-partition micro-batches; one
 //!   supervised [`actors::partition::PartitionActor`] per topic partition applies them.
 //! - [`store`] — what is kept: sled (rows and applied offset in one atomic batch per
@@ -25,7 +26,10 @@
 //!   (insights) and alert rules (events, webhooks) over them.
 //! - [`web`] — HTTP: REST (SQL, plain-English ask, tables, search, quarantine, alert rules,
 //!   insights, windows), the WebSocket (insights, alerts, windows, tails, continuous queries),
-//!   health, metrics, the start page.
+//!   health, metrics, the start page; table exploration (the change log read back from the
+//!   source, profiles, charts drawn server-side).
+//! - [`mcp`] — the MCP server: the same capabilities as tools for LLM clients, over
+//!   streamable HTTP (`/mcp`) and stdio (`streamq mcp`), both calling the REST API.
 //! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.
 
 pub mod actors;
@@ -34,6 +38,7 @@ pub mod ident;
 pub mod ingest;
 pub mod live;
 pub mod llm;
+pub mod mcp;
 pub mod query;
 pub mod store;
 pub mod telemetry;

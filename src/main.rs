@@ -116,6 +116,14 @@ enum Cmd {
         #[arg(long, env = "STREAMQ_SERVER", default_value = "http://127.0.0.1:8080")]
         server: String,
     },
+    /// Serve streamq's MCP tools over stdio (what an MCP desktop client launches), calling a
+    /// running server's REST API.
+    Mcp {
+        #[arg(long, env = "STREAMQ_SERVER", default_value = "http://127.0.0.1:8080")]
+        server: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Ingest a replay file and exit when caught up.
     Replay {
         file: PathBuf,
@@ -358,6 +366,10 @@ async fn main() -> anyhow::Result<()> {
             println!("{}", serde_json::to_string_pretty(&summary)?);
             Ok(())
         }
+        Cmd::Mcp { server, common } => {
+            let cfg = load(&common)?;
+            streamq::mcp::serve_stdio(&server, cfg.mcp).await
+        }
         Cmd::Sql { sql, server } => {
             if let Err(e) = run_sql(&sql, &server) {
                 eprintln!("error: {e}");
@@ -463,9 +475,12 @@ async fn serve(cfg: Config, rebuild: bool) -> anyhow::Result<()> {
     let app = router(AppState::new(node.clone()));
     tokio::spawn(shutdown_signal(shutdown.clone()));
     let server_token = shutdown.clone();
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async move { server_token.cancelled().await })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move { server_token.cancelled().await })
+    .await?;
     // Drain: the router delivers what it has cut, then actors stop and sled flushes; past the
     // deadline, exit anyway (state is a fold of the log: a restart re-reads what was lost).
     let drain = async {

@@ -23,6 +23,8 @@ pub struct Metrics {
     pub ask_parse_seconds: Histogram,
     /// Questions by outcome: answered, clarified, failed.
     pub asks: IntCounterVec,
+    /// MCP tool calls by tool and outcome (ok, error, refused).
+    pub mcp_calls: IntCounterVec,
     /// Kafka: high-water mark − next offset to apply, per owned partition.
     pub kafka_lag: IntGaugeVec,
     /// Kafka: 1 while the brokers answer, 0 while they do not.
@@ -120,6 +122,14 @@ impl Metrics {
             &["outcome"],
         )
         .expect("valid metric");
+        let mcp_calls = IntCounterVec::new(
+            Opts::new(
+                "streamq_mcp_calls_total",
+                "MCP tool calls by tool and outcome",
+            ),
+            &["tool", "outcome"],
+        )
+        .expect("valid metric");
         let kafka_lag = IntGaugeVec::new(
             Opts::new(
                 "streamq_kafka_lag",
@@ -195,6 +205,7 @@ impl Metrics {
             Box::new(query_errors.clone()),
             Box::new(ask_parse_seconds.clone()),
             Box::new(asks.clone()),
+            Box::new(mcp_calls.clone()),
             Box::new(kafka_lag.clone()),
             Box::new(kafka_broker_up.clone()),
             Box::new(late_events.clone()),
@@ -220,6 +231,7 @@ impl Metrics {
             query_errors,
             ask_parse_seconds,
             asks,
+            mcp_calls,
             kafka_lag,
             kafka_broker_up,
             late_events,

@@ -75,6 +75,8 @@ pub struct IngestStatus {
     pub router: Arc<RouterStats>,
     /// The Kafka source's view: brokers, owned partitions, positions.
     pub kafka: Option<Arc<crate::ingest::kafka::KafkaStatus>>,
+    /// The demo's simulated start (its log is rebuilt from seed and start).
+    pub demo_start_ms: Option<i64>,
 }
 
 /// A running streamq: the store, the catalog, the supervised actors and (once started) a
@@ -246,6 +248,8 @@ impl Node {
                 ..Default::default()
             })
         });
+        let demo_start_ms =
+            (cfg.source.kind == SourceKind::Demo).then(|| demo::start_ms(&cfg.source.demo));
         let status = Arc::new(IngestStatus {
             source: label,
             paced,
@@ -253,6 +257,7 @@ impl Node {
             error: Mutex::new(None),
             router: router_stats.clone(),
             kafka: kafka_status.clone(),
+            demo_start_ms,
         });
         *self.status.lock() = Some(status.clone());
 
@@ -280,11 +285,16 @@ impl Node {
                         })
                         .map_err(|e| e.to_string())
                 }
-                SourceKind::Demo => demo::run_blocking(&cfg.source.demo, &tx, &source_shutdown)
-                    .map(|n| {
-                        tracing::info!(records = n, "demo source ended");
-                    })
-                    .map_err(|e| e.to_string()),
+                SourceKind::Demo => demo::run_blocking(
+                    &cfg.source.demo,
+                    demo_start_ms.unwrap_or_default(),
+                    &tx,
+                    &source_shutdown,
+                )
+                .map(|n| {
+                    tracing::info!(records = n, "demo source ended");
+                })
+                .map_err(|e| e.to_string()),
                 SourceKind::Kafka => crate::ingest::kafka::run_blocking(
                     &cfg.kafka,
                     source_store,
@@ -339,7 +349,7 @@ impl Node {
     }
 
     /// The schema registry client the partition actors use (shared, so its cache is one).
-    fn partition_registry(&self) -> Option<Arc<crate::ingest::registry::SchemaRegistry>> {
+    pub fn partition_registry(&self) -> Option<Arc<crate::ingest::registry::SchemaRegistry>> {
         self.registry_client.clone()
     }
 

@@ -896,24 +896,39 @@ fn iso_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Simulated events per second and whether the run is paced in real time.
+fn pace(cfg: &DemoConfig) -> (f64, bool) {
+    match cfg.rate {
+        Rate::PerSecond(r) => (r, true),
+        // As fast as possible, with the reference data's density of simulated time.
+        Rate::Max => (15.0, false),
+    }
+}
+
+/// Where a run's simulated clock starts: now for a paced run; a fixed instant for an unpaced
+/// one, which makes it reproducible record for record.
+pub fn start_ms(cfg: &DemoConfig) -> i64 {
+    if pace(cfg).1 {
+        chrono::Utc::now().timestamp_millis()
+    } else {
+        1_772_438_400_000
+    }
+}
+
+/// The records a run started at `start_ms` produced, in order: the demo's log, rebuilt.
+pub fn regenerate(cfg: &DemoConfig, start_ms: i64) -> impl Iterator<Item = Record> {
+    DemoGenerator::new(cfg.seed, start_ms, pace(cfg).0, cfg.format, cfg.partitions)
+}
+
 /// Runs the demo on the calling (blocking) thread until shutdown or the limit; returns how
 /// many records it produced.
 pub fn run_blocking(
     cfg: &DemoConfig,
+    start_ms: i64,
     tx: &mpsc::Sender<SourceEvent>,
     shutdown: &CancellationToken,
 ) -> std::io::Result<u64> {
-    let (per_sec, paced) = match cfg.rate {
-        Rate::PerSecond(r) => (r, true),
-        // As fast as possible, with the reference data's density of simulated time.
-        Rate::Max => (15.0, false),
-    };
-    let start_ms = if paced {
-        chrono::Utc::now().timestamp_millis()
-    } else {
-        // A fixed start makes an unpaced run reproducible record for record.
-        1_772_438_400_000
-    };
+    let (per_sec, paced) = pace(cfg);
     let mut generator = DemoGenerator::new(cfg.seed, start_ms, per_sec, cfg.format, cfg.partitions);
     let started = Instant::now();
     let mut produced = 0u64;

@@ -5,6 +5,7 @@ pub mod avro;
 pub mod debezium;
 pub mod demo;
 pub mod kafka;
+pub mod log;
 pub mod partitioner;
 pub mod produce;
 pub mod record;

@@ -1,6 +1,7 @@
 //! How questions are answered: one DataFusion engine over the live tables. SQL, and later the
 //! plain-English path, MCP and the dashboard, all come through [`QueryEngine::sql`].
 
+pub mod chart;
 pub mod json;
 pub mod provider;
 

@@ -45,18 +45,25 @@ pub async fn ask(
     State(st): State<AppState>,
     body: Result<Json<AskRequest>, JsonRejection>,
 ) -> Result<Json<crate::llm::AskReply>, ApiError> {
-    use crate::llm::AskError;
     let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
-    match st.assistant.ask(&req.question, req.as_of.as_deref()).await {
-        Ok(r) => Ok(Json(r)),
-        Err(AskError::Query { error, sql }) => {
+    Ok(Json(
+        st.assistant
+            .ask(&req.question, req.as_of.as_deref())
+            .await
+            .map_err(ask_error)?,
+    ))
+}
+
+/// How a failed question is reported.
+pub fn ask_error(e: crate::llm::AskError) -> ApiError {
+    use crate::llm::AskError;
+    match e {
+        AskError::Query { error, sql } => {
             tracing::warn!(%sql, %error, "generated SQL failed");
-            Err(ApiError::from(error))
+            ApiError::from(error)
         }
-        Err(e @ AskError::Model(_)) => {
-            Err(ApiError::new(ErrorCode::ModelUnavailable, e.to_string()))
-        }
-        Err(e) => Err(ApiError::new(ErrorCode::BadRequest, e.to_string())),
+        e @ AskError::Model(_) => ApiError::new(ErrorCode::ModelUnavailable, e.to_string()),
+        e => ApiError::new(ErrorCode::BadRequest, e.to_string()),
     }
 }
 
@@ -75,6 +82,7 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
                 "columns": s.columns.len(),
                 "primary_key": s.primary_key,
                 "row_count": t.row_count(),
+                "freshness": crate::web::explore::freshness(&st, &t),
             })
         })
         .collect();
@@ -176,6 +184,7 @@ pub async fn table(
         "topic": s.topic,
         "primary_key": s.primary_key,
         "row_count": t.row_count(),
+        "freshness": crate::web::explore::freshness(&st, &t),
         "columns": columns,
         "partitions": partitions,
     })))
@@ -335,7 +344,7 @@ pub async fn search(
     }
     if !st.node.config.text.enabled {
         return Err(ApiError::new(
-            ErrorCode::NotFound,
+            ErrorCode::NotAvailable,
             "full-text search is disabled (text.enabled = false)",
         ));
     }

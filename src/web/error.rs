@@ -1,4 +1,4 @@
-//! One error table for every door (REST and WebSocket now; MCP later): a code, its HTTP
+//! One error table for every door (REST, WebSocket, MCP): a code, its HTTP
 //! status and its stable snake_case name. Responses are `{code, message}`; internals are
 //! logged, not leaked.
 
@@ -36,6 +36,8 @@ pub enum ErrorCode {
     OriginNotAllowed,
     /// WebSocket frames were not delivered while the client was not reading.
     FramesMissed,
+    /// The feature or source needed is not available here (the message says why).
+    NotAvailable,
     /// Something failed inside streamq (details are in the log).
     Internal,
 }
@@ -52,7 +54,9 @@ impl ErrorCode {
             ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorCode::QueryFailed => StatusCode::UNPROCESSABLE_ENTITY,
             ErrorCode::FramesMissed => StatusCode::TOO_MANY_REQUESTS,
-            ErrorCode::ModelUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::ModelUnavailable | ErrorCode::NotAvailable => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +75,7 @@ impl ErrorCode {
             ErrorCode::InvalidRule => "invalid_rule",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::FramesMissed => "frames_missed",
+            ErrorCode::NotAvailable => "not_available",
             ErrorCode::Internal => "internal",
         }
     }

@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod api;
 pub mod error;
+pub mod explore;
 pub mod ws;
 pub mod wsbench;
 
@@ -47,14 +48,65 @@ impl AppState {
     }
 }
 
-/// The whole HTTP surface.
+/// The whole HTTP surface: the REST API, `/ws`, and `/mcp` (MCP over streamable HTTP, which
+/// calls the same REST API in process).
 pub fn router(state: AppState) -> Router {
+    let mcp = state.node.config.mcp.clone();
+    let metrics = state.node.metrics.clone();
+    let api = api_router(state);
+    if !mcp.enabled {
+        return api;
+    }
+    let allow_remote = mcp.allow_remote;
+    let service = crate::mcp::http_service(api.clone(), mcp, metrics);
+    api.route_service("/mcp", service)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            loopback_only(req, next, allow_remote)
+        }))
+}
+
+/// `/mcp` answers loopback peers only, unless `mcp.allow_remote`.
+async fn loopback_only(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+    allow_remote: bool,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if !allow_remote && req.uri().path() == "/mcp" {
+        let peer = req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0);
+        if let Some(peer) = peer
+            && !peer.ip().is_loopback()
+        {
+            tracing::warn!(target: "streamq::mcp", %peer, "refused: /mcp answers loopback peers only");
+            return error::ApiError::new(
+                error::ErrorCode::OriginNotAllowed,
+                "/mcp answers loopback clients only (set mcp.allow_remote to open it)",
+            )
+            .into_response();
+        }
+    }
+    let is_delete = req.method() == axum::http::Method::DELETE && req.uri().path() == "/mcp";
+    let mut resp = next.run(req).await;
+    // A closed session: 204, which every client reads as success (some reject rmcp's 202).
+    if is_delete && resp.status() == axum::http::StatusCode::ACCEPTED {
+        *resp.status_mut() = axum::http::StatusCode::NO_CONTENT;
+    }
+    resp
+}
+
+fn api_router(state: AppState) -> Router {
     Router::new()
         .route("/", get(api::index))
         .route("/api/sql", post(api::sql))
         .route("/api/ask", post(api::ask))
         .route("/api/tables", get(api::tables))
         .route("/api/tables/{name}", get(api::table))
+        .route("/api/tables/{name}/changes", get(explore::changes))
+        .route("/api/tables/{name}/profile", get(explore::profile))
+        .route("/api/chart", post(explore::chart))
         .route("/api/quarantine", get(api::quarantine))
         .route("/api/search", get(api::search))
         .route("/api/sources", get(api::sources))

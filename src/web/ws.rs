@@ -500,15 +500,24 @@ fn spawn_forward<T: Send + Sync + 'static>(
     })
 }
 
-/// A compiled tail filter for one schema version.
-struct Filter {
+/// A SQL predicate over a table's rows (columns and `_op`, `_ts`, `_partition`, `_offset`),
+/// compiled by DataFusion once per schema version.
+pub struct Filter {
     text: String,
     compiled: Option<(u64, Arc<dyn PhysicalExpr>)>,
     ctx: SessionContext,
 }
 
 impl Filter {
-    fn compile(
+    pub fn new(text: &str) -> Self {
+        Self {
+            text: text.to_string(),
+            compiled: None,
+            ctx: SessionContext::new(),
+        }
+    }
+
+    pub fn compile(
         &mut self,
         schema_version: u64,
         schema: &datafusion::arrow::datatypes::SchemaRef,
@@ -534,8 +543,19 @@ impl Filter {
     /// Which rows of the batch match.
     fn matches(&mut self, b: &ChangeBatch) -> Result<Vec<bool>, String> {
         let rows: Vec<&crate::store::table::Row> = b.changes.iter().map(|c| &c.row).collect();
-        let batch = crate::store::table::rows_batch(&b.columns, b.partition, &rows);
-        let expr = self.compile(b.schema_version, &batch.schema())?;
+        self.mask(&b.columns, b.schema_version, b.partition, &rows)
+    }
+
+    /// Which of `rows` (all of one partition) match.
+    pub fn mask(
+        &mut self,
+        columns: &[crate::store::catalog::ColumnDef],
+        schema_version: u64,
+        partition: i32,
+        rows: &[&crate::store::table::Row],
+    ) -> Result<Vec<bool>, String> {
+        let batch = crate::store::table::rows_batch(columns, partition, rows);
+        let expr = self.compile(schema_version, &batch.schema())?;
         let v = expr
             .evaluate(&batch)
             .and_then(|c| c.into_array(batch.num_rows()))
@@ -606,11 +626,7 @@ fn start_tail(
     if !text.is_empty()
         && let Some(t) = &live_table
     {
-        let mut f = Filter {
-            text: text.clone(),
-            compiled: None,
-            ctx: SessionContext::new(),
-        };
+        let mut f = Filter::new(&text);
         let version = t.schema.read().version;
         if let Err(e) = f.compile(version, &t.arrow_schema()) {
             return Err(error_frame(
@@ -629,11 +645,7 @@ fn start_tail(
                 members: Mutex::new(Vec::new()),
                 task: Mutex::new(None),
             });
-            let filter = (!text.is_empty()).then(|| Filter {
-                text: text.clone(),
-                compiled: None,
-                ctx: SessionContext::new(),
-            });
+            let filter = (!text.is_empty()).then(|| Filter::new(&text));
             let guard = st.node.live.feed.tail(&name);
             let rx = st.node.live.feed.subscribe();
             let task = tokio::spawn(run_tail_group(

@@ -1,0 +1,641 @@
+//! Exploring a table beyond SQL: its change log read back (`/changes`), a data-quality profile
+//! (`/profile`), freshness, and charts of query results (`/api/chart`). The MCP tools
+//! `read_topic`, `profile_table` and `chart` are these endpoints.
+
+use std::collections::{HashMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, Query, State};
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Value as Json_, json};
+
+use crate::config::SourceKind;
+use crate::ident::TableName;
+use crate::ingest::debezium::{Change, Decoder};
+use crate::ingest::log::{Budget, LogSource, Range};
+use crate::ingest::record::Record;
+use crate::store::catalog::TableSchema;
+use crate::store::table::{LiveTable, Row};
+use crate::store::value::{DType, Value, format_timestamp_us};
+use crate::web::AppState;
+use crate::web::error::{ApiError, ErrorCode};
+use crate::web::ws::Filter;
+
+fn table_of(st: &AppState, name: &str) -> Result<std::sync::Arc<LiveTable>, ApiError> {
+    st.node
+        .catalog
+        .get(&TableName::parse(name))
+        .ok_or_else(|| ApiError::new(ErrorCode::UnknownTable, format!("no table named {name}")))
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::new(ErrorCode::BadRequest, msg)
+}
+
+fn instant_ms(v: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
+                .ok_or_else(|| {
+                    bad(format!(
+                        "'{what}' is not a timestamp (RFC 3339 or epoch ms): {s:?}"
+                    ))
+                })
+        })
+        .transpose()
+}
+
+/// A table's freshness: its newest change and how far ingestion is behind.
+pub fn freshness(st: &AppState, t: &LiveTable) -> Json_ {
+    let schema_topic = t.schema.read().topic.clone();
+    let mut newest: Option<i64> = None;
+    for (_, p) in t.partitions() {
+        let rows = p.rows.read();
+        for r in rows.rows.values() {
+            newest = Some(newest.map_or(r.ts_ms, |n: i64| n.max(r.ts_ms)));
+        }
+    }
+    let pending: u64 = st
+        .node
+        .live
+        .feed
+        .pending()
+        .iter()
+        .filter(|((topic, _), _)| **topic == *schema_topic)
+        .map(|(_, n)| *n)
+        .sum();
+    let kafka_lag: Option<i64> = st.node.status.lock().clone().and_then(|s| {
+        let k = s.kafka.clone()?;
+        let owned = k.owned.read();
+        let mut sum = None;
+        for (p, state) in t.partitions() {
+            let tp = crate::ident::TopicPartition::new(schema_topic.clone(), p);
+            if let Some(l) = owned
+                .get(&tp)
+                .and_then(|pos| pos.lag(state.rows.read().applied))
+            {
+                sum = Some(sum.unwrap_or(0) + l);
+            }
+        }
+        sum
+    });
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let source_ms = st.node.live.feed.source_ts();
+    json!({
+        "last_change": newest.map(|ms| format_timestamp_us(ms * 1000)),
+        "age_s": newest.map(|ms| ((now_ms - ms) as f64 / 1000.0).max(0.0)),
+        "behind_source_s": newest.zip(source_ms).map(|(ms, s)| ((s - ms) as f64 / 1000.0).max(0.0)),
+        "pending_records": pending,
+        "kafka_lag": kafka_lag,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// The change log
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ChangesParams {
+    pub partition: Option<i32>,
+    pub from_offset: Option<i64>,
+    pub to_offset: Option<i64>,
+    /// Record time lower bound (inclusive): RFC 3339 or epoch ms.
+    pub from: Option<String>,
+    /// Record time upper bound (exclusive).
+    pub to: Option<String>,
+    /// A SQL condition on the row image (`amount > 100 AND _op = 'u'`).
+    pub filter: Option<String>,
+    pub limit: Option<usize>,
+    /// The last `limit` matches instead of the first.
+    #[serde(default)]
+    pub newest: bool,
+}
+
+struct Collector {
+    decoder: Decoder,
+    schema: TableSchema,
+    filter: Option<Filter>,
+    pending: Vec<(i32, Row, Json_)>,
+    out: VecDeque<Json_>,
+    limit: usize,
+    newest: bool,
+    matched: u64,
+    undecodable: u64,
+    error: Option<String>,
+}
+
+fn key_json(rec: &Record) -> Json_ {
+    let Some(k) = &rec.key else {
+        return Json_::Null;
+    };
+    match serde_json::from_slice::<Json_>(k) {
+        Ok(Json_::Object(mut o)) if o.contains_key("payload") && o.contains_key("schema") => {
+            o.remove("payload").unwrap_or_default()
+        }
+        Ok(v) => v,
+        Err(_) => Json_::String(String::from_utf8_lossy(k).into_owned()),
+    }
+}
+
+impl Collector {
+    fn take(&mut self, entry: Json_) {
+        self.matched += 1;
+        self.out.push_back(entry);
+        if self.newest && self.out.len() > self.limit {
+            self.out.pop_front();
+        }
+    }
+
+    /// False once enough is collected (oldest-first) or the filter failed.
+    fn push(&mut self, rec: Record) -> bool {
+        let base = json!({
+            "partition": rec.partition,
+            "offset": rec.offset,
+            "ts": format_timestamp_us(rec.ts_ms * 1000),
+        });
+        let decoded = self.decoder.decode(&rec);
+        let mut entry = base;
+        let row = match decoded {
+            Ok(Change::Upsert {
+                op, ts_ms, cells, ..
+            }) => {
+                let mut values = vec![Value::Null; self.schema.columns.len()];
+                let mut obj = serde_json::Map::new();
+                for c in cells {
+                    let name = match self.schema.index_of(&c.original) {
+                        Some(i) => {
+                            values[i] = c.value.clone();
+                            self.schema.columns[i].name.clone()
+                        }
+                        None => crate::ident::normalize_column(&c.original),
+                    };
+                    obj.insert(name, c.value.to_json());
+                }
+                entry["op"] = json!(char::from(op.code()).to_string());
+                entry["change_ts"] = json!(format_timestamp_us(ts_ms * 1000));
+                entry["key"] = key_json(&rec);
+                entry["row"] = Json_::Object(obj);
+                Row {
+                    values,
+                    op: op.code(),
+                    ts_ms,
+                    offset: rec.offset,
+                }
+            }
+            Ok(Change::Delete { .. }) => {
+                entry["op"] = json!("d");
+                entry["key"] = key_json(&rec);
+                entry["row"] = Json_::Null;
+                Row {
+                    values: Vec::new(),
+                    op: b'd',
+                    ts_ms: rec.ts_ms,
+                    offset: rec.offset,
+                }
+            }
+            Ok(Change::Tombstone) => {
+                entry["op"] = json!("tombstone");
+                entry["key"] = key_json(&rec);
+                entry["row"] = Json_::Null;
+                if self.filter.is_some() {
+                    return true;
+                }
+                self.take(entry);
+                return self.newest || self.out.len() <= self.limit;
+            }
+            Err(e) => {
+                self.undecodable += 1;
+                if self.filter.is_some() {
+                    return true;
+                }
+                entry["error"] = json!(e.to_string());
+                self.take(entry);
+                return self.newest || self.out.len() <= self.limit;
+            }
+        };
+        if self.filter.is_none() {
+            self.take(entry);
+            return self.newest || self.out.len() <= self.limit;
+        }
+        self.pending.push((rec.partition, row, entry));
+        if self.pending.len() >= 512 {
+            return self.flush();
+        }
+        true
+    }
+
+    fn flush(&mut self) -> bool {
+        let Some(filter) = self.filter.as_mut() else {
+            return true;
+        };
+        let pending = std::mem::take(&mut self.pending);
+        let mut parts: Vec<i32> = pending.iter().map(|p| p.0).collect();
+        parts.sort_unstable();
+        parts.dedup();
+        let mut keep = vec![false; pending.len()];
+        for p in parts {
+            let idx: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].0 == p).collect();
+            let rows: Vec<&Row> = idx.iter().map(|&i| &pending[i].1).collect();
+            match filter.mask(&self.schema.columns, self.schema.version, p, &rows) {
+                Ok(m) => {
+                    for (j, &i) in idx.iter().enumerate() {
+                        keep[i] = m[j];
+                    }
+                }
+                Err(e) => {
+                    self.error = Some(e);
+                    return false;
+                }
+            }
+        }
+        // Back in log order.
+        for ((_, _, entry), k) in pending.into_iter().zip(keep) {
+            if k {
+                self.take(entry);
+            }
+        }
+        self.newest || self.out.len() <= self.limit
+    }
+}
+
+/// Where this node's log for `kind` lives.
+fn log_source(st: &AppState) -> Result<LogSource, ApiError> {
+    let cfg = &st.node.config;
+    Ok(match cfg.source.kind {
+        SourceKind::Kafka => LogSource::Kafka {
+            cfg: Box::new(cfg.kafka.clone()),
+        },
+        SourceKind::Replay => LogSource::Replay {
+            path: cfg
+                .source
+                .file
+                .clone()
+                .ok_or_else(|| ApiError::new(ErrorCode::NotAvailable, "no replay file"))?,
+        },
+        SourceKind::Demo => {
+            let status = st.node.status.lock().clone().ok_or_else(|| {
+                ApiError::new(ErrorCode::NotAvailable, "the demo source has not started")
+            })?;
+            LogSource::Demo {
+                cfg: cfg.source.demo.clone(),
+                start_ms: status.demo_start_ms.unwrap_or_default(),
+                produced: status
+                    .router
+                    .records_routed
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            }
+        }
+    })
+}
+
+/// `GET /api/tables/{name}/changes?partition=&from_offset=&to_offset=&from=&to=&filter=&limit=&newest=`:
+/// the table's change records read back from the source's log, decoded, in log order.
+pub async fn changes(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Json_>, ApiError> {
+    let Query(p) = params.map_err(|e| bad(e.body_text()))?;
+    let t = table_of(&st, &name)?;
+    let schema = t.schema.read().clone();
+    let range = Range {
+        partitions: p.partition.map(|p| vec![p]),
+        from_offset: p.from_offset,
+        to_offset: p.to_offset,
+        from_ms: instant_ms(&p.from, "from")?,
+        to_ms: instant_ms(&p.to, "to")?,
+    };
+    if let (Some(a), Some(b)) = (range.from_offset, range.to_offset)
+        && a > b
+    {
+        return Err(bad(format!("from_offset {a} is after to_offset {b}")));
+    }
+    let max = st.node.config.query.max_rows;
+    let limit = p.limit.unwrap_or(100);
+    if limit == 0 || limit > max {
+        return Err(bad(format!("'limit' must be 1..={max}")));
+    }
+    let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
+        Some(text) => {
+            let mut f = Filter::new(text);
+            f.compile(schema.version, &t.arrow_schema()).map_err(|e| {
+                ApiError::new(ErrorCode::InvalidQuery, format!("filter {text:?}: {e}"))
+            })?;
+            Some(f)
+        }
+        None => None,
+    };
+    let source = log_source(&st)?;
+    let topic = schema.topic.clone();
+    let mut c = Collector {
+        decoder: Decoder::with(
+            st.node.partition_registry(),
+            st.node.config.ingest.max_value_bytes,
+        ),
+        schema,
+        filter,
+        pending: Vec::new(),
+        out: VecDeque::new(),
+        limit,
+        newest: p.newest,
+        matched: 0,
+        undecodable: 0,
+        error: None,
+    };
+    let started = Instant::now();
+    let budget = Budget {
+        max_scanned: 5_000_000,
+        deadline: started + Duration::from_millis(st.node.config.query.timeout_ms.max(1000) * 2),
+    };
+    let (c, stats) = tokio::task::spawn_blocking(move || {
+        let stats = crate::ingest::log::scan(&source, &topic, &range, budget, &mut |r| c.push(r));
+        if c.error.is_none() && !c.pending.is_empty() {
+            c.flush();
+        }
+        (c, stats)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let stats = stats.map_err(|e| ApiError::new(ErrorCode::NotAvailable, e))?;
+    if let Some(e) = c.error {
+        return Err(ApiError::new(ErrorCode::InvalidQuery, e));
+    }
+    let mut out: Vec<Json_> = c.out.into_iter().collect();
+    let truncated = if p.newest {
+        c.matched > limit as u64
+    } else {
+        out.len() > limit
+    };
+    out.truncate(limit);
+    let source_name = log_source(&st).map(|s| s.name()).unwrap_or("unknown");
+    Ok(Json(json!({
+        "table": name,
+        "topic": c.schema.topic,
+        "source": source_name,
+        "count": out.len(),
+        "truncated": truncated,
+        "complete": stats.complete,
+        "scanned": stats.scanned,
+        "undecodable": c.undecodable,
+        "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        "changes": out,
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Profile
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ProfileParams {
+    /// Rows looked at, at most (default 200 000).
+    pub sample: Option<usize>,
+    /// Top values per column (default 5).
+    pub top: Option<usize>,
+}
+
+#[derive(Default)]
+struct ColumnProfile {
+    nulls: u64,
+    counts: HashMap<String, u64>,
+    overflow: bool,
+    min_num: Option<f64>,
+    max_num: Option<f64>,
+    min_text: Option<String>,
+    max_text: Option<String>,
+    min_ts: Option<i64>,
+    max_ts: Option<i64>,
+}
+
+const DISTINCT_CAP: usize = 100_000;
+
+impl ColumnProfile {
+    fn add(&mut self, v: &Value) {
+        match v {
+            Value::Null => {
+                self.nulls += 1;
+                return;
+            }
+            Value::Timestamp(us) => {
+                self.min_ts = Some(self.min_ts.map_or(*us, |m| m.min(*us)));
+                self.max_ts = Some(self.max_ts.map_or(*us, |m| m.max(*us)));
+            }
+            Value::Date(d) => {
+                let us = i64::from(*d) * 86_400_000_000;
+                self.min_ts = Some(self.min_ts.map_or(us, |m| m.min(us)));
+                self.max_ts = Some(self.max_ts.map_or(us, |m| m.max(us)));
+            }
+            Value::Str(s) => {
+                if self.min_text.as_ref().is_none_or(|m| s < m) {
+                    self.min_text = Some(s.clone());
+                }
+                if self.max_text.as_ref().is_none_or(|m| s > m) {
+                    self.max_text = Some(s.clone());
+                }
+            }
+            other => {
+                if let Some(f) = other.as_f64() {
+                    self.min_num = Some(self.min_num.map_or(f, |m| m.min(f)));
+                    self.max_num = Some(self.max_num.map_or(f, |m| m.max(f)));
+                }
+            }
+        }
+        let key = v.to_text().unwrap_or_default();
+        if let Some(n) = self.counts.get_mut(&key) {
+            *n += 1;
+        } else if self.counts.len() < DISTINCT_CAP {
+            self.counts.insert(key, 1);
+        } else {
+            self.overflow = true;
+        }
+    }
+
+    fn to_json(&self, rows: u64, top: usize, dtype: Option<DType>) -> Json_ {
+        let (min, max) = if let (Some(a), Some(b)) = (self.min_ts, self.max_ts) {
+            (json!(format_timestamp_us(a)), json!(format_timestamp_us(b)))
+        } else if let (Some(a), Some(b)) = (self.min_num, self.max_num) {
+            (json!(a), json!(b))
+        } else {
+            (json!(self.min_text), json!(self.max_text))
+        };
+        let mut top_values: Vec<(&String, &u64)> = self.counts.iter().collect();
+        top_values.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        let non_null = rows - self.nulls;
+        // A key-like column (every value distinct) has no meaningful top values.
+        let top_values: Vec<Json_> = if self.counts.len() as u64 == non_null && non_null > 20 {
+            Vec::new()
+        } else {
+            top_values
+                .into_iter()
+                .take(top)
+                .map(|(v, n)| json!({"value": v, "count": n, "share": (*n as f64 / rows.max(1) as f64 * 1e4).round() / 1e4}))
+                .collect()
+        };
+        json!({
+            "type": dtype.map(|d| d.sql_name()).unwrap_or("VARCHAR"),
+            "null_rate": (self.nulls as f64 / rows.max(1) as f64 * 1e4).round() / 1e4,
+            "nulls": self.nulls,
+            "distinct": self.counts.len(),
+            "distinct_is_lower_bound": self.overflow,
+            "min": min,
+            "max": max,
+            "top_values": top_values,
+        })
+    }
+}
+
+/// `GET /api/tables/{name}/profile?sample=&top=`: per column null rate, distinct count, min/max
+/// and top values; freshness; quarantined records; schema changes seen.
+pub async fn profile(
+    State(st): State<AppState>,
+    Path(name): Path<String>,
+    params: Result<Query<ProfileParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Json_>, ApiError> {
+    let Query(p) = params.map_err(|e| bad(e.body_text()))?;
+    let t = table_of(&st, &name)?;
+    let sample = p.sample.unwrap_or(200_000).max(1);
+    let top = p.top.unwrap_or(5).min(50);
+    let started = Instant::now();
+    let t2 = t.clone();
+    let (schema, profiles, rows_seen, total) = tokio::task::spawn_blocking(move || {
+        let schema = t2.schema.read().clone();
+        let mut profiles: Vec<ColumnProfile> = (0..schema.columns.len())
+            .map(|_| ColumnProfile::default())
+            .collect();
+        let total = t2.row_count();
+        let mut seen = 0u64;
+        'outer: for (_, part) in t2.partitions() {
+            let rows = part.rows.read();
+            for r in rows.rows.values() {
+                if seen as usize >= sample {
+                    break 'outer;
+                }
+                seen += 1;
+                for (i, prof) in profiles.iter_mut().enumerate() {
+                    prof.add(r.values.get(i).unwrap_or(&Value::Null));
+                }
+            }
+        }
+        (schema, profiles, seen, total)
+    })
+    .await
+    .map_err(ApiError::internal)?;
+    let columns: Vec<Json_> = schema
+        .columns
+        .iter()
+        .zip(&profiles)
+        .map(|(c, prof)| {
+            let mut v = prof.to_json(rows_seen, top, c.dtype);
+            v["name"] = json!(c.name);
+            v["original"] = json!(c.original);
+            v
+        })
+        .collect();
+    let store = st.node.store.clone();
+    let quarantine = tokio::task::spawn_blocking(move || store.quarantine())
+        .await
+        .map_err(ApiError::internal)?
+        .map_err(ApiError::internal)?;
+    let mine: Vec<_> = quarantine
+        .iter()
+        .filter(|e| e.topic.as_deref() == Some(schema.topic.as_str()))
+        .collect();
+    let recent_reasons: Vec<Json_> = mine
+        .iter()
+        .rev()
+        .take(5)
+        .map(|e| json!({"partition": e.partition, "offset": e.offset, "reason": e.reason}))
+        .collect();
+    let table_name = schema.name.to_string();
+    let schema_changes: Vec<Json_> = st
+        .node
+        .live
+        .insights(Some(&table_name), 1000)
+        .iter()
+        .filter(|i| i.kind == "new_column" || i.kind == "vanished_column")
+        .map(|i| json!({"kind": i.kind, "sentence": i.sentence, "window": i.window}))
+        .collect();
+    Ok(Json(json!({
+        "table": table_name,
+        "topic": schema.topic,
+        "row_count": total,
+        "rows_profiled": rows_seen,
+        "sampled": (rows_seen as usize) < total,
+        "primary_key": schema.primary_key,
+        "columns": columns,
+        "freshness": freshness(&st, &t),
+        "quarantined": {"count": mine.len(), "recent": recent_reasons},
+        "schema": {"version": schema.version, "columns": schema.columns.len(), "changes_seen": schema_changes},
+        "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Charts
+
+#[derive(Deserialize)]
+pub struct ChartRequest {
+    pub sql: Option<String>,
+    pub question: Option<String>,
+    pub as_of: Option<String>,
+    #[serde(flatten)]
+    pub options: crate::query::chart::ChartOptions,
+}
+
+/// `POST /api/chart {sql | question, kind?, x?, y?, title?, format?, width?, height?}`: the
+/// result drawn as a line or bar chart; `{spec, mime_type, image (base64), sql, rows}`.
+pub async fn chart(
+    State(st): State<AppState>,
+    body: Result<Json<ChartRequest>, JsonRejection>,
+) -> Result<Json<Json_>, ApiError> {
+    let Json(req) = body.map_err(|e| bad(e.body_text()))?;
+    let (sql, columns, types, rows) = match (req.sql.as_deref(), req.question.as_deref()) {
+        (Some(sql), None) if !sql.trim().is_empty() => {
+            let r = st.engine.sql(sql).await?;
+            (
+                sql.to_string(),
+                r.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
+                r.columns
+                    .iter()
+                    .map(|c| Some(c.data_type.clone()))
+                    .collect::<Vec<_>>(),
+                r.rows,
+            )
+        }
+        (None, Some(q)) if !q.trim().is_empty() => {
+            match st
+                .assistant
+                .ask(q, req.as_of.as_deref())
+                .await
+                .map_err(crate::web::api::ask_error)?
+            {
+                crate::llm::AskReply::Answer(a) => (a.sql, a.columns, Vec::new(), a.rows),
+                crate::llm::AskReply::Clarify { clarify, .. } => {
+                    return Err(bad(format!("the question needs clarifying: {clarify}")));
+                }
+            }
+        }
+        _ => return Err(bad("give exactly one of 'sql' or 'question'")),
+    };
+    let n = rows.len();
+    let opts = req.options.clone();
+    let chart = tokio::task::spawn_blocking(move || {
+        crate::query::chart::render(&columns, &types, &rows, &opts)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(bad)?;
+    Ok(Json(json!({
+        "spec": chart.spec,
+        "mime_type": chart.spec.mime_type,
+        "image": base64::engine::general_purpose::STANDARD.encode(&chart.bytes),
+        "bytes": chart.bytes.len(),
+        "sql": sql,
+        "rows": n,
+    })))
+}
