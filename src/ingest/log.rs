@@ -185,10 +185,12 @@ fn scan_kafka(
         .collect();
     // Start and end (exclusive) per partition.
     let mut plan: Vec<(i32, i64, i64)> = Vec::new();
+    let mut lows = std::collections::HashMap::new();
     for p in parts {
         let (lo, hi) = consumer
             .fetch_watermarks(topic, p, timeout)
             .map_err(|e| format!("cannot read partition {p}'s offsets: {e}"))?;
+        lows.insert(p, lo);
         let mut start = range.from_offset.map_or(lo, |o| o.max(lo));
         if let Some(t) = range.from_ms {
             let mut tpl = TopicPartitionList::new();
@@ -211,6 +213,11 @@ fn scan_kafka(
             plan.push((p, start, end));
         }
     }
+    tracing::debug!(
+        topic,
+        ?plan,
+        "kafka log read: (partition, start, end) planned"
+    );
     let mut stats = ScanStats {
         complete: true,
         ..Default::default()
@@ -226,7 +233,31 @@ fn scan_kafka(
     consumer
         .assign(&tpl)
         .map_err(|e| format!("cannot assign partitions: {e}"))?;
-    let mut open: Vec<(i32, i64)> = plan.iter().map(|(p, _, end)| (*p, *end)).collect();
+    // Per partition: (partition, wanted start, end, low watermark, fetch position, step back,
+    // start confirmed). Some brokers (Tansu 0.6) answer a fetch from the middle of a record
+    // batch with the *next* batch; when the first record is past the wanted start, the reader
+    // seeks further back (doubling the step) until it lands at or before it, and skips ahead.
+    struct Cursor {
+        p: i32,
+        start: i64,
+        end: i64,
+        lo: i64,
+        at: i64,
+        back: i64,
+        confirmed: bool,
+    }
+    let mut open: Vec<Cursor> = plan
+        .iter()
+        .map(|&(p, start, end)| Cursor {
+            p,
+            start,
+            end,
+            lo: lows.get(&p).copied().unwrap_or(0),
+            at: start,
+            back: 512,
+            confirmed: false,
+        })
+        .collect();
     let topic_arc: std::sync::Arc<str> = topic.into();
     while !open.is_empty() {
         if Instant::now() > budget.deadline || stats.scanned >= budget.max_scanned {
@@ -237,15 +268,30 @@ fn scan_kafka(
             continue;
         };
         let m = msg.map_err(|e| format!("Kafka read failed: {e}"))?;
-        let Some(&(_, end)) = open.iter().find(|(p, _)| *p == m.partition()) else {
+        let Some(i) = open.iter().position(|c| c.p == m.partition()) else {
             continue;
         };
-        if m.offset() >= end {
-            open.retain(|(p, _)| *p != m.partition());
+        let c = &mut open[i];
+        if !c.confirmed {
+            if m.offset() > c.start && c.at > c.lo {
+                c.at = (c.start - c.back).max(c.lo);
+                c.back *= 2;
+                consumer
+                    .seek(topic, c.p, Offset::Offset(c.at), timeout)
+                    .map_err(|e| format!("cannot seek partition {}: {e}", c.p))?;
+                continue;
+            }
+            c.confirmed = true;
+        }
+        if m.offset() < c.start {
             continue;
         }
-        if m.offset() + 1 >= end {
-            open.retain(|(p, _)| *p != m.partition());
+        if m.offset() >= c.end {
+            open.swap_remove(i);
+            continue;
+        }
+        if m.offset() + 1 >= c.end {
+            open.swap_remove(i);
         }
         stats.scanned += 1;
         let r = Record {

@@ -129,6 +129,8 @@ struct Collector {
     error: Option<String>,
 }
 
+/// The record key as JSON: the key struct (a schema-enabled key's payload), or, for a key that
+/// is not JSON (Avro), its bytes in base64.
 fn key_json(rec: &Record) -> Json_ {
     let Some(k) = &rec.key else {
         return Json_::Null;
@@ -138,7 +140,7 @@ fn key_json(rec: &Record) -> Json_ {
             o.remove("payload").unwrap_or_default()
         }
         Ok(v) => v,
-        Err(_) => Json_::String(String::from_utf8_lossy(k).into_owned()),
+        Err(_) => json!({"base64": base64::engine::general_purpose::STANDARD.encode(k)}),
     }
 }
 
@@ -162,7 +164,11 @@ impl Collector {
         let mut entry = base;
         let row = match decoded {
             Ok(Change::Upsert {
-                op, ts_ms, cells, ..
+                op,
+                ts_ms,
+                cells,
+                key_columns,
+                ..
             }) => {
                 let mut values = vec![Value::Null; self.schema.columns.len()];
                 let mut obj = serde_json::Map::new();
@@ -178,7 +184,19 @@ impl Collector {
                 }
                 entry["op"] = json!(char::from(op.code()).to_string());
                 entry["change_ts"] = json!(format_timestamp_us(ts_ms * 1000));
-                entry["key"] = key_json(&rec);
+                // The key from the row image when its columns are known (any encoding).
+                let key: Option<serde_json::Map<String, Json_>> = (!key_columns.is_empty())
+                    .then(|| {
+                        key_columns
+                            .iter()
+                            .map(|k| {
+                                let n = crate::ident::normalize_column(k);
+                                obj.get(&n).cloned().map(|v| (n, v))
+                            })
+                            .collect()
+                    })
+                    .flatten();
+                entry["key"] = key.map(Json_::Object).unwrap_or_else(|| key_json(&rec));
                 entry["row"] = Json_::Object(obj);
                 Row {
                     values,
