@@ -666,10 +666,9 @@ async fn bench_ingest(
         bail!("nothing to measure: give --file and/or --events");
     }
     for (label, path) in runs {
-        let mut cfg = Config {
-            data_dir: tmp.join(format!("data-{}", label.len())),
-            ..Config::default()
-        };
+        // STREAMQ_* variables apply (e.g. STREAMQ_TEXT_COMMIT_INTERVAL_MS), for comparisons.
+        let mut cfg = Config::load(None, &Config::process_env())?;
+        cfg.data_dir = tmp.join(format!("data-{}", label.len()));
         cfg.source.kind = SourceKind::Replay;
         cfg.source.file = Some(path);
         cfg.text.enabled = index;
@@ -977,21 +976,29 @@ fn bench_search(docs: usize, queries: usize) -> anyhow::Result<()> {
     ];
     let started = Instant::now();
     let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    // What each document holds (merchant, kind, tail), so hits get their snippets from the
+    // "live row" as the server's do.
+    let mut parts: Vec<[u8; 3]> = Vec::with_capacity(docs);
+    let text_of = |p: [u8; 3]| {
+        let m = merchants[p[0] as usize];
+        (
+            format!("{} {m}{}", kinds[p[1] as usize], tails[p[2] as usize]),
+            m,
+        )
+    };
     for i in 0..docs {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        let m = merchants[(x % 8) as usize];
-        let d = format!(
-            "{} {m}{}",
-            kinds[((x >> 8) % 5) as usize],
-            tails[((x >> 16) % 4) as usize]
-        );
+        let p = [(x % 8) as u8, ((x >> 8) % 5) as u8, ((x >> 16) % 4) as u8];
+        parts.push(p);
+        let (d, m) = text_of(p);
         ix.upsert(
             format!("T{i:09}").as_bytes(),
             i as i64,
             i as i64,
             &[("description", d.as_str()), ("merchant", m)],
+            false,
         );
         if i % 1_000_000 == 999_999 {
             ix.commit(Some(i as i64))?;
@@ -1013,7 +1020,12 @@ fn bench_search(docs: usize, queries: usize) -> anyhow::Result<()> {
     let mut lat = Vec::with_capacity(queries);
     for i in 0..queries {
         let t = Instant::now();
-        let hits = searcher.search(qs[i % qs.len()], &cols, None, None, 20, false)?;
+        let live = |k: &[u8]| -> Option<String> {
+            let i: usize = std::str::from_utf8(k.get(1..)?).ok()?.parse().ok()?;
+            let (d, m) = text_of(*parts.get(i)?);
+            Some(format!("{d} · {m}"))
+        };
+        let hits = searcher.search(qs[i % qs.len()], &cols, None, None, 20, false, &live)?;
         lat.push(t.elapsed().as_secs_f64() * 1000.0);
         assert!(!hits.is_empty());
     }

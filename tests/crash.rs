@@ -108,8 +108,9 @@ async fn state_of(data: &Path) -> (BTreeMap<String, (usize, u64)>, Vec<String>) 
                 .unwrap();
             let phrase = format!("\"{}\"", text.replace('"', " "));
             let searcher = p.text.read().clone().unwrap();
+            let live = |k: &[u8]| rows.rows.contains_key(k).then(String::new);
             let hits = searcher
-                .search(&phrase, &[], None, None, 100_000, false)
+                .search(&phrase, &[], None, None, 100_000, false, &live)
                 .unwrap();
             assert!(
                 hits.iter().any(|h| &h.key == key),

@@ -263,6 +263,7 @@ impl PartitionActorState {
                     row.offset,
                     row.ts_ms,
                     &Self::texts_of(&columns, &row.values),
+                    false,
                 );
             }
             drop(rows);
@@ -506,14 +507,27 @@ impl PartitionActorState {
         self.applied = applied;
         if let Some(mut ix) = self.text.take() {
             let columns = self.text_columns();
+            // A key with no document yet (not a live row, not added in this batch) needs no
+            // delete: deletes are resolved against every segment at commit, so skipping them
+            // for inserts saves most of that work.
+            let rows = self.part.rows.read();
+            let mut added: rustc_hash::FxHashSet<&[u8]> = Default::default();
             for op in &mem {
                 match op {
                     MemOp::Upsert(k, r) => {
-                        ix.upsert(k, r.offset, r.ts_ms, &Self::texts_of(&columns, &r.values))
+                        let known = rows.rows.contains_key(k) || !added.insert(k.as_slice());
+                        ix.upsert(
+                            k,
+                            r.offset,
+                            r.ts_ms,
+                            &Self::texts_of(&columns, &r.values),
+                            known,
+                        )
                     }
                     MemOp::Delete(k) => ix.delete(k),
                 }
             }
+            drop(rows);
             self.text = Some(ix);
         }
         let tail = self.ctx.feed.wants_rows(&self.table_name);

@@ -49,7 +49,8 @@ fn schema() -> (Schema, Fields) {
     let key = b.add_text_field("key", STRING | STORED);
     let offset = b.add_i64_field("offset", STORED);
     let ts = b.add_i64_field("ts", INDEXED | FAST | STORED);
-    let text = b.add_text_field("text", TEXT | STORED);
+    // Not stored: snippets are made from the live row's text, which the caller has.
+    let text = b.add_text_field("text", TEXT);
     let cols = b.add_json_field(
         "cols",
         JsonObjectOptions::default().set_indexing_options(
@@ -101,9 +102,10 @@ impl TextIndex {
         std::fs::create_dir_all(dir)?;
         let (schema, fields) = schema();
         let index = match Index::open_in_dir(dir) {
-            Ok(i) => i,
-            Err(_) => {
-                // Absent or unreadable: start empty (it is rebuilt from the rows).
+            Ok(i) if i.schema() == schema => i,
+            // Absent, unreadable, or of an older layout.
+            _ => {
+                // Start empty: it is rebuilt from the rows (no committed offset).
                 for e in std::fs::read_dir(dir)? {
                     let p = e?.path();
                     if p.is_dir() {
@@ -142,9 +144,19 @@ impl TextIndex {
         Term::from_field_text(self.fields.key, &String::from_utf8_lossy(key))
     }
 
-    /// Replaces the key's document with one holding `texts` (column, value).
-    pub fn upsert(&mut self, key: &[u8], offset: i64, ts_ms: i64, texts: &[(&str, &str)]) {
-        self.writer.delete_term(self.key_term(key));
+    /// Replaces the key's document with one holding `texts` (column, value). `known`: the key
+    /// may have a document (false only when the caller knows it has none: no delete needed).
+    pub fn upsert(
+        &mut self,
+        key: &[u8],
+        offset: i64,
+        ts_ms: i64,
+        texts: &[(&str, &str)],
+        known: bool,
+    ) {
+        if known {
+            self.writer.delete_term(self.key_term(key));
+        }
         self.pending = true;
         // Every live row has exactly one document, text or not, so counts can be checked.
         let mut doc = TantivyDocument::default();
@@ -217,7 +229,10 @@ impl TextSearcher {
     }
 
     /// Runs a query (tantivy syntax: terms, "phrases", AND/OR/NOT, +/-, `column:term`; terms
-    /// are required by default), optionally within `[from_ms, to_ms)` of `_ts`.
+    /// are required by default), optionally within `[from_ms, to_ms)` of `_ts`. `text_of`
+    /// gives a hit's live text (for its snippet); a key it does not know (the row was deleted
+    /// since the last commit) is no hit.
+    #[allow(clippy::too_many_arguments)]
     pub fn search(
         &self,
         query: &str,
@@ -226,6 +241,7 @@ impl TextSearcher {
         to_ms: Option<i64>,
         limit: usize,
         fuzzy: bool,
+        text_of: &dyn Fn(&[u8]) -> Option<String>,
     ) -> Result<Vec<Hit>, TextError> {
         let q = self.parse(query, columns, fuzzy)?;
         let q: Box<dyn Query> = if from_ms.is_some() || to_ms.is_some() {
@@ -263,11 +279,12 @@ impl TextSearcher {
                 .get_first(self.fields.offset)
                 .and_then(|v| v.as_i64())
                 .unwrap_or(-1);
+            let Some(text) = text_of(&key) else { continue };
             hits.push(Hit {
+                snippet: snippets.snippet(&text).to_html(),
                 key,
                 offset,
                 score,
-                snippet: snippets.snippet_from_doc(&doc).to_html(),
             });
         }
         Ok(hits)
@@ -367,22 +384,32 @@ mod tests {
                 "description",
                 "Online purchase at Northwind Books, express shipping",
             )],
+            false,
         );
-        ix.upsert(b"k2", 2, 20, &[("description", "ATM cash withdrawal")]);
+        ix.upsert(
+            b"k2",
+            2,
+            20,
+            &[("description", "ATM cash withdrawal")],
+            false,
+        );
         ix.upsert(
             b"k1",
             3,
             30,
             &[("description", "Refund from Northwind Books")],
+            true,
         );
         ix.delete(b"k2");
         ix.commit(Some(3)).unwrap();
         assert_eq!(ix.committed_offset(), Some(3));
         let s = ix.searcher();
         assert_eq!(s.num_docs(), 1);
+        let live = |k: &[u8]| (k == b"k1").then(|| "Refund from Northwind Books".to_string());
+        let live: &dyn Fn(&[u8]) -> Option<String> = &live;
         let cols = vec!["description".to_string()];
         assert!(
-            s.search("express", &cols, None, None, 10, false)
+            s.search("express", &cols, None, None, 10, false, live)
                 .unwrap()
                 .is_empty()
         );
@@ -394,6 +421,7 @@ mod tests {
                 None,
                 10,
                 false,
+                live,
             )
             .unwrap();
         assert_eq!(hits.len(), 1);
@@ -404,12 +432,12 @@ mod tests {
             hits[0].snippet
         );
         assert!(
-            s.search("refund", &cols, Some(31), None, 10, false)
+            s.search("refund", &cols, Some(31), None, 10, false, live)
                 .unwrap()
                 .is_empty()
         );
         assert_eq!(
-            s.search("refnd", &cols, None, None, 10, true)
+            s.search("refnd", &cols, None, None, 10, true, live)
                 .unwrap()
                 .len(),
             1

@@ -390,8 +390,24 @@ pub async fn search(
                 .collect();
             for (partition, state) in t.partitions() {
                 let Some(searcher) = state.text.read().clone() else { continue };
+                // A hit's snippet is made from its live row's text columns.
+                let live_text = |key: &[u8]| -> Option<String> {
+                    let rows = state.rows.read();
+                    let row = rows.rows.get(key)?;
+                    let parts: Vec<&str> = schema
+                        .columns
+                        .iter()
+                        .zip(&row.values)
+                        .filter(|(c, _)| text_columns.contains(&c.name))
+                        .filter_map(|(_, v)| match v {
+                            crate::store::value::Value::Str(s) => Some(s.as_str()),
+                            _ => None,
+                        })
+                        .collect();
+                    Some(parts.join(" · "))
+                };
                 let found = searcher
-                    .search(&q, &text_columns, from, to, limit, fuzzy)
+                    .search(&q, &text_columns, from, to, limit, fuzzy, &live_text)
                     .map_err(|e| match e {
                         crate::store::text::TextError::Query(m) => ApiError::new(ErrorCode::BadRequest, m),
                         other => ApiError::internal(other),
