@@ -563,9 +563,7 @@ impl Config {
                 "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,
                 "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
                 "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
-                "STREAMQ_TEXT_COMMIT_INTERVAL_MS" => {
-                    self.text.commit_interval_ms = parse(var, v)?
-                }
+                "STREAMQ_TEXT_COMMIT_INTERVAL_MS" => self.text.commit_interval_ms = parse(var, v)?,
                 "STREAMQ_TEXT_WRITER_HEAP_MB" => self.text.writer_heap_mb = parse(var, v)?,
                 "STREAMQ_LLM_MODEL_DIR" => self.llm.model_dir = PathBuf::from(v),
                 "STREAMQ_LIVE_ENABLED" => self.live.enabled = parse(var, v)?,

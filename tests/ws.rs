@@ -143,11 +143,20 @@ async fn origins_errors_and_continuous_queries() {
         "the last push is the current answer"
     );
 
-    let asked: Vec<Value> = c
-        .of_type("result")
-        .into_iter()
-        .filter(|r| r["sub"] == "qq")
-        .collect();
+    // The question is parsed by the model first (its catalog snapshot is built on first use),
+    // which on a loaded machine can take longer than the data took: wait for its answer.
+    let asked_since = Instant::now();
+    let asked: Vec<Value> = loop {
+        let asked: Vec<Value> = c
+            .of_type("result")
+            .into_iter()
+            .filter(|r| r["sub"] == "qq")
+            .collect();
+        if !asked.is_empty() || asked_since.elapsed() > Duration::from_secs(60) {
+            break asked;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     assert!(!asked.is_empty(), "{:?}", c.of_type("error"));
     assert!(
         asked[0]["sql"]
