@@ -255,6 +255,22 @@ fn padded(lo: f64, hi: f64, from_zero: bool) -> (f64, f64) {
     )
 }
 
+/// The series legend, boxed, in the upper right.
+fn legend<'a, 'b: 'a>(
+    chart: &mut ChartContext<
+        'a,
+        SVGBackend<'b>,
+        Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
+    >,
+) -> Result<(), String> {
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.85))
+        .border_style(RGBColor(200, 200, 200))
+        .draw()
+        .map_err(err)
+}
+
 fn err(e: impl std::fmt::Display) -> String {
     format!("drawing failed: {e}")
 }
@@ -359,12 +375,7 @@ fn line_svg(
             }
         }
         if series.len() > 1 {
-            chart
-                .configure_series_labels()
-                .background_style(WHITE.mix(0.85))
-                .border_style(RGBColor(200, 200, 200))
-                .draw()
-                .map_err(err)?;
+            legend(&mut chart)?;
         }
         root.present().map_err(err)?;
     }
@@ -489,12 +500,7 @@ fn bar_svg(
                     }
                 }
                 if names.len() > 1 {
-                    chart
-                        .configure_series_labels()
-                        .background_style(WHITE.mix(0.85))
-                        .border_style(RGBColor(200, 200, 200))
-                        .draw()
-                        .map_err(err)?;
+                    legend(&mut chart)?;
                 }
             }};
         }
