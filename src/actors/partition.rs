@@ -160,10 +160,12 @@ impl Actor for PartitionActor {
         }
         let mut mem = state.part.rows.write();
         let version = mem.version + 1;
+        let last_change_ms = rows.values().map(|r| r.ts_ms).max();
         *mem = PartitionRows {
             rows,
             applied: loaded.applied,
             version,
+            last_change_ms,
         };
         drop(mem);
         if state.ctx.text.enabled {
@@ -408,6 +410,7 @@ impl PartitionActorState {
         let mut schema_changed = false;
         let mut applied = self.applied;
         let mut dup: Option<(i64, i64)> = None;
+        let mut newest: Option<i64> = None;
         for rec in records {
             if applied.is_some_and(|a| rec.offset <= a) {
                 out.duplicates += 1;
@@ -422,6 +425,7 @@ impl PartitionActorState {
             match self.decoder.decode(rec) {
                 Ok(Change::Tombstone) => out.tombstones += 1,
                 Ok(Change::Delete { key, key_columns }) => {
+                    newest = newest.max(Some(rec.ts_ms));
                     if self.seen.key_columns.is_empty() && !key_columns.is_empty() {
                         self.seen.key_columns = key_columns.clone();
                         self.table.schema.write().set_primary_key(&key_columns);
@@ -438,6 +442,7 @@ impl PartitionActorState {
                     ts_ms,
                     cells,
                 }) => {
+                    newest = newest.max(Some(ts_ms));
                     if self.seen.key_columns.is_empty() && !key_columns.is_empty() {
                         self.seen.key_columns = key_columns.clone();
                         self.table.schema.write().set_primary_key(&key_columns);
@@ -572,6 +577,7 @@ impl PartitionActorState {
             }
             rows.applied = applied;
             rows.version += 1;
+            rows.last_change_ms = rows.last_change_ms.max(newest);
             if windowed {
                 let keep_from = windows
                     .watermark(spec.lateness_ms)

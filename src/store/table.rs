@@ -38,6 +38,8 @@ pub struct PartitionRows {
     pub applied: Option<i64>,
     /// Bumped on every applied batch.
     pub version: u64,
+    /// The newest change applied (its `ts_ms`; a delete's record time): the table's freshness.
+    pub last_change_ms: Option<i64>,
 }
 
 struct CachedBatch {

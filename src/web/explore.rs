@@ -53,13 +53,11 @@ fn instant_ms(v: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
 /// A table's freshness: its newest change and how far ingestion is behind.
 pub fn freshness(st: &AppState, t: &LiveTable) -> Json_ {
     let schema_topic = t.schema.read().topic.clone();
-    let mut newest: Option<i64> = None;
-    for (_, p) in t.partitions() {
-        let rows = p.rows.read();
-        for r in rows.rows.values() {
-            newest = Some(newest.map_or(r.ts_ms, |n: i64| n.max(r.ts_ms)));
-        }
-    }
+    let newest = t
+        .partitions()
+        .iter()
+        .filter_map(|(_, p)| p.rows.read().last_change_ms)
+        .max();
     let pending: u64 = st
         .node
         .live
@@ -349,6 +347,7 @@ pub async fn changes(
         None => None,
     };
     let source = log_source(&st)?;
+    let source_name = source.name();
     let topic = schema.topic.clone();
     let mut c = Collector {
         decoder: Decoder::with(
@@ -390,7 +389,6 @@ pub async fn changes(
         out.len() > limit
     };
     out.truncate(limit);
-    let source_name = log_source(&st).map(|s| s.name()).unwrap_or("unknown");
     Ok(Json(json!({
         "table": name,
         "topic": c.schema.topic,
