@@ -59,10 +59,12 @@ pub fn router(state: AppState) -> Router {
     }
     let allow_remote = mcp.allow_remote;
     let service = crate::mcp::http_service(api.clone(), mcp, metrics);
-    api.route_service("/mcp", service)
+    let mcp_route = Router::new()
+        .route_service("/mcp", service)
         .layer(axum::middleware::from_fn(move |req, next| {
             loopback_only(req, next, allow_remote)
-        }))
+        }));
+    api.merge(mcp_route)
 }
 
 /// `/mcp` answers loopback peers only, unless `mcp.allow_remote`.
@@ -72,7 +74,7 @@ async fn loopback_only(
     allow_remote: bool,
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
-    if !allow_remote && req.uri().path() == "/mcp" {
+    if !allow_remote {
         let peer = req
             .extensions()
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -88,7 +90,7 @@ async fn loopback_only(
             .into_response();
         }
     }
-    let is_delete = req.method() == axum::http::Method::DELETE && req.uri().path() == "/mcp";
+    let is_delete = req.method() == axum::http::Method::DELETE;
     let mut resp = next.run(req).await;
     // A closed session: 204, which every client reads as success (some reject rmcp's 202).
     if is_delete && resp.status() == axum::http::StatusCode::ACCEPTED {
