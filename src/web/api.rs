@@ -325,10 +325,21 @@ pub struct SearchParams {
     pub fuzzy: Option<bool>,
 }
 
-fn parse_instant_ms(s: &str) -> Option<i64> {
-    s.parse::<i64>()
-        .ok()
-        .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
+/// A time parameter (`from`, `to`): RFC 3339 or epoch milliseconds, as epoch milliseconds.
+pub fn instant_param(v: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            s.parse::<i64>()
+                .ok()
+                .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
+                .ok_or_else(|| {
+                    ApiError::new(
+                        ErrorCode::BadRequest,
+                        format!("'{what}' is not a timestamp (RFC 3339 or epoch ms): {s:?}"),
+                    )
+                })
+        })
+        .transpose()
 }
 
 /// `GET /api/search?q=…&table=…&from=…&to=…&limit=…`: rows whose text matches, merged across
@@ -348,19 +359,7 @@ pub async fn search(
             "full-text search is disabled (text.enabled = false)",
         ));
     }
-    let bound = |v: &Option<String>, what: &str| -> Result<Option<i64>, ApiError> {
-        v.as_deref()
-            .map(|s| {
-                parse_instant_ms(s).ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("'{what}' is not a timestamp: {s:?}"),
-                    )
-                })
-            })
-            .transpose()
-    };
-    let (from, to) = (bound(&p.from, "from")?, bound(&p.to, "to")?);
+    let (from, to) = (instant_param(&p.from, "from")?, instant_param(&p.to, "to")?);
     let limit = p
         .limit
         .unwrap_or(20)

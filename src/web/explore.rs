@@ -35,21 +35,6 @@ fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, msg)
 }
 
-fn instant_ms(v: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
-                .ok_or_else(|| {
-                    bad(format!(
-                        "'{what}' is not a timestamp (RFC 3339 or epoch ms): {s:?}"
-                    ))
-                })
-        })
-        .transpose()
-}
-
 /// A table's freshness: its newest change and how far ingestion is behind.
 pub fn freshness(st: &AppState, t: &LiveTable) -> Json_ {
     let schema_topic = t.schema.read().topic.clone();
@@ -323,8 +308,8 @@ pub async fn changes(
         partitions: p.partition.map(|p| vec![p]),
         from_offset: p.from_offset,
         to_offset: p.to_offset,
-        from_ms: instant_ms(&p.from, "from")?,
-        to_ms: instant_ms(&p.to, "to")?,
+        from_ms: crate::web::api::instant_param(&p.from, "from")?,
+        to_ms: crate::web::api::instant_param(&p.to, "to")?,
     };
     if let (Some(a), Some(b)) = (range.from_offset, range.to_offset)
         && a > b
