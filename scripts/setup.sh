@@ -65,8 +65,23 @@ if [ "${STREAMQ_SETUP_KAFKA:-1}" = 1 ]; then
   export TANSU_BIN="$TANSU_ROOT/bin/tansu"
 fi
 
-# The MCP tests' client: the official MCP Python SDK (test runs only).
+# Test runs only: the MCP tests' client (the official MCP Python SDK) and the dashboard's
+# browser tests (Debian's chromium, driven by playwright-core from npm, pinned by the lockfile).
 if [ "${STREAMQ_SETUP_TESTS:-1}" = 1 ]; then
   python3 -c "import mcp.client.streamable_http" 2>/dev/null ||
     python3 -m pip install --quiet --disable-pip-version-check "mcp==2.3.0"
+  need_apt=()
+  [ -x /usr/bin/chromium ] || need_apt+=(chromium)
+  command -v npm >/dev/null || need_apt+=(nodejs npm)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}"
+    else
+      echo "setup: please install: ${need_apt[*]}" >&2; exit 1
+    fi
+  fi
+  if ! cmp -s tests/e2e/package-lock.json tests/e2e/node_modules/.streamq-installed-lock; then
+    (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error &&
+      cp package-lock.json node_modules/.streamq-installed-lock)
+  fi
 fi

@@ -26,8 +26,9 @@
 //!   (insights) and alert rules (events, webhooks) over them.
 //! - [`web`] — HTTP: REST (SQL, plain-English ask, tables, search, quarantine, alert rules,
 //!   insights, windows), the WebSocket (insights, alerts, windows, tails, continuous queries),
-//!   health, metrics, the start page; table exploration (the change log read back from the
-//!   source, profiles, charts drawn server-side).
+//!   health, metrics, the dashboard (`web::dashboard`: page, style, script built in; live
+//!   throughput and lag per partition from `actors::rates`); table exploration (the change
+//!   log read back from the source, profiles, charts drawn server-side).
 //! - [`mcp`] — the MCP server: the same capabilities as tools for LLM clients, over
 //!   streamable HTTP (`/mcp`) and stdio (`streamq mcp`), both calling the REST API.
 //! - [`config`], [`telemetry`], [`ident`] — settings, metrics and typed events, typed names.

@@ -248,3 +248,131 @@ async fn tables_health_and_metrics_describe_the_live_state() {
     }
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dashboard_its_rates_and_rule_switches() {
+    let (app, node, _dir) = app(|_| {}).await;
+
+    // The page and its assets come from the binary and name no other host.
+    let resp = app
+        .clone()
+        .oneshot(Request::get("/").body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(csp.starts_with("default-src 'self'"), "{csp}");
+    let page = resp.into_body().collect().await.unwrap().to_bytes();
+    let page = String::from_utf8_lossy(&page).to_string();
+    for asset in ["/assets/app.js", "/assets/app.css"] {
+        assert!(page.contains(asset), "the page loads {asset}");
+        let (s, body) = call(&app, "GET", asset, None).await;
+        assert_eq!(s, StatusCode::OK, "{asset}");
+        let body = body.as_str().unwrap().to_string();
+        assert!(body.len() > 1000, "{asset}");
+        for text in [&page, &body] {
+            assert!(
+                !text.contains("http://") && !text.contains("https://"),
+                "{asset} names an absolute URL"
+            );
+        }
+    }
+
+    // Events/s and lag per partition, once two samples were taken.
+    let parts = node.registry.all().len();
+    let started = std::time::Instant::now();
+    let rates = loop {
+        let (s, r) = call(&app, "GET", "/api/sources/rates?seconds=60", None).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        let ready = r["series"].as_array().unwrap();
+        if ready.len() == parts
+            && ready
+                .iter()
+                .all(|x| x["points"].as_array().unwrap().len() >= 2)
+        {
+            break r;
+        }
+        assert!(started.elapsed().as_secs() < 60, "{r}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    for s in rates["series"].as_array().unwrap() {
+        for p in s["points"].as_array().unwrap() {
+            assert!(
+                p[1].as_f64().unwrap() >= 0.0 && p[2].as_i64().unwrap() >= 0,
+                "{p}"
+            );
+        }
+    }
+    let req = Request::get("/api/sources/chart?topic=db2.orders&metric=lag&width=400&height=200")
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers()["content-type"], "image/svg+xml");
+    let svg = resp.into_body().collect().await.unwrap().to_bytes();
+    let svg = String::from_utf8_lossy(&svg);
+    assert!(svg.starts_with("<svg width=\"400\" height=\"200\""));
+    assert!(svg.contains("db2.orders — lag (records)") && svg.lines().any(|l| l.trim() == "p2"));
+    let (s, e) = call(
+        &app,
+        "GET",
+        "/api/sources/chart?topic=db2.orders&metric=speed",
+        None,
+    )
+    .await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (s, e) = call(&app, "GET", "/api/sources/chart?topic=nope", None).await;
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (StatusCode::SERVICE_UNAVAILABLE, Some("not_available"))
+    );
+
+    // A rule switched off and on.
+    let rule = r#"{"table": "db2.orders", "measure": {"agg": "count"}, "condition": {"op": ">", "value": 5}}"#;
+    let (s, r) = call(&app, "POST", "/api/alerts", Some(rule)).await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["enabled"], true);
+    let id = r["id"].as_str().unwrap().to_string();
+    let path = format!("/api/alerts/{id}");
+    let (s, r) = call(&app, "PATCH", &path, Some(r#"{"enabled": false}"#)).await;
+    assert_eq!(
+        (s, &r["enabled"]),
+        (StatusCode::OK, &serde_json::json!(false))
+    );
+    assert!(r["firing"].as_array().unwrap().is_empty());
+    let (_, r) = call(&app, "GET", &path, None).await;
+    assert_eq!(r["enabled"], false);
+    let (s, r) = call(&app, "PATCH", &path, Some(r#"{"enabled": "no"}"#)).await;
+    assert_eq!(
+        (s, r["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("bad_request"))
+    );
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        &path,
+        Some(r#"{"enabled": true, "name": "x"}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, r) = call(&app, "PATCH", &path, Some(r#"{"enabled": true}"#)).await;
+    assert_eq!(
+        (s, &r["enabled"]),
+        (StatusCode::OK, &serde_json::json!(true))
+    );
+    let (s, _) = call(
+        &app,
+        "PATCH",
+        "/api/alerts/r999",
+        Some(r#"{"enabled": true}"#),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    node.stop().await;
+}

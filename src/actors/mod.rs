@@ -3,6 +3,7 @@
 
 pub mod fault;
 pub mod partition;
+pub mod rates;
 pub mod router;
 pub mod supervisor;
 pub mod window;
@@ -93,6 +94,8 @@ pub struct Node {
     /// Windows, detectors, alert rules and the change feed.
     pub live: Arc<crate::live::Live>,
     live_stop: CancellationToken,
+    /// Events/s and lag per partition over the last minutes.
+    pub rates: Arc<rates::Rates>,
     registry_client: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
 }
 
@@ -198,6 +201,15 @@ impl Node {
                 )
                 .await;
         }
+        let status = Arc::new(Mutex::new(None));
+        let rates = Arc::new(rates::Rates::default());
+        rates.spawn(
+            registry.clone(),
+            catalog.clone(),
+            feed,
+            status.clone(),
+            live_stop.clone(),
+        );
         Ok(Node {
             config: Arc::new(config),
             store,
@@ -205,9 +217,10 @@ impl Node {
             metrics,
             registry,
             supervisor,
-            status: Arc::new(Mutex::new(None)),
+            status,
             live,
             live_stop,
+            rates,
             registry_client,
         })
     }

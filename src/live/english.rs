@@ -389,6 +389,7 @@ pub async fn parse_rule(assistant: &Assistant, text: &str) -> Result<Rule, Engli
         condition: p.condition,
         webhook: None,
         created_at: String::new(),
+        enabled: true,
     };
     rule.validate()
         .map_err(|e| EnglishError::Unclear(format!("'{}': {e}", text.trim())))?;

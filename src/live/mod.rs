@@ -290,6 +290,27 @@ impl Live {
         self.rules.read().values().map(status_of).collect()
     }
 
+    /// Enables or disables a rule. Disabling forgets what was firing (nothing is judged while
+    /// disabled); enabling judges again from the next window.
+    pub fn set_enabled(&self, id: &str, enabled: bool) -> Result<RuleStatus, LiveError> {
+        let mut rules = self.rules.write();
+        let rs = rules
+            .get_mut(id)
+            .ok_or_else(|| LiveError::NotFound(id.to_string()))?;
+        if rs.rule.enabled != enabled {
+            rs.rule.enabled = enabled;
+            if !enabled {
+                rs.firing.clear();
+            }
+            let bytes = serde_json::to_vec(&rs.rule).expect("a rule serializes");
+            self.rules_tree
+                .insert(id.as_bytes(), bytes)
+                .map_err(|e| LiveError::Store(e.to_string()))?;
+            let _ = self.rules_tree.flush();
+        }
+        Ok(status_of(rs))
+    }
+
     /// Deletes a rule and its events.
     pub fn delete_rule(&self, id: &str) -> Result<(), LiveError> {
         if self.rules.write().remove(id).is_none() {
@@ -866,7 +887,10 @@ impl Live {
     ) {
         let mut events = Vec::new();
         let mut rules = self.rules.write();
-        for rs in rules.values_mut().filter(|r| r.rule.table == table) {
+        for rs in rules
+            .values_mut()
+            .filter(|r| r.rule.enabled && r.rule.table == table)
+        {
             let rule = rs.rule.clone();
             let w = rule.window_ms;
             let over = |from: i64, to: i64| {
@@ -1175,6 +1199,7 @@ mod tests {
             },
             webhook: None,
             created_at: String::new(),
+            enabled: true,
         }
     }
 
@@ -1208,7 +1233,7 @@ mod tests {
         drop(live);
         store.flush_blocking().unwrap();
         drop(store);
-        let (_store, live) = open();
+        let (store, live) = open();
         let ids: Vec<String> = live.rules().into_iter().map(|r| r.rule.id).collect();
         assert_eq!(ids, vec![a.rule.id.clone(), b.rule.id.clone()]);
         live.delete_rule(&a.rule.id).unwrap();
@@ -1218,5 +1243,20 @@ mod tests {
             c.rule.id != a.rule.id && c.rule.id != b.rule.id,
             "ids are not reused"
         );
+        assert!(!live.set_enabled(&b.rule.id, false).unwrap().rule.enabled);
+        drop(live);
+        store.flush_blocking().unwrap();
+        drop(store);
+        let (_store, live) = open();
+        assert!(
+            !live.rule(&b.rule.id).unwrap().rule.enabled,
+            "kept disabled"
+        );
+        assert!(live.rule(&c.rule.id).unwrap().rule.enabled);
+        assert!(live.set_enabled(&b.rule.id, true).unwrap().rule.enabled);
+        assert!(matches!(
+            live.set_enabled("r999", true),
+            Err(LiveError::NotFound(_))
+        ));
     }
 }

@@ -76,6 +76,13 @@ pub struct Rule {
     pub webhook: Option<String>,
     #[serde(default)]
     pub created_at: String,
+    /// A disabled rule is kept (with its history) but not evaluated.
+    #[serde(default = "default_enabled")]
+    pub enabled: bool,
+}
+
+fn default_enabled() -> bool {
+    true
 }
 
 fn default_window() -> i64 {
@@ -353,6 +360,7 @@ mod tests {
             },
             webhook: None,
             created_at: String::new(),
+            enabled: true,
         }
     }
 

@@ -331,8 +331,10 @@ fn line_svg(
                     t.format("%m-%d").to_string()
                 } else if span_ms > 3_600_000.0 * 20.0 {
                     t.format("%m-%d %H:%M").to_string()
-                } else {
+                } else if span_ms > 600_000.0 {
                     t.format("%H:%M").to_string()
+                } else {
+                    t.format("%H:%M:%S").to_string()
                 }
             }
             _ => short(*v),

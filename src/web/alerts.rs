@@ -85,6 +85,27 @@ pub async fn get_one(
     Ok(Json(json!(st.node.live.rule(&id)?)))
 }
 
+/// `PATCH /api/alerts/{id}`: `{"enabled": true | false}`.
+pub async fn patch(
+    State(st): State<AppState>,
+    Path(id): Path<String>,
+    body: Result<Json<serde_json::Value>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let obj = body.as_object();
+    let enabled = obj
+        .filter(|o| o.len() == 1)
+        .and_then(|o| o.get("enabled"))
+        .and_then(|v| v.as_bool())
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::BadRequest,
+                "expected {\"enabled\": true} or {\"enabled\": false}",
+            )
+        })?;
+    Ok(Json(json!(st.node.live.set_enabled(&id, enabled)?)))
+}
+
 /// `DELETE /api/alerts/{id}`.
 pub async fn delete(
     State(st): State<AppState>,

@@ -640,3 +640,114 @@ pub async fn chart(
         "rows": n,
     })))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatesParams {
+    pub topic: Option<String>,
+    /// How far back (default 300, at most 600).
+    pub seconds: Option<u64>,
+}
+
+/// `GET /api/sources/rates?topic=&seconds=`: events applied per second and lag per partition,
+/// one point a second.
+pub async fn rates(
+    State(st): State<AppState>,
+    q: Result<Query<RatesParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Json_>, ApiError> {
+    let Query(p) = q.map_err(|e| bad(e.body_text()))?;
+    let seconds = p.seconds.unwrap_or(300).min(600);
+    let series = st.node.rates.series(p.topic.as_deref(), seconds);
+    Ok(Json(json!({
+        "interval_ms": crate::actors::rates::INTERVAL.as_millis() as u64,
+        "seconds": seconds,
+        "series": series,
+    })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RatesChartParams {
+    pub topic: String,
+    /// `rate` (events/s, the default) or `lag`.
+    pub metric: Option<String>,
+    pub seconds: Option<u64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    /// Ignored: lets a page ask again past its cache.
+    #[serde(rename = "t")]
+    pub _t: Option<String>,
+}
+
+/// `GET /api/sources/chart?topic=&metric=rate|lag&seconds=&width=&height=`: the topic's
+/// partitions as a line chart, `image/svg+xml`.
+pub async fn rates_chart(
+    State(st): State<AppState>,
+    q: Result<Query<RatesChartParams>, axum::extract::rejection::QueryRejection>,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let Query(p) = q.map_err(|e| bad(e.body_text()))?;
+    let lag = match p.metric.as_deref().unwrap_or("rate") {
+        "rate" => false,
+        "lag" => true,
+        other => return Err(bad(format!("metric is rate or lag, not {other:?}"))),
+    };
+    let seconds = p.seconds.unwrap_or(300).min(600);
+    let series = st.node.rates.series(Some(&p.topic), seconds);
+    if series.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::NotAvailable,
+            format!("no samples for topic {:?} yet", p.topic),
+        ));
+    }
+    let series: Vec<_> = series
+        .into_iter()
+        .take(crate::query::chart::MAX_SERIES)
+        .collect();
+    let mut columns = vec!["time".to_string()];
+    columns.extend(series.iter().map(|s| format!("p{}", s.partition)));
+    let mut by_time: std::collections::BTreeMap<i64, Vec<Json_>> = Default::default();
+    for (i, s) in series.iter().enumerate() {
+        for &(t, rate, l) in &s.points {
+            let row = by_time
+                .entry(t)
+                .or_insert_with(|| vec![Json_::Null; series.len()]);
+            row[i] = if lag { json!(l) } else { json!(rate) };
+        }
+    }
+    let rows: Vec<Vec<Json_>> = by_time
+        .into_iter()
+        .map(|(t, vals)| {
+            let mut row = vec![json!(format_timestamp_us(t * 1000))];
+            row.extend(vals);
+            row
+        })
+        .collect();
+    let opts = crate::query::chart::ChartOptions {
+        kind: crate::query::chart::Kind::Line,
+        title: Some(format!(
+            "{} — {}",
+            p.topic,
+            if lag { "lag (records)" } else { "events/s" }
+        )),
+        format: crate::query::chart::Format::Svg,
+        width: p.width,
+        height: p.height,
+        ..Default::default()
+    };
+    let types = vec![Some("TIMESTAMP".to_string())];
+    let chart = tokio::task::spawn_blocking(move || {
+        crate::query::chart::render(&columns, &types, &rows, &opts)
+    })
+    .await
+    .map_err(ApiError::internal)?
+    .map_err(bad)?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "no-store"),
+        ],
+        chart.bytes,
+    )
+        .into_response())
+}

@@ -1,7 +1,8 @@
-//! HTTP: the REST API, health, metrics and the start page, on axum.
+//! HTTP: the dashboard, the REST API, health, metrics, `/ws` and `/mcp`, on axum.
 
 pub mod alerts;
 pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod explore;
 pub mod ws;
@@ -101,7 +102,9 @@ async fn loopback_only(
 
 fn api_router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(api::index))
+        .route("/", get(dashboard::index))
+        .route("/assets/app.js", get(dashboard::app_js))
+        .route("/assets/app.css", get(dashboard::app_css))
         .route("/api/sql", post(api::sql))
         .route("/api/ask", post(api::ask))
         .route("/api/tables", get(api::tables))
@@ -112,10 +115,14 @@ fn api_router(state: AppState) -> Router {
         .route("/api/quarantine", get(api::quarantine))
         .route("/api/search", get(api::search))
         .route("/api/sources", get(api::sources))
+        .route("/api/sources/rates", get(explore::rates))
+        .route("/api/sources/chart", get(explore::rates_chart))
         .route("/api/alerts", post(alerts::create).get(alerts::list))
         .route(
             "/api/alerts/{id}",
-            get(alerts::get_one).delete(alerts::delete),
+            get(alerts::get_one)
+                .patch(alerts::patch)
+                .delete(alerts::delete),
         )
         .route("/api/alerts/{id}/events", get(alerts::events))
         .route("/api/insights", get(alerts::insights))
