@@ -3,7 +3,8 @@
 //! `tests/e2e/dashboard.mjs` drives Debian's chromium through playwright-core: ask a question
 //! and see its answer, SQL and table; a chart for a trend question; edit and re-run the SQL;
 //! watch the live tail (filtered) update and the throughput charts draw; create an English
-//! alert and see it fire, see an insight arrive, disable and enable the rule; the schema page
+//! alert and see it fire, see an insight arrive, disable and enable the rule; a full-text
+//! search (the text index on) shows what `/api/search` finds, highlighted; the schema page
 //! against `/api/tables`; every page at 1280×800 and at phone width without sideways
 //! scrolling; no console errors; no request leaving localhost. Screenshots of each page land
 //! in `target/dashboard-screenshots/` (or `$STREAMQ_SCREENSHOTS`).
@@ -100,6 +101,8 @@ fn the_dashboard_in_chromium_on_a_paced_replay() {
         .args(["--speed", "30", "--listen", "127.0.0.1:0"])
         .current_dir(root)
         .env("STREAMQ_LOG", "warn")
+        // The Search tab needs the text index (off by default).
+        .env("STREAMQ_TEXT_ENABLED", "true")
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
@@ -155,7 +158,7 @@ fn the_dashboard_in_chromium_on_a_paced_replay() {
         .map(|e| e.file_name().to_string_lossy().to_string())
         .filter(|n| n.ends_with(".png"))
         .collect();
-    for page in ["ask", "live", "alerts", "schema"] {
+    for page in ["ask", "live", "alerts", "search", "schema"] {
         assert!(
             shots_taken.iter().any(|n| n.starts_with(page)),
             "no screenshot of {page} in {}",

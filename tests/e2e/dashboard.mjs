@@ -16,6 +16,7 @@ assert.ok(base && shots && table && burstStart, 'STREAMQ_URL, STREAMQ_SCREENSHOT
 const RULE = 'alert me when declined transactions in any region exceed 20% over 5 minutes';
 const BREAKDOWN = 'how many transactions per region?';
 const TREND = 'number of transactions per minute over time';
+const SEARCH = '"Blue Yonder"';
 
 const log = (...a) => console.log(...a);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -165,6 +166,8 @@ try {
   // ---- the replay ends; the answers below are then stable.
   await until('the replay to finish', async () => (await getJson('/api/sources')).finished === true, 300000, 1000);
 
+  const tables0 = (await getJson('/api/tables')).tables.map((t) => t.name);
+
   // ---- Ask: the answer, its SQL and its table; a chart for a trend.
   await tab('ask');
   await page.fill('#question', BREAKDOWN);
@@ -212,6 +215,23 @@ try {
   assert.equal(hiddenChart, true, 'no chart for a single number');
   log(`edited SQL re-run: n = ${n}`);
 
+  // ---- Search: the page shows what /api/search finds, matches highlighted.
+  await tab('search');
+  await page.fill('#search-q', SEARCH);
+  await page.click('#search-form button[type=submit]');
+  await page.waitForFunction(() => /hits in/.test(document.querySelector('#search-meta').textContent), null, { timeout: 30000 });
+  const api = await getJson(`/api/search?q=${encodeURIComponent(SEARCH)}&limit=50`);
+  assert.ok(api.hits.length > 0, `hits for ${SEARCH}`);
+  const found = await page.$$eval('#search-results tbody tr', (trs) => trs.map((tr) => [tr.children[1].textContent, tr.children[3].querySelector('.snippet').innerHTML]));
+  assert.equal(found.length, api.hits.length, 'as many hits as the API');
+  for (const [t, snippet] of found) {
+    assert.ok(/<b>[^<]+<\/b>/.test(snippet), `a highlighted match in ${snippet}`);
+    assert.ok(!/<(?!\/?b>)/.test(snippet), `only <b> markup in ${snippet}`);
+    assert.ok(tables0.includes(t));
+  }
+  log(`search "${SEARCH}": ${found.length} hits, highlighted`);
+  await shot('search');
+
   // ---- Schema: tables, columns, types, original names, keys, row counts.
   await tab('schema');
   const tables = (await getJson('/api/tables')).tables;
@@ -234,7 +254,7 @@ try {
 
   // ---- phone width: each page fits without sideways scrolling.
   await page.setViewportSize({ width: 390, height: 844 });
-  for (const name of ['ask', 'live', 'alerts', 'schema']) {
+  for (const name of ['ask', 'live', 'alerts', 'search', 'schema']) {
     await tab(name);
     await sleep(700);
     const wide = await page.evaluate(() => document.documentElement.scrollWidth);

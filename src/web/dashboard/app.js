@@ -441,6 +441,40 @@ function ruleFromForm() {
   return rule;
 }
 
+// ---------------------------------------------------------------- Search
+
+/** A snippet is tantivy's HTML (escaped text, matches in <b>): only <b> survives. */
+function snippetNode(html) {
+  const span = h('span', { class: 'snippet' });
+  span.innerHTML = String(html).replace(/<(?!\/?b>)/g, '&lt;');
+  return span;
+}
+
+async function search(ev) {
+  if (ev) ev.preventDefault();
+  const q = $('#search-q').value.trim();
+  if (!q) return;
+  showError($('#search-error'), null);
+  const params = new URLSearchParams({ q, limit: '50' });
+  if ($('#search-table').value) params.set('table', $('#search-table').value);
+  $('#search-meta').textContent = 'searching…';
+  try {
+    const j = await api(`/api/search?${params}`);
+    const keys = new Map(state.tables.map((t) => [t.name, t.primary_key || []]));
+    $('#search-meta').textContent = `${j.hits.length} hits in ${j.took_ms} ms, best first`;
+    $('#search-results').replaceChildren(
+      h('thead', {}, h('tr', {}, ['score', 'table', 'key', 'match', 'changed'].map((c) => h('th', {}, c)))),
+      h('tbody', {}, j.hits.map((hit) => h('tr', {},
+        cell(Math.round(hit.score * 100) / 100), h('td', {}, hit.table),
+        h('td', {}, (keys.get(hit.table) || []).map((k) => hit.row[k]).join(', ')),
+        h('td', { class: 'wrap' }, snippetNode(hit.snippet)), h('td', {}, timeOf(hit.row._ts))))));
+  } catch (e) {
+    $('#search-meta').textContent = '';
+    $('#search-results').replaceChildren();
+    showError($('#search-error'), e.code === 'not_available' ? { message: `${e.message} — the text index is off; set text.enabled = true (or STREAMQ_TEXT_ENABLED=true) and restart` } : e);
+  }
+}
+
 // ---------------------------------------------------------------- Schema
 
 let schemaSelected = null;
@@ -496,6 +530,7 @@ async function refreshTableLists() {
   const tables = await loadTables();
   const names = tables.map((t) => t.name);
   fillSelect($('#tail-table'), names);
+  fillSelect($('#search-table'), names, { blank: 'all tables' });
   const f = $('#rule-form');
   const before = f.table.value;
   fillSelect(f.table, names);
@@ -506,7 +541,7 @@ async function refreshTableLists() {
 }
 
 function showTab(name) {
-  if (!['ask', 'live', 'alerts', 'schema'].includes(name)) name = 'ask';
+  if (!['ask', 'live', 'alerts', 'search', 'schema'].includes(name)) name = 'ask';
   state.tab = name;
   for (const a of document.querySelectorAll('#tabs a')) a.setAttribute('aria-selected', String(a.dataset.tab === name));
   for (const s of document.querySelectorAll('section.tab')) s.hidden = s.id !== `tab-${name}`;
@@ -526,6 +561,7 @@ function start() {
   $('#run-sql').addEventListener('click', runSql);
   $('#sql').addEventListener('keydown', (e) => { if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) { e.preventDefault(); runSql(); } });
   $('#tail-form').addEventListener('submit', watchTail);
+  $('#search-form').addEventListener('submit', search);
   $('#tail-table').addEventListener('change', () => watchTail());
   $('#tail-pause').addEventListener('click', () => {
     tail.paused = !tail.paused;
