@@ -49,6 +49,11 @@ pub struct WindowFrame {
     pub revision: u32,
 }
 
+/// A redelivered run is reported once no more duplicates came for this long (wall clock) or
+/// for this much stream time, whichever is first.
+const DUP_QUIET_WALL: Duration = Duration::from_secs(2);
+const DUP_QUIET_STREAM_MS: i64 = 30_000;
+
 /// A rule and how it stands.
 #[derive(Clone, Debug, Serialize)]
 pub struct RuleStatus {
@@ -92,6 +97,8 @@ struct TableLive {
     late_window_start: Option<i64>,
     dup_seen: u64,
     dup_pending: u64,
+    /// When the count of redelivered records last grew (wall clock, stream time).
+    dup_grew: Option<(Instant, i64)>,
     dup_partitions: BTreeMap<i32, (i64, i64)>,
 }
 
@@ -834,9 +841,18 @@ impl Live {
         if dups > tl.dup_seen + tl.dup_pending {
             // Still arriving: report once they stop.
             tl.dup_pending = dups - tl.dup_seen;
+            tl.dup_grew = Some((Instant::now(), now_ms));
             return;
         }
         if tl.dup_pending == 0 {
+            return;
+        }
+        // "Stopped" means quiet for a while, not for one step: a redelivered run arrives
+        // paced like the rest of the stream, with gaps. One report per run.
+        if let Some((at, ms)) = tl.dup_grew
+            && at.elapsed() < DUP_QUIET_WALL
+            && now_ms - ms < DUP_QUIET_STREAM_MS
+        {
             return;
         }
         let n = tl.dup_pending;
