@@ -66,6 +66,7 @@ const shot = async (name) => {
 const tab = async (name) => {
   await page.click(`#tabs a[data-tab="${name}"]`);
   await page.waitForSelector(`#tab-${name}:not([hidden])`);
+  assert.match(await page.title(), /^streamq — [A-Z][a-z &]+[a-z]$/);
 };
 
 try {

@@ -545,7 +545,7 @@ function showTab(name) {
   state.tab = name;
   for (const a of document.querySelectorAll('#tabs a')) a.setAttribute('aria-selected', String(a.dataset.tab === name));
   for (const s of document.querySelectorAll('section.tab')) s.hidden = s.id !== `tab-${name}`;
-  document.title = `streamq — ${document.querySelector(`#tabs a[data-tab="${name}"]`).textContent.trim()}`;
+  document.title = `streamq — ${document.querySelector(`#tabs a[data-tab="${name}"]`).firstChild.textContent.trim()}`;
   refreshVisible();
 }
 
