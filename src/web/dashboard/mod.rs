@@ -17,33 +17,28 @@ const CSP: &str = "default-src 'self'; img-src 'self' data: blob:; connect-src '
 /// `GET /`.
 pub async fn index() -> impl IntoResponse {
     (
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CONTENT_SECURITY_POLICY, CSP),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        INDEX,
+        [(header::CONTENT_SECURITY_POLICY, CSP)],
+        asset("text/html; charset=utf-8", INDEX),
     )
 }
 
 /// `GET /assets/app.js`.
 pub async fn app_js() -> impl IntoResponse {
-    (
-        [
-            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        APP_JS,
-    )
+    asset("text/javascript; charset=utf-8", APP_JS)
 }
 
 /// `GET /assets/app.css`.
 pub async fn app_css() -> impl IntoResponse {
+    asset("text/css; charset=utf-8", APP_CSS)
+}
+
+/// A built-in file, revalidated on every load (a new binary serves new assets).
+fn asset(content_type: &'static str, body: &'static str) -> impl IntoResponse {
     (
         [
-            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CONTENT_TYPE, content_type),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        APP_CSS,
+        body,
     )
 }
