@@ -75,7 +75,7 @@ struct RuleState {
     firing: BTreeMap<Option<String>, bool>,
     error: Option<String>,
     evaluated_from: Option<String>,
-    webhook: Option<Arc<Mutex<webhook::WebhookStatus>>>,
+    webhook: Option<Arc<webhook::Webhook>>,
 }
 
 #[derive(Default)]
@@ -168,7 +168,7 @@ impl Live {
             let webhook = rule
                 .webhook
                 .as_ref()
-                .map(|_| Arc::new(Mutex::new(webhook::WebhookStatus::default())));
+                .map(|u| webhook::Webhook::new(u.clone()));
             rules.insert(
                 rule.id.clone(),
                 RuleState {
@@ -270,7 +270,7 @@ impl Live {
         let webhook = rule
             .webhook
             .as_ref()
-            .map(|_| Arc::new(Mutex::new(webhook::WebhookStatus::default())));
+            .map(|u| webhook::Webhook::new(u.clone()));
         let id = rule.id.clone();
         self.rules.write().insert(
             id.clone(),
@@ -1032,11 +1032,11 @@ impl Live {
                     detected_at: now_rfc3339(),
                     message,
                 };
-                events.push((event, rule.webhook.clone(), rs.webhook.clone()));
+                events.push((event, rs.webhook.clone()));
             }
         }
         drop(rules);
-        for (event, hook, status) in events {
+        for (event, hook) in events {
             let key = format!("{}\0{:020}", event.rule_id, event.seq);
             if let Err(e) = self.events_tree.insert(
                 key.as_bytes(),
@@ -1051,15 +1051,12 @@ impl Live {
             }
             .emit(&self.metrics);
             let event = Arc::new(event);
-            if let (Some(url), Some(status)) = (hook, status) {
-                webhook::deliver(
-                    url,
-                    event.clone(),
-                    status,
-                    self.cfg.webhook_attempts,
-                    self.cfg.webhook_backoff_ms,
-                    self.metrics.clone(),
-                );
+            if let Some(hook) = hook {
+                let retry = webhook::Retry {
+                    attempts: self.cfg.webhook_attempts,
+                    backoff_ms: self.cfg.webhook_backoff_ms,
+                };
+                hook.send(event.clone(), retry, self.metrics.clone());
             }
             let _ = self.alerts_tx.send(event);
         }
@@ -1077,7 +1074,7 @@ fn status_of(rs: &RuleState) -> RuleStatus {
             .collect(),
         error: rs.error.clone(),
         evaluated_from: rs.evaluated_from.clone(),
-        webhook_status: rs.webhook.as_ref().map(|w| w.lock().clone()),
+        webhook_status: rs.webhook.as_ref().map(|w| w.status()),
         rule: rs.rule.clone(),
     }
 }

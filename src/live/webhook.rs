@@ -1,6 +1,11 @@
 //! Webhook notifications: each alert event is POSTed as JSON, retried with doubling backoff;
 //! what happened is kept on the rule (`webhook_status`) and counted in metrics.
+//!
+//! A rule's events are delivered one at a time, in the order they happened, by at most one
+//! worker thread per rule (started when an event arrives, gone when the queue is empty): a
+//! receiver sees `firing` before the `resolved` that follows it, even while retrying.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,45 +15,119 @@ use serde::Serialize;
 use crate::live::rules::AlertEvent;
 use crate::telemetry::Metrics;
 
+/// Events waiting for delivery, per rule; beyond this the oldest waiting one is given up on.
+pub const MAX_QUEUED: usize = 1000;
+
 /// How a rule's webhook is doing.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct WebhookStatus {
     pub delivered: u64,
-    /// Events given up on after every attempt failed.
+    /// Events given up on: every attempt failed, or dropped from a full queue.
     pub failed: u64,
     /// Attempts that failed (retried or not).
     pub failed_attempts: u64,
+    /// Events waiting for their turn (not counting the one being delivered).
+    pub queued: usize,
     pub last_error: Option<String>,
     pub last_attempt_at: Option<String>,
 }
 
-/// Delivers one event in the background.
-pub fn deliver(
+/// How deliveries are tried.
+#[derive(Clone, Copy, Debug)]
+pub struct Retry {
+    pub attempts: u32,
+    pub backoff_ms: u64,
+}
+
+#[derive(Default)]
+struct State {
+    status: WebhookStatus,
+    queue: VecDeque<Arc<AlertEvent>>,
+    worker: bool,
+}
+
+/// One rule's webhook: its URL, its delivery queue and what happened so far.
+pub struct Webhook {
     url: String,
-    event: Arc<AlertEvent>,
-    status: Arc<Mutex<WebhookStatus>>,
-    attempts: u32,
-    backoff_ms: u64,
-    metrics: Arc<Metrics>,
-) {
-    std::thread::spawn(move || {
-        let body = serde_json::to_value(&*event).expect("an event serializes");
+    state: Mutex<State>,
+}
+
+impl Webhook {
+    pub fn new(url: String) -> Arc<Webhook> {
+        Arc::new(Webhook {
+            url,
+            state: Mutex::new(State::default()),
+        })
+    }
+
+    pub fn status(&self) -> WebhookStatus {
+        let st = self.state.lock();
+        WebhookStatus {
+            queued: st.queue.len(),
+            ..st.status.clone()
+        }
+    }
+
+    /// Queues `event` behind the rule's earlier ones, starting the worker if none runs.
+    pub fn send(self: &Arc<Self>, event: Arc<AlertEvent>, retry: Retry, metrics: Arc<Metrics>) {
+        let mut st = self.state.lock();
+        if st.queue.len() >= MAX_QUEUED
+            && let Some(old) = st.queue.pop_front()
+        {
+            st.status.failed += 1;
+            st.status.last_error = Some(format!(
+                "event {} dropped: more than {MAX_QUEUED} events waiting",
+                old.seq
+            ));
+            metrics.webhooks.with_label_values(&["failed"]).inc();
+        }
+        st.queue.push_back(event);
+        if st.worker {
+            return;
+        }
+        st.worker = true;
+        drop(st);
+        let me = self.clone();
+        std::thread::spawn(move || me.work(retry, &metrics));
+    }
+
+    /// Delivers queued events in order until the queue is empty.
+    fn work(&self, retry: Retry, metrics: &Metrics) {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(10))
             .build();
-        let mut wait = backoff_ms.max(1);
-        for attempt in 1..=attempts.max(1) {
+        loop {
+            let event = {
+                let mut st = self.state.lock();
+                match st.queue.pop_front() {
+                    Some(e) => e,
+                    None => {
+                        st.worker = false;
+                        return;
+                    }
+                }
+            };
+            self.deliver(&agent, &event, retry, metrics);
+        }
+    }
+
+    fn deliver(&self, agent: &ureq::Agent, event: &AlertEvent, retry: Retry, metrics: &Metrics) {
+        let body = serde_json::to_value(event).expect("an event serializes");
+        let attempts = retry.attempts.max(1);
+        let mut wait = retry.backoff_ms.max(1);
+        for attempt in 1..=attempts {
             let result = agent
-                .post(&url)
+                .post(&self.url)
                 .set("content-type", "application/json")
                 .send_json(body.clone());
             let now =
                 crate::store::value::format_timestamp_us(chrono::Utc::now().timestamp_micros());
-            let mut st = status.lock();
-            st.last_attempt_at = Some(now);
+            let mut st = self.state.lock();
+            let status = &mut st.status;
+            status.last_attempt_at = Some(now);
             match result {
                 Ok(_) => {
-                    st.delivered += 1;
+                    status.delivered += 1;
                     metrics.webhooks.with_label_values(&["delivered"]).inc();
                     return;
                 }
@@ -57,11 +136,11 @@ pub fn deliver(
                         ureq::Error::Status(code, _) => format!("HTTP {code}"),
                         other => other.to_string(),
                     };
-                    tracing::warn!(url = %url, attempt, error = %msg, "webhook delivery failed");
-                    st.failed_attempts += 1;
-                    st.last_error = Some(format!("attempt {attempt}: {msg}"));
-                    if attempt == attempts.max(1) {
-                        st.failed += 1;
+                    tracing::warn!(url = %self.url, attempt, error = %msg, "webhook delivery failed");
+                    status.failed_attempts += 1;
+                    status.last_error = Some(format!("attempt {attempt}: {msg}"));
+                    if attempt == attempts {
+                        status.failed += 1;
                         metrics.webhooks.with_label_values(&["failed"]).inc();
                         return;
                     }
@@ -72,5 +151,5 @@ pub fn deliver(
             std::thread::sleep(Duration::from_millis(wait));
             wait = wait.saturating_mul(2).min(60_000);
         }
-    });
+    }
 }
