@@ -8,4 +8,4 @@ source scripts/setup.sh
 cargo fmt --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo build --locked --benches
-cargo test --locked
+cargo test --locked --no-fail-fast
