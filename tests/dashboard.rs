@@ -28,16 +28,6 @@ fn ms_of(rfc: &str) -> i64 {
         .timestamp_millis()
 }
 
-/// Kills the server when the test ends, however it ends.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn screenshots_dir() -> PathBuf {
     match std::env::var_os("STREAMQ_SCREENSHOTS") {
         Some(d) => PathBuf::from(d),
@@ -94,29 +84,17 @@ fn the_dashboard_in_chromium_on_a_paced_replay() {
     drop(out);
     assert!(kept > 10_000, "only {kept} records in the slice");
 
-    let mut server = Command::new(env!("CARGO_BIN_EXE_streamq"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamq"));
+    cmd.arg("serve")
         .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
         .args(["--file", slice.to_str().unwrap()])
         .args(["--speed", "30", "--listen", "127.0.0.1:0"])
         .current_dir(root)
         .env("STREAMQ_LOG", "warn")
         // The Search tab needs the text index (off by default).
-        .env("STREAMQ_TEXT_ENABLED", "true")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(server.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let _server = Child(server);
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {first:?}"))
-        .trim_end_matches('/')
-        .to_string();
+        .env("STREAMQ_TEXT_ENABLED", "true");
+    let server = Served::start(cmd);
+    let base = server.base.clone();
 
     let shots = screenshots_dir();
     std::fs::create_dir_all(&shots).unwrap();

@@ -1,9 +1,12 @@
 //! The default job: `streamq serve` with no arguments comes up on live demo data whose tables
 //! grow while it runs.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use common::Served;
 
 fn count(base: &str) -> Option<u64> {
     let out = Command::new(env!("CARGO_BIN_EXE_streamq"))
@@ -26,23 +29,13 @@ fn count(base: &str) -> Option<u64> {
 #[test]
 fn serve_with_no_arguments_runs_the_live_demo_and_counts_grow() {
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamq"))
-        .arg("serve")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamq"));
+    cmd.arg("serve")
         .current_dir(dir.path())
         .env("STREAMQ_LISTEN", "127.0.0.1:0")
-        .env("STREAMQ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut first = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
-    let base = first
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .expect("the URL is printed")
-        .to_string();
+        .env("STREAMQ_LOG", "warn");
+    let mut served = Served::start(cmd);
+    let base = served.base.clone();
     // Wait (bounded) until two readings show growth; no timing is asserted.
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut readings = Vec::new();
@@ -56,8 +49,8 @@ fn serve_with_no_arguments_runs_the_live_demo_and_counts_grow() {
         }
         std::thread::sleep(Duration::from_millis(300));
     }
-    unsafe { libc_kill(child.id() as i32) };
-    let status = child.wait().unwrap();
+    unsafe { libc_kill(served.child.id() as i32) };
+    let status = served.child.wait().unwrap();
     assert!(
         readings.len() >= 2 && readings.last() > readings.first(),
         "counts: {readings:?}"

@@ -205,3 +205,37 @@ pub fn get_json(url: &str) -> (u16, serde_json::Value) {
         Err(e) => panic!("request failed: {e}"),
     }
 }
+
+/// The `streamq` binary running as its own process, killed when dropped however the test
+/// ends; `base` is the URL it printed on its first line.
+pub struct Served {
+    pub child: std::process::Child,
+    pub base: String,
+}
+
+impl Served {
+    /// Spawns `cmd` (a `streamq serve …`) and reads the URL from its first line of output.
+    pub fn start(mut cmd: std::process::Command) -> Served {
+        use std::io::BufRead;
+        let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap();
+        let mut first = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let served = |base| Served { child, base };
+        match first.split_whitespace().find(|w| w.starts_with("http://")) {
+            Some(url) => served(url.trim_end_matches('/').to_string()),
+            None => {
+                drop(served(String::new()));
+                panic!("no URL in the first line printed: {first:?}")
+            }
+        }
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
