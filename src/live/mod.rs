@@ -78,6 +78,26 @@ struct RuleState {
     webhook: Option<Arc<webhook::Webhook>>,
 }
 
+impl RuleState {
+    /// A rule as loaded or added: nothing firing yet, its webhook (if any) idle.
+    fn new(rule: Rule, cfg: &LiveConfig, metrics: &Arc<Metrics>) -> RuleState {
+        let webhook = rule.webhook.as_ref().map(|url| {
+            let retry = webhook::Retry {
+                attempts: cfg.webhook_attempts,
+                backoff_ms: cfg.webhook_backoff_ms,
+            };
+            webhook::Webhook::new(url.clone(), retry, metrics.clone())
+        });
+        RuleState {
+            rule,
+            firing: BTreeMap::new(),
+            error: None,
+            evaluated_from: None,
+            webhook,
+        }
+    }
+}
+
 #[derive(Default)]
 struct TableLive {
     next_start: Option<i64>,
@@ -165,20 +185,7 @@ impl Live {
             {
                 max_rule = max_rule.max(n);
             }
-            let webhook = rule
-                .webhook
-                .as_ref()
-                .map(|u| webhook::Webhook::new(u.clone()));
-            rules.insert(
-                rule.id.clone(),
-                RuleState {
-                    rule,
-                    firing: BTreeMap::new(),
-                    error: None,
-                    evaluated_from: None,
-                    webhook,
-                },
-            );
+            rules.insert(rule.id.clone(), RuleState::new(rule, &cfg, &metrics));
         }
         let mut max_event = 0u64;
         for kv in events_tree.iter() {
@@ -262,27 +269,22 @@ impl Live {
         rule.validate()?;
         rule.id = format!("r{}", self.next_rule.fetch_add(1, Ordering::SeqCst));
         rule.created_at = now_rfc3339();
-        let bytes = serde_json::to_vec(&rule).expect("a rule serializes");
+        self.persist(&rule)?;
+        let id = rule.id.clone();
+        self.rules
+            .write()
+            .insert(id.clone(), RuleState::new(rule, &self.cfg, &self.metrics));
+        self.rule(&id)
+    }
+
+    /// Writes `rule` to the rules tree, flushed.
+    fn persist(&self, rule: &Rule) -> Result<(), LiveError> {
+        let bytes = serde_json::to_vec(rule).expect("a rule serializes");
         self.rules_tree
             .insert(rule.id.as_bytes(), bytes)
             .map_err(|e| LiveError::Store(e.to_string()))?;
         let _ = self.rules_tree.flush();
-        let webhook = rule
-            .webhook
-            .as_ref()
-            .map(|u| webhook::Webhook::new(u.clone()));
-        let id = rule.id.clone();
-        self.rules.write().insert(
-            id.clone(),
-            RuleState {
-                rule,
-                firing: BTreeMap::new(),
-                error: None,
-                evaluated_from: None,
-                webhook,
-            },
-        );
-        self.rule(&id)
+        Ok(())
     }
 
     pub fn rule(&self, id: &str) -> Result<RuleStatus, LiveError> {
@@ -309,11 +311,7 @@ impl Live {
             if !enabled {
                 rs.firing.clear();
             }
-            let bytes = serde_json::to_vec(&rs.rule).expect("a rule serializes");
-            self.rules_tree
-                .insert(id.as_bytes(), bytes)
-                .map_err(|e| LiveError::Store(e.to_string()))?;
-            let _ = self.rules_tree.flush();
+            self.persist(&rs.rule)?;
         }
         Ok(status_of(rs))
     }
@@ -1052,11 +1050,7 @@ impl Live {
             .emit(&self.metrics);
             let event = Arc::new(event);
             if let Some(hook) = hook {
-                let retry = webhook::Retry {
-                    attempts: self.cfg.webhook_attempts,
-                    backoff_ms: self.cfg.webhook_backoff_ms,
-                };
-                hook.send(event.clone(), retry, self.metrics.clone());
+                hook.send(event.clone());
             }
             let _ = self.alerts_tx.send(event);
         }

@@ -46,16 +46,20 @@ struct State {
     worker: bool,
 }
 
-/// One rule's webhook: its URL, its delivery queue and what happened so far.
+/// One rule's webhook: its URL, how it retries, its delivery queue and what happened so far.
 pub struct Webhook {
     url: String,
+    retry: Retry,
+    metrics: Arc<Metrics>,
     state: Mutex<State>,
 }
 
 impl Webhook {
-    pub fn new(url: String) -> Arc<Webhook> {
+    pub fn new(url: String, retry: Retry, metrics: Arc<Metrics>) -> Arc<Webhook> {
         Arc::new(Webhook {
             url,
+            retry,
+            metrics,
             state: Mutex::new(State::default()),
         })
     }
@@ -69,7 +73,7 @@ impl Webhook {
     }
 
     /// Queues `event` behind the rule's earlier ones, starting the worker if none runs.
-    pub fn send(self: &Arc<Self>, event: Arc<AlertEvent>, retry: Retry, metrics: Arc<Metrics>) {
+    pub fn send(self: &Arc<Self>, event: Arc<AlertEvent>) {
         let mut st = self.state.lock();
         if st.queue.len() >= MAX_QUEUED
             && let Some(old) = st.queue.pop_front()
@@ -79,7 +83,7 @@ impl Webhook {
                 "event {} dropped: more than {MAX_QUEUED} events waiting",
                 old.seq
             ));
-            metrics.webhooks.with_label_values(&["failed"]).inc();
+            self.metrics.webhooks.with_label_values(&["failed"]).inc();
         }
         st.queue.push_back(event);
         if st.worker {
@@ -88,11 +92,11 @@ impl Webhook {
         st.worker = true;
         drop(st);
         let me = self.clone();
-        std::thread::spawn(move || me.work(retry, &metrics));
+        std::thread::spawn(move || me.work());
     }
 
     /// Delivers queued events in order until the queue is empty.
-    fn work(&self, retry: Retry, metrics: &Metrics) {
+    fn work(&self) {
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_secs(10))
             .build();
@@ -107,14 +111,14 @@ impl Webhook {
                     }
                 }
             };
-            self.deliver(&agent, &event, retry, metrics);
+            self.deliver(&agent, &event);
         }
     }
 
-    fn deliver(&self, agent: &ureq::Agent, event: &AlertEvent, retry: Retry, metrics: &Metrics) {
+    fn deliver(&self, agent: &ureq::Agent, event: &AlertEvent) {
         let body = serde_json::to_value(event).expect("an event serializes");
-        let attempts = retry.attempts.max(1);
-        let mut wait = retry.backoff_ms.max(1);
+        let attempts = self.retry.attempts.max(1);
+        let mut wait = self.retry.backoff_ms.max(1);
         for attempt in 1..=attempts {
             let result = agent
                 .post(&self.url)
@@ -128,7 +132,10 @@ impl Webhook {
             match result {
                 Ok(_) => {
                     status.delivered += 1;
-                    metrics.webhooks.with_label_values(&["delivered"]).inc();
+                    self.metrics
+                        .webhooks
+                        .with_label_values(&["delivered"])
+                        .inc();
                     return;
                 }
                 Err(e) => {
@@ -141,10 +148,10 @@ impl Webhook {
                     status.last_error = Some(format!("attempt {attempt}: {msg}"));
                     if attempt == attempts {
                         status.failed += 1;
-                        metrics.webhooks.with_label_values(&["failed"]).inc();
+                        self.metrics.webhooks.with_label_values(&["failed"]).inc();
                         return;
                     }
-                    metrics.webhooks.with_label_values(&["retried"]).inc();
+                    self.metrics.webhooks.with_label_values(&["retried"]).inc();
                 }
             }
             drop(st);
