@@ -194,7 +194,8 @@ impl Live {
                 continue;
             };
             max_event = max_event.max(e.seq);
-            if let Some(rs) = rules.get_mut(&e.rule_id) {
+            // A disabled rule judges nothing, so nothing of it is firing (as `set_enabled`).
+            if let Some(rs) = rules.get_mut(&e.rule_id).filter(|rs| rs.rule.enabled) {
                 let g = e.group.as_ref().and_then(|g| g.values().next().cloned());
                 rs.firing.insert(g, e.state == "firing");
             }
@@ -1251,6 +1252,29 @@ mod tests {
             "ids are not reused"
         );
         assert!(!live.set_enabled(&b.rule.id, false).unwrap().rule.enabled);
+        // Both were firing when last judged: after a restart only the enabled one still is.
+        let events = store.tree("alert-events").unwrap();
+        for (seq, id) in [(1u64, &b.rule.id), (2, &c.rule.id)] {
+            let e = AlertEvent {
+                seq,
+                rule_id: id.clone(),
+                rule_name: None,
+                table: "bank.txns".into(),
+                state: "firing".into(),
+                group: None,
+                value: Some(11.0),
+                window: Span::new(0, 60_000),
+                at: String::new(),
+                at_ms: 60_000,
+                detected_at: String::new(),
+                message: String::new(),
+            };
+            let key = format!("{id}\0{seq:020}");
+            events
+                .insert(key.as_bytes(), serde_json::to_vec(&e).unwrap())
+                .unwrap();
+        }
+        drop(events);
         drop(live);
         store.flush_blocking().unwrap();
         drop(store);
@@ -1260,6 +1284,8 @@ mod tests {
             "kept disabled"
         );
         assert!(live.rule(&c.rule.id).unwrap().rule.enabled);
+        assert!(live.rule(&b.rule.id).unwrap().firing.is_empty());
+        assert_eq!(live.rule(&c.rule.id).unwrap().firing, vec!["*".to_string()]);
         assert!(live.set_enabled(&b.rule.id, true).unwrap().rule.enabled);
         assert!(matches!(
             live.set_enabled("r999", true),
