@@ -21,6 +21,12 @@ pub const INTERVAL: Duration = Duration::from_secs(1);
 /// Samples kept (ten minutes).
 pub const KEEP: usize = 600;
 
+/// How far back a series reaches, in seconds: as asked, else five minutes; never more than is
+/// kept.
+pub fn span_secs(asked: Option<u64>) -> u64 {
+    asked.unwrap_or(300).min(KEEP as u64 * INTERVAL.as_secs())
+}
+
 /// One partition at one instant.
 #[derive(Clone, Copy, Debug)]
 struct Point {

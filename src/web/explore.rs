@@ -656,7 +656,7 @@ pub async fn rates(
     q: Result<Query<RatesParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Json_>, ApiError> {
     let Query(p) = q.map_err(|e| bad(e.body_text()))?;
-    let seconds = p.seconds.unwrap_or(300).min(600);
+    let seconds = crate::actors::rates::span_secs(p.seconds);
     let series = st.node.rates.series(p.topic.as_deref(), seconds);
     Ok(Json(json!({
         "interval_ms": crate::actors::rates::INTERVAL.as_millis() as u64,
@@ -692,7 +692,7 @@ pub async fn rates_chart(
         "lag" => true,
         other => return Err(bad(format!("metric is rate or lag, not {other:?}"))),
     };
-    let seconds = p.seconds.unwrap_or(300).min(600);
+    let seconds = crate::actors::rates::span_secs(p.seconds);
     let series = st.node.rates.series(Some(&p.topic), seconds);
     if series.is_empty() {
         return Err(ApiError::new(
