@@ -22,12 +22,6 @@ use std::time::Instant;
 use common::*;
 use serde_json::Value;
 
-fn ms_of(rfc: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc)
-        .unwrap()
-        .timestamp_millis()
-}
-
 fn screenshots_dir() -> PathBuf {
     match std::env::var_os("STREAMQ_SCREENSHOTS") {
         Some(d) => PathBuf::from(d),
@@ -55,16 +49,7 @@ fn the_dashboard_in_chromium_on_a_paced_replay() {
     );
 
     // The replayed slice: [burst start − 49 min, burst end + 11 min).
-    let anomalies: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared("data/dev-anomalies.json")).unwrap())
-            .unwrap();
-    let fraud = anomalies["anomalies"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["type"] == "fraud_burst")
-        .unwrap()
-        .clone();
+    let fraud = dev_anomaly("fraud_burst");
     let from = ms_of(fraud["start"].as_str().unwrap()) - 49 * 60_000;
     let to = ms_of(fraud["end"].as_str().unwrap()) + 11 * 60_000;
     let dir = tempfile::tempdir().unwrap();

@@ -19,12 +19,6 @@ use tokio_util::sync::CancellationToken;
 const PANE: i64 = 60_000;
 const LATENESS: i64 = 120_000;
 
-fn ms_of(rfc: &str) -> i64 {
-    chrono::DateTime::parse_from_rfc3339(rfc)
-        .unwrap()
-        .timestamp_millis()
-}
-
 /// What the file says, per the documented window semantics: inserts placed by the event-time
 /// column, updates by the change time, snapshot reads left out, duplicates (same partition and
 /// offset) skipped, and an event behind its partition's watermark (largest event time − 2 min)
@@ -172,9 +166,7 @@ fn compare(
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn paced_replay_pushes_insights_alerts_and_the_exact_tail() {
     let file = shared("data/dev-events.jsonl.gz");
-    let anomalies: Value =
-        serde_json::from_str(&std::fs::read_to_string(shared("data/dev-anomalies.json")).unwrap())
-            .unwrap();
+    let anomalies = dev_anomalies();
     let situations = anomalies["anomalies"].as_array().unwrap().clone();
     let fraud = situations
         .iter()

@@ -239,3 +239,27 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Milliseconds since the epoch of an RFC 3339 time.
+pub fn ms_of(rfc: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc)
+        .unwrap()
+        .timestamp_millis()
+}
+
+/// `dev-anomalies.json`: what was injected into the dev data, and when.
+pub fn dev_anomalies() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(shared("data/dev-anomalies.json")).unwrap())
+        .unwrap()
+}
+
+/// The injected situation of `kind` (`fraud_burst`, `amount_spike`, …).
+pub fn dev_anomaly(kind: &str) -> serde_json::Value {
+    dev_anomalies()["anomalies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["type"] == kind)
+        .unwrap_or_else(|| panic!("no {kind} in dev-anomalies.json"))
+        .clone()
+}
