@@ -317,39 +317,42 @@ async function refreshSources() {
 
 const alerts = { rules: new Map(), history: [], insights: [], seen: new Set() };
 
+// `{region: "EU"}` → "region = EU".
+function pairs(obj) {
+  return Object.entries(obj || {}).map(([k, v]) => `${k} = ${v}`).join(', ');
+}
+
+// Puts what `make` builds first in the feed `sel`, once per `key`, keeping at most `cap` items.
+function prependOnce(sel, key, make, cap) {
+  if (alerts.seen.has(key)) return;
+  alerts.seen.add(key);
+  const feed = $(sel);
+  const empty = feed.querySelector('.empty');
+  if (empty) empty.remove();
+  feed.prepend(make());
+  while (feed.children.length > cap) feed.lastElementChild.remove();
+}
+
 function insightItem(i, fresh) {
-  const dims = Object.entries(i.dimension || {}).map(([k, v]) => `${k} = ${v}`).join(', ');
+  const dims = pairs(i.dimension);
   return h('div', { class: `item insight${fresh ? ' new' : ''}`, dataset: { id: i.id } },
     h('div', {}, i.sentence),
     h('div', { class: 'when' }, `${i.kind.replace(/_/g, ' ')} · ${i.table}${dims ? ' · ' + dims : ''} · window ${timeOf(i.window && i.window.start)} – ${timeOf(i.window && i.window.end)}`));
 }
 
 function addInsight(i, fresh) {
-  if (alerts.seen.has(`i${i.id}`)) return;
-  alerts.seen.add(`i${i.id}`);
-  const feed = $('#insights');
-  const empty = feed.querySelector('.empty');
-  if (empty) empty.remove();
-  feed.prepend(insightItem(i, fresh));
-  while (feed.children.length > 200) feed.lastElementChild.remove();
+  prependOnce('#insights', `i${i.id}`, () => insightItem(i, fresh), 200);
 }
 
 function historyItem(e, fresh) {
-  const group = e.group ? Object.entries(e.group).map(([k, v]) => `${k} = ${v}`).join(', ') : '';
+  const group = pairs(e.group);
   return h('div', { class: `item ${e.state}${fresh ? ' new' : ''}`, dataset: { rule: e.rule_id, state: e.state } },
     h('div', {}, h('strong', {}, e.state === 'firing' ? 'Firing' : 'Resolved'), ' — ', e.message),
     h('div', { class: 'when' }, `${e.rule_name || e.rule_id}${group ? ' · ' + group : ''} · at ${timeOf(e.at)} (event time) · detected ${timeOf(e.detected_at)}`));
 }
 
 function addHistory(e, fresh) {
-  const key = `a${e.rule_id}/${e.seq}`;
-  if (alerts.seen.has(key)) return;
-  alerts.seen.add(key);
-  const feed = $('#history');
-  const empty = feed.querySelector('.empty');
-  if (empty) empty.remove();
-  feed.prepend(historyItem(e, fresh));
-  while (feed.children.length > 300) feed.lastElementChild.remove();
+  prependOnce('#history', `a${e.rule_id}/${e.seq}`, () => historyItem(e, fresh), 300);
 }
 
 function renderRules() {
