@@ -702,18 +702,21 @@ fn summary_ms(mut v: Vec<f64>) -> String {
 
 async fn bench_ask(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::Result<()> {
     use streamq::llm::{AskReply, Assistant, encoder::Encoder};
-    let qs: Vec<(String, Option<String>)> = std::fs::read_to_string(&questions)
+    let file_qs: Vec<serde_json::Value> = std::fs::read_to_string(&questions)
         .with_context(|| format!("reading {}", questions.display()))?
         .lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            let v: serde_json::Value = serde_json::from_str(l)?;
-            Ok((
+        .map(|l| Ok(serde_json::from_str(l)?))
+        .collect::<anyhow::Result<_>>()?;
+    let qs: Vec<(String, Option<String>)> = file_qs
+        .iter()
+        .map(|v| {
+            (
                 v["question"].as_str().unwrap_or("").to_string(),
                 v["as_of"].as_str().map(str::to_string),
-            ))
+            )
         })
-        .collect::<anyhow::Result<_>>()?;
+        .collect();
     let cfg0 = Config::default();
     let model_dir = cfg0.llm.model_dir.clone();
 
@@ -780,14 +783,38 @@ async fn bench_ask(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::
     let mut warm = Vec::new();
     let mut e2e = Vec::new();
     let mut clarified = 0;
-    for _ in 0..rounds {
-        for (q, as_of) in &qs {
+    let mut reliability = streamq::llm::reliability::Reliability::new();
+    for round in 0..rounds {
+        for ((q, as_of), v) in qs.iter().zip(&file_qs) {
             warm.push(assistant.parse(q, as_of.as_deref()).await?.1);
             let t = Instant::now();
-            let reply = assistant.ask(q, as_of.as_deref()).await?;
+            let reply = assistant.ask(q, as_of.as_deref()).await;
             e2e.push(t.elapsed().as_secs_f64() * 1e3);
-            if matches!(reply, AskReply::Clarify { .. }) {
-                clarified += 1;
+            let expected: Option<Vec<Vec<serde_json::Value>>> =
+                serde_json::from_value(v["expected"]["rows"].clone()).ok();
+            match reply {
+                Ok(AskReply::Clarify { .. }) => {
+                    clarified += 1;
+                    if round == 0 {
+                        reliability.clarified += 1;
+                    }
+                }
+                Ok(AskReply::Answer(a)) if round == 0 => {
+                    if let Some(e) = &expected {
+                        let ordered =
+                            streamq::llm::reliability::is_ordered(v["sql"].as_str().unwrap_or(""));
+                        reliability.add(
+                            a.confidence,
+                            streamq::llm::reliability::matches(e, &a.rows, ordered),
+                        );
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if round == 0 => {
+                    println!("bench ask: {q}: {e}");
+                    reliability.add(0.0, false);
+                }
+                Err(_) => {}
             }
         }
     }
@@ -802,6 +829,10 @@ async fn bench_ask(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::
     println!(
         "bench ask: end-to-end ask (parse + DataFusion + answer): {}; {clarified} clarifications",
         summary_ms(e2e)
+    );
+    println!(
+        "bench ask: reliability of the first round's answers against the questions' expected results\n{}",
+        reliability.table()
     );
     node.stop().await;
     let _ = std::fs::remove_dir_all(&tmp);

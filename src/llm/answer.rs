@@ -24,11 +24,12 @@ pub fn describe(plan: &QueryPlan, r: &QueryResult) -> String {
         .into_iter()
         .filter(|o| !(plan.hide_measure && matches!(o, Output::Measure(_))))
         .collect();
-    let cond = plan.conditions_text();
-    let cond = if cond.is_empty() {
-        String::new()
+    let conditions = plan.conditions_text();
+    // the interpretation, restated: which table, which rows
+    let cond = if conditions.is_empty() {
+        format!(" (from {})", plan.table)
     } else {
-        format!(" ({cond})")
+        format!(" (from {} where {conditions})", plan.table)
     };
     if r.rows.is_empty() {
         return format!("No rows match{cond}.");
@@ -42,11 +43,7 @@ pub fn describe(plan: &QueryPlan, r: &QueryResult) -> String {
             .take(6)
             .map(|(n, v)| format!("{n} is {}", show(v)))
             .collect();
-        return format!(
-            "For {}: {}.",
-            cond.trim().trim_start_matches('(').trim_end_matches(')'),
-            parts.join(", ")
-        );
+        return format!("For {conditions} in {}: {}.", plan.table, parts.join(", "));
     }
     if r.rows.len() == 1 && r.rows[0].len() == 1 {
         return format!(
@@ -64,17 +61,101 @@ pub fn describe(plan: &QueryPlan, r: &QueryResult) -> String {
     if r.rows.len() == 1 {
         return format!("The answer is {}{cond}.", head.join(", "));
     }
-    let kind = if plan.order.is_some() {
-        "the first is"
-    } else if matches!(plan.group_by.first(), Some(GroupKey::Bucket { .. })) {
-        "the earliest is"
-    } else {
-        "for example"
-    };
+    let more = if r.truncated { " (more not shown)" } else { "" };
+    let keys = plan.group_by.len();
+    let measure_at = outputs.iter().position(|o| matches!(o, Output::Measure(_)));
+    let num = |row: &[Json], i: usize| row.get(i).and_then(Json::as_f64);
+    // a series: its peak, low, latest value and change
+    if keys == 1
+        && matches!(plan.group_by[0], GroupKey::Bucket { .. })
+        && plan.order.is_none()
+        && let Some(mi) = measure_at
+        && r.rows.iter().all(|row| num(row, mi).is_some())
+    {
+        let by = |better: fn(f64, f64) -> bool| {
+            r.rows
+                .iter()
+                .fold(None::<&Vec<Json>>, |best, row| match best {
+                    Some(b) if !better(num(row, mi).unwrap_or(0.0), num(b, mi).unwrap_or(0.0)) => {
+                        Some(b)
+                    }
+                    _ => Some(row),
+                })
+                .expect("rows")
+        };
+        let (peak, low) = (by(|a, b| a > b), by(|a, b| a < b));
+        let (start, last) = (&r.rows[0], &r.rows[r.rows.len() - 1]);
+        let change = num(last, mi).unwrap_or(0.0) - num(start, mi).unwrap_or(0.0);
+        return format!(
+            "{} over {} {}s{cond}{more}: peak {} at {}, low {} at {}, latest {} at {} ({}{} since {}).",
+            names[mi],
+            r.rows.len(),
+            names[0],
+            show(&peak[mi]),
+            show(&peak[0]),
+            show(&low[mi]),
+            show(&low[0]),
+            show(&last[mi]),
+            show(&last[0]),
+            if change >= 0.0 { "+" } else { "" },
+            show(&json!(change)),
+            show(&start[0]),
+        );
+    }
+    // a ranking: the top entries
+    if plan.order.is_some() {
+        let top: Vec<String> = r
+            .rows
+            .iter()
+            .take(5)
+            .map(|row| row.iter().map(show).collect::<Vec<_>>().join(" "))
+            .collect();
+        return format!(
+            "The top {}{cond}{more}: {}{}.",
+            r.rows.len(),
+            top.join("; "),
+            if r.rows.len() > 5 { "; …" } else { "" }
+        );
+    }
+    // a breakdown by one key: the leader and its share of the whole
+    if keys == 1
+        && outputs.len() == 2
+        && let Some(mi) = measure_at
+        && r.rows
+            .iter()
+            .all(|row| num(row, mi).is_some_and(|v| v >= 0.0))
+    {
+        let total: f64 = r.rows.iter().filter_map(|row| num(row, mi)).sum();
+        let lead = r
+            .rows
+            .iter()
+            .max_by(|a, b| {
+                num(a, mi)
+                    .unwrap_or(0.0)
+                    .total_cmp(&num(b, mi).unwrap_or(0.0))
+            })
+            .expect("rows");
+        let share = if total > 0.0 {
+            format!(
+                " ({:.1} % of {})",
+                100.0 * num(lead, mi).unwrap_or(0.0) / total,
+                show(&json!(total))
+            )
+        } else {
+            String::new()
+        };
+        return format!(
+            "{} by {} over {} groups{cond}{more}: {} leads with {}{share}.",
+            names[mi],
+            names[0],
+            r.rows.len(),
+            show(&lead[0]),
+            show(&lead[mi]),
+        );
+    }
     format!(
-        "{} rows{cond}{}; {kind} {}.",
+        "{} rows{cond}{more}; for example {}.",
         r.rows.len(),
-        if r.truncated { " (more not shown)" } else { "" },
         head.join(", ")
     )
 }

@@ -6,6 +6,7 @@ pub mod answer;
 pub mod encoder;
 pub mod parse;
 pub mod plan;
+pub mod reliability;
 pub mod schema;
 pub mod text;
 pub mod time;
@@ -54,6 +55,12 @@ pub enum AskReply {
     Clarify {
         question: String,
         clarify: String,
+        /// What was understood, when only part of the question was.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        understood: Option<Box<plan::QueryPlan>>,
+        /// The phrases nothing in the plan accounts for.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        unmatched: Vec<String>,
         candidates: Vec<String>,
         took_ms: f64,
     },
@@ -226,9 +233,13 @@ impl Assistant {
                 Parsed::Clarify {
                     message,
                     candidates,
+                    understood,
+                    unmatched,
                 } => Parsed::Clarify {
                     message,
                     candidates: closest(&snap, &encoder, &question).unwrap_or(candidates),
+                    understood,
+                    unmatched,
                 },
                 p => p,
             };
@@ -259,9 +270,13 @@ impl Assistant {
             Parsed::Clarify {
                 message,
                 candidates,
+                understood,
+                unmatched,
             } => Ok(AskReply::Clarify {
                 question,
                 clarify: message,
+                understood,
+                unmatched,
                 candidates,
                 took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
             }),

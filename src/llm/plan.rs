@@ -21,12 +21,14 @@ pub enum Agg {
     Median,
     Min,
     Max,
+    /// The percentage (0–100) of rows, or of a column's total, that meet `Measure::when`.
+    Share,
 }
 
 impl Agg {
     fn sql(self) -> &'static str {
         match self {
-            Agg::Count | Agg::CountDistinct => "COUNT",
+            Agg::Count | Agg::CountDistinct | Agg::Share => "COUNT",
             Agg::Sum => "SUM",
             Agg::Avg => "AVG",
             Agg::Median => "MEDIAN",
@@ -44,6 +46,7 @@ impl Agg {
             Agg::Median => "median",
             Agg::Min => "minimum",
             Agg::Max => "maximum",
+            Agg::Share => "percentage",
         }
     }
 }
@@ -53,6 +56,19 @@ impl Agg {
 pub struct Measure {
     pub agg: Agg,
     pub column: Option<ColRef>,
+    /// For a share: the condition whose part of the whole is measured.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub when: Vec<Filter>,
+}
+
+impl Measure {
+    pub fn new(agg: Agg, column: Option<ColRef>) -> Self {
+        Self {
+            agg,
+            column,
+            when: Vec::new(),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -107,8 +123,10 @@ pub enum GroupKey {
 pub enum Op {
     In(Vec<Lit>),
     NotIn(Vec<Lit>),
-    /// Has a value (rankings leave out the "no value" group).
+    /// Has a value (rankings leave out the "no value" group; "already closed").
     NotNull,
+    /// Has no value ("not yet shipped", "no manager assigned").
+    IsNull,
     /// Case-insensitive substring (`LOWER(col) LIKE '%…%'`).
     Contains(String),
     Gt(Lit),
@@ -181,6 +199,8 @@ pub struct TimeRange {
 pub enum Link {
     Join,
     Semi,
+    /// The main table's key does not appear in it ("suppliers with no invoices").
+    Anti,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -263,6 +283,7 @@ impl QueryPlan {
                     t.split_once('.').map(|(_, t)| t).unwrap_or(t).to_string()
                 }
                 (Agg::CountDistinct, Some(c)) => format!("distinct_{}", c.column),
+                (Agg::Share, _) => "pct".to_string(),
                 (a, Some(c)) => format!(
                     "{}_{}",
                     a.label()
@@ -300,6 +321,24 @@ impl QueryPlan {
 
     fn measure_sql(&self, m: &Measure) -> String {
         match (&m.agg, &m.column) {
+            (Agg::Share, col) => {
+                let cond = if m.when.is_empty() {
+                    "FALSE".to_string()
+                } else {
+                    m.when
+                        .iter()
+                        .map(|f| self.filter_sql(f))
+                        .collect::<Vec<_>>()
+                        .join(" AND ")
+                };
+                match col {
+                    None => format!("100.0 * SUM(CASE WHEN {cond} THEN 1 ELSE 0 END) / COUNT(*)"),
+                    Some(c) => {
+                        let c = self.col(c);
+                        format!("100.0 * SUM(CASE WHEN {cond} THEN {c} ELSE 0 END) / SUM({c})")
+                    }
+                }
+            }
             (Agg::Count, None) => "COUNT(*)".into(),
             (Agg::CountDistinct, Some(c)) => format!("COUNT(DISTINCT {})", self.col(c)),
             (a, Some(c)) => format!("{}({})", a.sql(), self.col(c)),
@@ -321,6 +360,7 @@ impl QueryPlan {
                 v.iter().map(Lit::sql).collect::<Vec<_>>().join(", ")
             ),
             Op::NotNull => format!("{c} IS NOT NULL"),
+            Op::IsNull => format!("{c} IS NULL"),
             Op::Contains(s) => format!(
                 "LOWER({c}) LIKE '%{}%'",
                 s.to_lowercase().replace('\'', "''")
@@ -374,14 +414,14 @@ impl QueryPlan {
         for f in &self.filters {
             let s = self.filter_sql(f);
             match self.link_of(f.column.table) {
-                Some(Link::Semi) => semi_conds[f.column.table].push(s),
+                Some(Link::Semi | Link::Anti) => semi_conds[f.column.table].push(s),
                 _ => conds.push(s),
             }
         }
         if let Some(t) = &self.time {
             let parts = self.time_sql(t);
             match self.link_of(t.column.table) {
-                Some(Link::Semi) => semi_conds[t.column.table].extend(parts),
+                Some(Link::Semi | Link::Anti) => semi_conds[t.column.table].extend(parts),
                 _ => conds.extend(parts),
             }
         }
@@ -402,6 +442,18 @@ impl QueryPlan {
                         sub.push_str(&format!(" WHERE {}", semi_conds[i + 1].join(" AND ")));
                     }
                     conds.push(format!("t0.{} IN ({sub})", quote(&r.main_key)));
+                }
+                Link::Anti => {
+                    let mut sub = format!(
+                        "SELECT 1 FROM {} {a} WHERE {a}.{} = t0.{}",
+                        r.table,
+                        quote(&r.key),
+                        quote(&r.main_key)
+                    );
+                    for c in &semi_conds[i + 1] {
+                        sub.push_str(&format!(" AND {c}"));
+                    }
+                    conds.push(format!("NOT EXISTS ({sub})"));
                 }
             }
         }
@@ -437,12 +489,22 @@ impl QueryPlan {
     pub fn prune_unused_relations(&mut self) {
         let mut used = vec![false; self.related.len() + 1];
         used[0] = true;
+        // an anti-join filters by itself
+        for (i, r) in self.related.iter().enumerate() {
+            if r.link == Link::Anti {
+                used[i + 1] = true;
+            }
+        }
         let mut mark = |c: &ColRef| used[c.table] = true;
         self.columns.iter().for_each(&mut mark);
         self.measures
             .iter()
             .filter_map(|m| m.column.as_ref())
             .for_each(&mut mark);
+        self.measures
+            .iter()
+            .flat_map(|m| m.when.iter())
+            .for_each(|f| mark(&f.column));
         for g in &self.group_by {
             match g {
                 GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => mark(c),
@@ -479,6 +541,10 @@ impl QueryPlan {
             .iter_mut()
             .filter_map(|m| m.column.as_mut())
             .for_each(remap);
+        self.measures
+            .iter_mut()
+            .flat_map(|m| m.when.iter_mut())
+            .for_each(|f| remap(&mut f.column));
         for g in &mut self.group_by {
             match g {
                 GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => remap(c),
@@ -493,6 +559,36 @@ impl QueryPlan {
         if let Some(t) = &mut self.time {
             remap(&mut t.column);
         }
+    }
+
+    /// Every column name the plan refers to, in any table.
+    pub fn column_names(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        out.extend(self.columns.iter().map(|c| c.column.as_str()));
+        for m in &self.measures {
+            out.extend(m.column.iter().map(|c| c.column.as_str()));
+            out.extend(m.when.iter().map(|f| f.column.column.as_str()));
+        }
+        for g in &self.group_by {
+            match g {
+                GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => {
+                    out.push(c.column.as_str())
+                }
+            }
+        }
+        for f in &self.filters {
+            out.push(f.column.column.as_str());
+            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &f.op {
+                out.push(other.column.as_str());
+            }
+        }
+        out.extend(self.time.iter().map(|t| t.column.column.as_str()));
+        out.extend(self.lookup.iter().map(|(c, _)| c.as_str()));
+        for r in &self.related {
+            out.push(r.main_key.as_str());
+            out.push(r.key.as_str());
+        }
+        out
     }
 
     fn link_of(&self, t: usize) -> Option<Link> {
@@ -515,16 +611,89 @@ impl QueryPlan {
                 (Agg::CountDistinct, Some(c)) => {
                     format!("number of distinct {}", c.column.replace('_', " "))
                 }
+                (Agg::Share, col) => {
+                    let of = match col {
+                        Some(c) => format!("of the total {}", c.column.replace('_', " ")),
+                        None => format!(
+                            "of {}",
+                            self.table
+                                .split_once('.')
+                                .map(|(_, t)| t)
+                                .unwrap_or(&self.table)
+                        ),
+                    };
+                    format!("percentage {of} with {}", self.filters_text(&m.when))
+                }
                 (a, Some(c)) => format!("{} {}", a.label(), c.column.replace('_', " ")),
                 (a, None) => a.label().into(),
             },
         }
     }
 
+    /// The whole plan in one line ("count of shop.suppliers by region where tier gold").
+    pub fn summary(&self) -> String {
+        let outs = self.outputs();
+        let measures: Vec<String> = outs
+            .iter()
+            .filter(|o| matches!(o, Output::Measure(_)))
+            .map(|o| self.describe(o))
+            .collect();
+        let cols: Vec<String> = outs
+            .iter()
+            .filter(|o| matches!(o, Output::Column(_)))
+            .map(|o| self.describe(o))
+            .collect();
+        let mut s = if !measures.is_empty() {
+            format!("{} of {}", measures.join(" and "), self.table)
+        } else if !cols.is_empty() {
+            format!("{} of {}", cols.join(", "), self.table)
+        } else {
+            format!("rows of {}", self.table)
+        };
+        let keys: Vec<String> = outs
+            .iter()
+            .filter(|o| matches!(o, Output::Key(_)))
+            .map(|o| self.describe(o))
+            .collect();
+        if !keys.is_empty() {
+            s.push_str(&format!(" by {}", keys.join(" and ")));
+        }
+        let cond = self.conditions_text();
+        if !cond.is_empty() {
+            s.push_str(&format!(" where {cond}"));
+        }
+        if let (Some(o), Some(n)) = (&self.order, self.limit) {
+            let dir = if o.descending { "highest" } else { "lowest" };
+            s.push_str(&format!(
+                ", the {n} {dir} by {}",
+                self.describe(&outs[o.output])
+            ));
+        }
+        s
+    }
+
     /// The conditions in words ("status = declined, in the last hour").
     pub fn conditions_text(&self) -> String {
+        let mut parts = vec![self.filters_text(&self.filters)];
+        parts.retain(|p| !p.is_empty());
+        for r in &self.related {
+            if r.link == Link::Anti {
+                parts.push(format!("with no matching row in {}", r.table));
+            }
+        }
+        if let Some((c, id)) = &self.lookup {
+            parts.push(format!("{} {id}", c.replace('_', " ")));
+        }
+        if let Some(t) = &self.time {
+            parts.push(t.label.clone());
+        }
+        parts.join(", ")
+    }
+
+    /// Filters in words ("status = declined, amount > 100").
+    pub fn filters_text(&self, filters: &[Filter]) -> String {
         let mut parts = Vec::new();
-        for f in &self.filters {
+        for f in filters {
             let c = f.column.column.replace('_', " ");
             parts.push(match &f.op {
                 Op::In(v) => format!(
@@ -536,7 +705,9 @@ impl QueryPlan {
                     v.iter().map(Lit::text).collect::<Vec<_>>().join(" or ")
                 ),
                 // said by the answer's rows themselves
-                Op::NotNull => continue,
+                Op::NotNull if self.order.is_some() => continue,
+                Op::NotNull => format!("{c} present"),
+                Op::IsNull => format!("no {c}"),
                 Op::Contains(s) => format!("{c} mentioning \"{s}\""),
                 Op::Gt(v) => format!("{c} > {}", v.text()),
                 Op::Ge(v) => format!("{c} at least {}", v.text()),
@@ -553,12 +724,6 @@ impl QueryPlan {
                     other.column.replace('_', " ")
                 ),
             });
-        }
-        if let Some((c, id)) = &self.lookup {
-            parts.push(format!("{} {id}", c.replace('_', " ")));
-        }
-        if let Some(t) = &self.time {
-            parts.push(t.label.clone());
         }
         parts.join(", ")
     }

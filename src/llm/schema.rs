@@ -83,6 +83,8 @@ pub struct ColInfo {
     /// and the same n-grams as written prefixed with `=`.
     pub free_text: bool,
     pub phrases: HashSet<String>,
+    /// Some rows have no value here ("not yet shipped" reads as `IS NULL` only then).
+    pub nullable: bool,
 }
 
 impl ColInfo {
@@ -257,6 +259,7 @@ impl SchemaInfo {
                     distinct: 0,
                     free_text: false,
                     phrases: HashSet::new(),
+                    nullable: false,
                 });
             }
             let event_time = pick_event_time(&columns);
@@ -305,11 +308,23 @@ async fn column_info(
         distinct: 0,
         free_text: false,
         phrases: HashSet::new(),
+        nullable: false,
     };
+    let q = quote(name);
+    if let Ok(res) = engine
+        .sql(&format!("SELECT COUNT(*) - COUNT({q}) AS n FROM {table}"))
+        .await
+    {
+        info.nullable = res
+            .rows
+            .first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.as_i64())
+            .is_some_and(|n| n > 0);
+    }
     if kind != ColKind::Text {
         return info;
     }
-    let q = quote(name);
     // The most frequent values first; one more than the cap tells "too many to list".
     let sql = format!(
         "SELECT {q} AS v, COUNT(*) AS n FROM {table} WHERE {q} IS NOT NULL GROUP BY {q} ORDER BY n DESC, v LIMIT {}",

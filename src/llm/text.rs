@@ -11,6 +11,10 @@ pub struct Token {
     /// Stemmed lower case.
     pub stem: String,
     pub kind: TokKind,
+    /// Inside parentheses: an explicit value that explains the words before it.
+    pub paren: bool,
+    /// Written against the previous token with a hyphen (`ldn-0116`, `in-store`).
+    pub hyphen: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,13 +31,26 @@ pub enum TokKind {
     Meta,
 }
 
-/// Splits a question into tokens. Hyphens split words (`in-stock` → `in`, `stock`).
+/// Splits a question into tokens. Hyphens split words (`in-stock` → `in`, `stock`);
+/// thousands separators join (`1,000` → `1000`), `2.5k` is `2500`, `%` is the word `percent`.
 pub fn tokenize(q: &str) -> Vec<Token> {
-    let mut out = Vec::new();
+    let mut out: Vec<Token> = Vec::new();
     let chars: Vec<char> = q.chars().collect();
     let mut i = 0;
+    let mut depth = 0usize;
     while i < chars.len() {
         let c = chars[i];
+        if c == '(' {
+            depth += 1;
+        } else if c == ')' {
+            depth = depth.saturating_sub(1);
+        } else if c == '%' {
+            out.push(token("percent"));
+        }
+        if c == '(' || c == ')' || c == '%' {
+            i += 1;
+            continue;
+        }
         if c == '\'' || c == '"' || c == '“' || c == '‘' {
             let close = match c {
                 '“' => '”',
@@ -50,6 +67,8 @@ pub fn tokenize(q: &str) -> Vec<Token> {
                         stem: s.to_lowercase(),
                         raw: s,
                         kind: TokKind::Quoted,
+                        paren: depth > 0,
+                        hyphen: false,
                     });
                 }
                 i += end + 2;
@@ -77,15 +96,47 @@ pub fn tokenize(q: &str) -> Vec<Token> {
             {
                 i += 1;
             }
-            let raw: String = chars[start..i].iter().collect();
-            // "what's" → "what" (drop the clitic).
-            if i + 1 < chars.len() && chars[i] == '\'' && chars[i + 1].is_alphabetic() {
+            let mut raw: String = chars[start..i].iter().collect();
+            // "1,000", "12,500,000": one number
+            while raw.chars().all(|c| c.is_ascii_digit())
+                && chars.get(i) == Some(&',')
+                && chars[i + 1..]
+                    .iter()
+                    .take(3)
+                    .filter(|c| c.is_ascii_digit())
+                    .count()
+                    == 3
+                && chars.get(i + 4).is_none_or(|c| !c.is_ascii_alphanumeric())
+            {
+                raw.extend(&chars[i + 1..i + 4]);
+                i += 4;
+            }
+            // "what's" → "what" (drop the clitic); "isn't" → "not"
+            let mut negated = false;
+            if i + 1 < chars.len()
+                && (chars[i] == '\'' || chars[i] == '’')
+                && chars[i + 1].is_alphabetic()
+            {
+                let start = i + 1;
                 i += 2;
                 while i < chars.len() && chars[i].is_alphabetic() {
                     i += 1;
                 }
+                let clitic: String = chars[start..i].iter().collect();
+                if clitic.eq_ignore_ascii_case("t") && raw.to_lowercase().ends_with('n') {
+                    negated = true;
+                }
             }
-            out.push(token(&raw));
+            if negated {
+                let mut t = token("not");
+                t.paren = depth > 0;
+                out.push(t);
+                continue;
+            }
+            let mut t = token(&raw);
+            t.paren = depth > 0;
+            t.hyphen = start >= 2 && chars[start - 1] == '-' && chars[start - 2].is_alphanumeric();
+            out.push(t);
             continue;
         }
         i += 1;
@@ -93,8 +144,36 @@ pub fn tokenize(q: &str) -> Vec<Token> {
     out
 }
 
+/// `2.5k` → 2500, `3m` → 3 000 000: a number with a magnitude suffix.
+fn magnitude(lower: &str) -> Option<f64> {
+    let (num, mult) = if let Some(n) = lower.strip_suffix('k') {
+        (n, 1e3)
+    } else if let Some(n) = lower.strip_suffix('m') {
+        (n, 1e6)
+    } else if let Some(n) = lower.strip_suffix("bn") {
+        (n, 1e9)
+    } else {
+        return None;
+    };
+    if num.is_empty() || !num.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    num.parse::<f64>().ok().map(|v| v * mult)
+}
+
 fn token(raw: &str) -> Token {
     let lower = raw.to_lowercase();
+    if let Some(v) = magnitude(&lower) {
+        let text = format!("{v}");
+        return Token {
+            raw: raw.to_string(),
+            stem: text.clone(),
+            lower: text,
+            kind: TokKind::Number,
+            paren: false,
+            hyphen: false,
+        };
+    }
     let kind = if raw.contains(':') {
         TokKind::Clock
     } else if raw.starts_with('_') {
@@ -115,6 +194,8 @@ fn token(raw: &str) -> Token {
         lower,
         raw: raw.to_string(),
         kind,
+        paren: false,
+        hyphen: false,
     }
 }
 

@@ -163,8 +163,99 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
             continue;
         }
         let lw = w(i);
-        // last / past / previous [N] unit
-        if matches!(lw, "last" | "past" | "previous" | "trailing") {
+        // "the 10:00-11:00 hour", "10:05–10:06": two adjacent clock times are a range;
+        // "the 11:00 hour": that clock hour
+        if toks[i].kind == TokKind::Clock
+            && let Some((a, wa)) = clock_at(toks, i, day_start)
+        {
+            let next = i + wa;
+            let hour_word = |k: usize| matches!(w(k), "hour" | "window" | "slot" | "period");
+            if toks.get(next).is_some_and(|t| t.kind == TokKind::Clock)
+                && let Some((b, wb)) = clock_at(toks, next, day_start)
+                && b > a
+            {
+                let mut end = next + wb;
+                if hour_word(end) {
+                    end += 1;
+                }
+                spec.start_us = Some(a);
+                spec.end_us = Some(b);
+                spec.label = format!("between {} and {} UTC", fmt_clock(a), fmt_clock(b));
+                mark_used(used, i..end);
+                mark_before(toks, used, i, &["the", "in", "during", "for", "of", "over"]);
+                i = end;
+                continue;
+            }
+            if hour_word(next) && w(next) == "hour" {
+                let b = a + 3_600_000_000;
+                spec.start_us = Some(a);
+                spec.end_us = Some(b);
+                spec.label = format!("between {} and {} UTC", fmt_clock(a), fmt_clock(b));
+                mark_used(used, i..next + 1);
+                mark_before(toks, used, i, &["the", "in", "during", "for", "of", "over"]);
+                i = next + 1;
+                continue;
+            }
+        }
+        // "this morning", "this afternoon", "this evening", "tonight"
+        if let Some((from_h, to_h)) = match (lw, w(i + 1)) {
+            ("this", "morning") => Some((0, 12)),
+            ("this", "afternoon") => Some((12, 18)),
+            ("this", "evening") | ("tonight", _) => Some((18, 24)),
+            _ => None,
+        } {
+            let width = if lw == "tonight" { 1 } else { 2 };
+            spec.start_us = Some(day_start + from_h * 3_600_000_000);
+            // a part of the day still under way ends at as_of, which every range does
+            let end = day_start + to_h * 3_600_000_000;
+            spec.end_us = (end <= as_of_us).then_some(end);
+            spec.label = toks[i..i + width]
+                .iter()
+                .map(|t| t.lower.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            mark_used(used, i..i + width);
+            i += width;
+            continue;
+        }
+        // "in 2025": that calendar year
+        if toks[i].kind == TokKind::Number
+            && toks[i].lower.len() == 4
+            && i > 0
+            && matches!(w(i - 1), "in" | "during" | "for" | "of")
+            && let Ok(y) = toks[i].lower.parse::<i32>()
+            && (1970..=2200).contains(&y)
+            && let (Some(a), Some(b)) = (year_start_us(y), year_start_us(y + 1))
+        {
+            spec.start_us = Some(a);
+            spec.end_us = Some(b);
+            spec.label = format!("in {y}");
+            mark_used(used, i - 1..i + 1);
+            i += 1;
+            continue;
+        }
+        // last / past / previous [N] unit; "the past quarter hour", "the last half hour"
+        if matches!(lw, "last" | "past" | "previous" | "trailing" | "prior")
+            && let Some((mins, width)) = match (w(i + 1), w(i + 2)) {
+                ("quarter", "hour") => Some((15, 3)),
+                ("half", "hour") => Some((30, 3)),
+                ("half", "an") if w(i + 3) == "hour" => Some((30, 4)),
+                _ => None,
+            }
+        {
+            spec.start_us = Some(as_of_us - mins * 60_000_000);
+            spec.label = format!("in the last {mins} minutes");
+            mark_used(used, i..i + width);
+            mark_before(
+                toks,
+                used,
+                i,
+                &["the", "in", "over", "during", "for", "within"],
+            );
+            i += width;
+            continue;
+        }
+        if matches!(lw, "last" | "past" | "previous" | "trailing" | "prior") {
             let (num, k) = match toks.get(i + 1).and_then(number_of) {
                 Some(x) if w(i + 1) != "a" && w(i + 1) != "an" => (x, i + 2),
                 _ => (1.0, i + 1),
@@ -333,6 +424,13 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
         }
     }
     spec
+}
+
+/// Microseconds at the start of 1 January of `year`, UTC.
+fn year_start_us(year: i32) -> Option<i64> {
+    chrono::NaiveDate::from_ymd_opt(year, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc().timestamp_micros())
 }
 
 /// Marks the run of filler words just before `i` used ("so far today", "in the last hour").

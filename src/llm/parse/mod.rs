@@ -5,6 +5,12 @@
 
 use std::collections::BTreeMap;
 
+mod absence;
+mod account;
+#[cfg(test)]
+mod construct_tests;
+mod measures;
+
 use super::plan::*;
 use super::schema::{ColInfo, ColKind, MAX_CATEGORICAL, SchemaInfo, TableInfo};
 use super::text::{
@@ -48,7 +54,22 @@ pub enum Parsed {
     Clarify {
         message: String,
         candidates: Vec<String>,
+        /// What was understood, when the question was understood only in part.
+        understood: Option<Box<QueryPlan>>,
+        /// The phrases nothing in the plan accounts for.
+        unmatched: Vec<String>,
     },
+}
+
+impl Parsed {
+    pub fn clarify(message: String, candidates: Vec<String>) -> Self {
+        Parsed::Clarify {
+            message,
+            candidates,
+            understood: None,
+            unmatched: Vec::new(),
+        }
+    }
 }
 
 type TC = (usize, usize);
@@ -60,6 +81,10 @@ enum MK {
     Val(Vec<(usize, usize, String)>),
     Text(Vec<TC>, String),
     Id(Vec<TC>, String),
+    /// A column with no value (`true`) or with one (`false`).
+    Null(Vec<TC>, bool),
+    /// No row of these tables relates to the row ("with no invoices").
+    Absent(Vec<usize>),
 }
 
 #[derive(Clone, Debug)]
@@ -133,6 +158,15 @@ const NEGATORS: &[&str] = &[
 ];
 const SUPPRESSORS: &[&str] = &["whatever", "any", "regardless", "irrespective"];
 const TEXT_CUES: &[&str] = &[
+    "talking",
+    "talk",
+    "talks",
+    "regarding",
+    "concerning",
+    "complaining",
+    "describing",
+    "describe",
+    "describes",
     "mention",
     "mentions",
     "mentioning",
@@ -178,10 +212,10 @@ impl<'a> Parser<'a> {
         let n = toks.len();
         let mut used = vec![false; n];
         if self.s.tables.is_empty() {
-            return Parsed::Clarify {
-                message: "There is no data to ask about yet: no table has any rows.".into(),
-                candidates: Vec::new(),
-            };
+            return Parsed::clarify(
+                "There is no data to ask about yet: no table has any rows.".into(),
+                Vec::new(),
+            );
         }
         // "quantity between 2 and 5": a numeric range, not hours of the day
         let mut num_cmps: Vec<(usize, &'static str, f64)> = Vec::new();
@@ -201,7 +235,9 @@ impl<'a> Parser<'a> {
                 mark_used(&mut used, i..i + 4);
             }
         }
+        let before_time = used.clone();
         let time = time::parse(&toks, &mut used, as_of_us);
+        let time_pos = (0..n).find(|i| used[*i] && !before_time[*i]);
         let lw =
             |toks: &Vec<Token>, i: usize| toks.get(i).map(|t| t.lower.clone()).unwrap_or_default();
 
@@ -243,6 +279,26 @@ impl<'a> Parser<'a> {
                 mark_used(&mut used, i..i + width + 1);
             }
         }
+        // "1,000 or more", "4 or higher", "5 or fewer", "a rating of 4.5 or better"
+        for i in 0..n.saturating_sub(2) {
+            if used[i] || toks[i].kind != TokKind::Number || lw(&toks, i + 1) != "or" {
+                continue;
+            }
+            let op = match lw(&toks, i + 2).as_str() {
+                "more" | "higher" | "above" | "greater" | "over" | "better" | "larger"
+                | "bigger" | "up" => ">=",
+                "less" | "fewer" | "lower" | "below" | "under" | "smaller" | "worse" => "<=",
+                _ => continue,
+            };
+            if let Ok(v) = toks[i].lower.parse::<f64>() {
+                // the comparison sits where the number does: the column named before it
+                num_cmps.push((i, op, v));
+                mark_used(&mut used, i..i + 3);
+                if lw(&toks, i + 3) == "than" {
+                    used[i + 3] = true;
+                }
+            }
+        }
 
         // "top 5", "3 largest", "the 4 biggest": a limit.
         let mut limit: Option<(usize, u64)> = None;
@@ -273,13 +329,16 @@ impl<'a> Parser<'a> {
         }
 
         // Typos: a word no catalog word stems to, close to one that does.
+        // Shape words are corrected too ("avrage", "percnt").
         let known = &self.s.lexicon.known_stems;
+        let mut typos = 0usize;
         for (i, t) in toks.iter_mut().enumerate() {
             if used[i]
                 || t.kind != TokKind::Word
                 || is_stopword(&t.lower)
                 || known.contains(&t.stem)
                 || is_keyword(&t.lower)
+                || account::is_filler(&t.lower)
             {
                 continue;
             }
@@ -291,6 +350,11 @@ impl<'a> Parser<'a> {
                 .find(|(w, _)| close_enough(&t.lower, w))
             {
                 t.stem = st.clone();
+                typos += 1;
+            } else if let Some(k) = shape_vocabulary().find(|k| close_enough(&t.lower, k)) {
+                t.lower = k.to_string();
+                t.stem = stem(k);
+                typos += 1;
             }
         }
 
@@ -324,6 +388,39 @@ impl<'a> Parser<'a> {
                 }
             }
         }
+        // "orders placed in the last hour", "tickets raised today": the verb of the event
+        // the time range dates, when nothing else claimed it
+        if let Some(p) = time_pos {
+            let mut k = p;
+            while k > 0
+                && used[k - 1]
+                && matches!(
+                    toks[k - 1].lower.as_str(),
+                    "in" | "on" | "the" | "during" | "over" | "for" | "within"
+                )
+            {
+                k -= 1;
+            }
+            let names_time_column = |t: &Token| {
+                self.s.tables.iter().any(|tt| {
+                    tt.columns.iter().any(|c| {
+                        matches!(c.kind, ColKind::Timestamp | ColKind::Date)
+                            && c.stems.first() == Some(&t.stem)
+                    })
+                })
+            };
+            if k > 0
+                && !used[k - 1]
+                && toks[k - 1].kind == TokKind::Word
+                && toks[k - 1].lower.len() > 4
+                && toks[k - 1].lower.ends_with("ed")
+                && !names_time_column(&toks[k - 1])
+            {
+                used[k - 1] = true;
+            }
+        }
+        ms.sort_by_key(|m| m.start);
+        self.link_absence(&toks, &mut used, &mut ms);
         // Meaning: the encoder links the words nothing else matched.
         let mut semantic_links = 0;
         if let Some(sem) = self.sem {
@@ -386,16 +483,16 @@ impl<'a> Parser<'a> {
             }
         }
         ms.sort_by_key(|m| m.start);
-        self.mark_negations(&toks, &mut ms);
+        self.mark_negations(&toks, &mut used, &mut ms);
         self.merge_qualifiers(&mut ms);
         tracing::debug!(question, ?ms, "mentions");
 
         let has_any = ms.iter().any(|m| !matches!(m.kind, MK::Col(_, true)));
         if !has_any {
-            return Parsed::Clarify {
-                message: "I could not match that question to the data: it names no table, column or value I know. Try naming what to count or measure and over which table.".into(),
-                candidates: self.s.overview(),
-            };
+            return Parsed::clarify(
+                "I could not match that question to the data: it names no table, column or value I know. Try naming what to count or measure and over which table.".into(),
+                self.s.overview(),
+            );
         }
 
         let words_l: Vec<String> = toks.iter().map(|t| t.lower.clone()).collect();
@@ -403,21 +500,6 @@ impl<'a> Parser<'a> {
         let pos_of = |w: &[&str]| words_l.iter().position(|x| w.contains(&x.as_str()));
 
         // Shapes this parser does not build yet: say so rather than answer something else.
-        let unused_word =
-            |ws: &[&str]| (0..n).any(|i| !used[i] && ws.contains(&words_l[i].as_str()));
-        if unused_word(&[
-            "percentage",
-            "percent",
-            "share",
-            "proportion",
-            "fraction",
-            "ratio",
-        ]) {
-            return Parsed::Clarify {
-                message: "Shares and ratios are not supported yet. Ask for the counts side by side instead, e.g. \"transactions by status today\" or \"declined vs approved transactions\".".into(),
-                candidates: self.s.overview(),
-            };
-        }
         let superlative_any = (0..n).any(|i| {
             MAX_WORDS.contains(&words_l[i].as_str()) || MIN_WORDS.contains(&words_l[i].as_str())
         });
@@ -438,10 +520,10 @@ impl<'a> Parser<'a> {
                 && matches!(e.kind, MK::Table(_))
                 && p < e.start
             {
-                return Parsed::Clarify {
-                    message: "A ranking inside every group (the top one per category) is not supported yet. Ask for the ranking within one group, e.g. \"the most expensive product in electronics\", or for the breakdown, e.g. \"highest price per category\".".into(),
-                    candidates: self.s.overview(),
-                };
+                return Parsed::clarify(
+                    "A ranking inside every group (the top one per category) is not supported yet. Ask for the ranking within one group, e.g. \"the most expensive product in electronics\", or for the breakdown, e.g. \"highest price per category\".".into(),
+                    self.s.overview(),
+                );
             }
         }
 
@@ -457,8 +539,11 @@ impl<'a> Parser<'a> {
             || has(AVG_WORDS)
             || has(&["max", "maximum", "min", "minimum"]);
         let group_marker = has(&["per", "each", "every"]) || time.bucket.is_some();
+        let asks_when =
+            has(&["when"]) || words_l.windows(2).any(|w| w[0] == "what" && w[1] == "time");
         if !agg_q
             && !group_marker
+            && !asks_when
             && let Some(idm) = ms.iter().find(|m| matches!(m.kind, MK::Id(..)))
             && let MK::Id(cands, id) = &idm.kind
             && let Some(&(ti, ci)) = cands.iter().find(|tc| self.c(**tc).is_key)
@@ -488,10 +573,17 @@ impl<'a> Parser<'a> {
                     });
                 }
             }
+            // "what did invoice I1 come to", "how much is P1": the row's own money column
+            let money_words = ["cost", "costs", "worth", "come", "came", "comes"];
             if columns.is_empty()
-                && (how_much || has(&["cost", "costs", "worth"]))
+                && (how_much || has(&money_words))
                 && let Some(c) = self.money_column(ti)
             {
+                for (i, w) in words_l.iter().enumerate() {
+                    if money_words.contains(&w.as_str()) {
+                        used[i] = true;
+                    }
+                }
                 columns.push(ColRef {
                     table: 0,
                     column: c,
@@ -521,10 +613,7 @@ impl<'a> Parser<'a> {
                 lookup: Some((table.columns[ci].name.clone(), id.clone())),
                 hide_measure: false,
             };
-            return Parsed::Plan {
-                plan: Box::new(pruned(plan)),
-                confidence: 0.95,
-            };
+            return self.finish(plan, &toks, &used, &Trace::default());
         }
 
         // ---- the main table
@@ -601,10 +690,23 @@ impl<'a> Parser<'a> {
         // The explicit measure: an aggregation word and the numeric column after it. In a
         // ranking ("which X had the highest total …") the superlative orders, it does not
         // aggregate.
-        let agg_word = self.agg_word(&words_l, count_q || rank_entity.is_some());
+        let free_words: Vec<String> = words_l
+            .iter()
+            .enumerate()
+            .map(|(i, w)| if used[i] { String::new() } else { w.clone() })
+            .collect();
+        let agg_word = self.agg_word(&free_words, count_q || rank_entity.is_some());
         let numeric_mentions: Vec<&M> = ms
             .iter()
-            .filter(|m| !num_cmps.iter().any(|(p, _, _)| *p == m.end))
+            .filter(|m| {
+                // the column a comparison is on is a filter, not the measure
+                !num_cmps.iter().any(|(p, _, _)| {
+                    m.end <= *p && m.end + 2 >= *p
+                        || m.start > *p
+                            && m.start <= p + 5
+                            && !ms.iter().any(|o| o.start > *p && o.start < m.start)
+                })
+            })
             .filter(|m| m.start == 0 || !matches!(words_l[m.start - 1].as_str(), "negative" | "positive"))
             .filter(|m| matches!(&m.kind, MK::Col(cs, _) if cs.iter().any(|tc| self.c(*tc).kind.numeric() && !self.c(*tc).is_key)))
             .filter(|m| !is_group_pos(m))
@@ -692,12 +794,70 @@ impl<'a> Parser<'a> {
             }
         }
         let Some(main) = main else {
-            return Parsed::Clarify {
-                message: "I could not tell which table the question is about.".into(),
-                candidates: self.s.overview(),
-            };
+            return Parsed::clarify(
+                "I could not tell which table the question is about.".into(),
+                self.s.overview(),
+            );
         };
         let mt = self.t(main);
+        // two tables the question names alike ("transactions") and nothing else decided
+        // between: the larger was taken, which the answer says, at a lower confidence
+        let guessed = ms.iter().any(|m| {
+            matches!(&m.kind, MK::Table(ts) if ts.len() >= 2
+                && ts.contains(&main)
+                && ts.iter().any(|t| *t != main && (scores[*t] - scores[main]).abs() < 1e-6))
+        });
+        let consumed_early: Vec<usize> = (0..n).filter(|i| used[*i]).collect();
+        let heads: Vec<usize> = ms
+            .iter()
+            .filter(|m| {
+                matches!(&m.kind, MK::Val(_))
+                    || matches!(&m.kind, MK::Col(cs, _) if cs.iter().all(|c| self.c(*c).kind == ColKind::Bool))
+            })
+            .map(|m| m.end)
+            .filter(|e| {
+                toks.get(*e).is_some_and(|t| {
+                    t.kind == TokKind::Word && !is_stopword(&t.lower) && !is_keyword(&t.lower)
+                }) && !used[*e]
+            })
+            .collect();
+        let col_mentions: Vec<(String, Vec<String>)> = ms
+            .iter()
+            .filter(|m| {
+                // "whatever their status", "any status": named to be ignored
+                let suppressed = (1..=2)
+                    .any(|k| m.start >= k && SUPPRESSORS.contains(&words_l[m.start - k].as_str()));
+                // "store sales", "in-store purchases": an id column naming the kind of row
+                let qualifier = matches!(&m.kind, MK::Col(cs, _) if cs.iter().all(|c| {
+                    let c = self.c(*c);
+                    !c.is_key && c.stems.len() >= 2 && c.stems.last().is_some_and(|l| l == "id")
+                })) && (used.get(m.end).copied().unwrap_or(false)
+                    || toks.get(m.end).is_some_and(|t| is_stopword(&t.lower)));
+                !suppressed && !qualifier
+            })
+            .filter_map(|m| match &m.kind {
+                MK::Col(cs, _) | MK::Null(cs, _) | MK::Text(cs, _) | MK::Id(cs, _) => Some((
+                    toks[m.start..m.end]
+                        .iter()
+                        .map(|t| t.raw.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    cs.iter().map(|c| self.c(*c).name.clone()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let trace = |unresolved: usize| Trace {
+            semantic: semantic_links,
+            typos,
+            unresolved,
+            limit: limit.map(|(p, _)| p),
+            time: time.clone(),
+            columns: col_mentions.clone(),
+            guesses: usize::from(guessed),
+            heads: heads.clone(),
+            consumed: consumed_early.clone(),
+        };
 
         // ---- resolve every mention into the main table or a related one
         let mut related: Vec<Related> = Vec::new();
@@ -708,6 +868,22 @@ impl<'a> Parser<'a> {
         let mut pos_vals: BTreeMap<(usize, String), Vec<Lit>> = BTreeMap::new();
         let mut neg_vals: BTreeMap<(usize, String), Vec<Lit>> = BTreeMap::new();
         let mut group_entity: Option<(usize, ColRef)> = None; // position, key
+        let mut anti_at: Option<usize> = None;
+        // "tickets closed today": the time column a verb names, for the time range
+        let named_time: Option<(usize, String)> = toks.iter().enumerate().find_map(|(i, t)| {
+            (t.kind == TokKind::Word)
+                .then(|| {
+                    mt.columns.iter().find(|c| {
+                        c.kind == ColKind::Timestamp
+                            && c.stems.len() == 2
+                            && c.stems[0] == t.stem
+                            && matches!(c.stems[1].as_str(), "at" | "on" | "time" | "date")
+                    })
+                })
+                .flatten()
+                .map(|c| (i, c.name.clone()))
+        });
+        let mut entity_name: Option<ColRef> = None;
         let suppressed: Vec<usize> = ms
             .iter()
             .filter(|m| {
@@ -757,13 +933,25 @@ impl<'a> Parser<'a> {
                     if suppressed_cols.contains(&(ti, *ci)) {
                         continue;
                     }
-                    // "orders created between …": the verb of a time column, not a status
+                    // "orders created between …": the verb of a time column, not a status;
+                    // "not closed yet" is no closing time, "already closed" one
                     let vstem = stem(v);
                     if !m.qualified
-                        && self.t(ti).columns.iter().any(|c| {
+                        && let Some(tc) = self.t(ti).columns.iter().find(|c| {
                             c.kind == ColKind::Timestamp && c.stems.first() == Some(&vstem)
                         })
                     {
+                        let ranged = (time.start_us.is_some() || time.end_us.is_some())
+                            && named_time.as_ref().is_none_or(|(_, c)| *c == tc.name);
+                        if tc.nullable && (m.negated || !ranged) {
+                            filters.push(Filter {
+                                column: ColRef {
+                                    table: k,
+                                    column: tc.name.clone(),
+                                },
+                                op: if m.negated { Op::IsNull } else { Op::NotNull },
+                            });
+                        }
                         continue;
                     }
                     // "orders paid with PayPal": a participle introducing another column's
@@ -874,23 +1062,79 @@ impl<'a> Parser<'a> {
                         }
                     }
                 }
+                MK::Null(cs, is_null) => {
+                    let tabs: Vec<usize> = cs.iter().map(|c| c.0).collect();
+                    let Some(k) = self.resolve(main, &mut related, &tabs) else {
+                        unresolved += 1;
+                        continue;
+                    };
+                    let ti = self.table_idx(main, &related, k);
+                    if let Some(c) = cs.iter().find(|c| c.0 == ti) {
+                        filters.push(Filter {
+                            column: ColRef {
+                                table: k,
+                                column: self.c(*c).name.clone(),
+                            },
+                            op: if *is_null { Op::IsNull } else { Op::NotNull },
+                        });
+                    }
+                }
+                MK::Absent(ts) => {
+                    // the main table holds the other's key: that key is missing; else no
+                    // row of the other table names the main row
+                    let held = ts.iter().find_map(|t| {
+                        self.t(*t)
+                            .pk()
+                            .filter(|pk| mt.col(pk).is_some_and(|c| c.nullable))
+                            .map(str::to_string)
+                    });
+                    if let Some(key) = held {
+                        filters.push(Filter {
+                            column: ColRef {
+                                table: 0,
+                                column: key,
+                            },
+                            op: Op::IsNull,
+                        });
+                    } else if let Some(mut r) = ts.iter().find_map(|t| self.relate(main, *t))
+                        && r.link == Link::Semi
+                    {
+                        r.link = Link::Anti;
+                        related.push(r);
+                        anti_at = Some(m.start);
+                    } else {
+                        unresolved += 1;
+                    }
+                }
                 MK::Table(ts) => {
                     let grouped =
                         is_group_pos(m) || rank_entity.map(|r| r.start == m.start).unwrap_or(false);
                     if grouped && !ts.contains(&main) {
                         // group by the entity: the main table's column holding its key
-                        if let Some(key) = ts
-                            .iter()
-                            .find_map(|t| self.t(*t).pk().filter(|pk| mt.col(pk).is_some()))
-                        {
+                        if let Some((t, key)) = ts.iter().find_map(|t| {
+                            self.t(*t)
+                                .pk()
+                                .filter(|pk| mt.col(pk).is_some())
+                                .map(|k| (*t, k))
+                        }) {
                             let key = ColRef {
                                 table: 0,
                                 column: key.to_string(),
                             };
+                            // its readable name beside the key ("technicians" → tech_name)
+                            entity_name = self.name_column(t).and_then(|name| {
+                                self.resolve(main, &mut related, &[t]).map(|k| ColRef {
+                                    table: k,
+                                    column: name,
+                                })
+                            });
                             if rank_entity.map(|r| r.start == m.start).unwrap_or(false) {
                                 group_entity = Some((m.start, key));
                             } else {
                                 group_by.push(GroupKey::Column(key));
+                                if let Some(n) = entity_name.take() {
+                                    group_by.push(GroupKey::Column(n));
+                                }
                             }
                         }
                     } else if !ts.contains(&main)
@@ -961,11 +1205,20 @@ impl<'a> Parser<'a> {
         for (p, op, v) in &num_cmps {
             // the numeric column right before the comparison ("risk score above 0.9"), else the
             // money of the thing named just before ("a purchase over 1000" → its amount)
-            let named = ms.iter().rev().find_map(|m| match &m.kind {
-                MK::Col(cs, _) if m.end <= *p && m.end + 2 >= *p => {
-                    cs.iter().copied().find(|c| self.c(*c).kind.numeric())
-                }
+            let numeric_col = |m: &M| match &m.kind {
+                MK::Col(cs, _) => cs.iter().copied().find(|c| self.c(*c).kind.numeric()),
                 _ => None,
+            };
+            // "more than 1,800 units": the numeric column right after the number
+            let after = ms
+                .iter()
+                .find(|m| m.start > *p && m.start <= p + 5)
+                .and_then(numeric_col);
+            let named = after.or_else(|| {
+                ms.iter()
+                    .rev()
+                    .filter(|m| m.end <= *p && m.end + 2 >= *p)
+                    .find_map(numeric_col)
             });
             let col = match named {
                 Some(tc) => self.resolve(main, &mut related, &[tc.0]).map(|k| ColRef {
@@ -983,6 +1236,8 @@ impl<'a> Parser<'a> {
                                     cs.iter().map(|c| c.0).collect()
                                 }
                                 MK::Val(vs) => vs.iter().map(|v| v.0).collect(),
+                                MK::Null(cs, _) => cs.iter().map(|c| c.0).collect(),
+                                MK::Absent(_) => Vec::new(),
                             });
                     let owner = near
                         .and_then(|ts| {
@@ -1059,9 +1314,47 @@ impl<'a> Parser<'a> {
         // ---- the time range: on the main table's event time, else a related table's
         let mut time_range = None;
         if time.start_us.is_some() || time.end_us.is_some() {
-            let mut target = mt.event_time.clone().map(|c| ColRef {
+            // "with no usage in the last hour": the time is the absent rows'
+            let anti_time = anti_at
+                .filter(|a| time_pos.is_some_and(|p| p > *a))
+                .and_then(|_| {
+                    related.iter().enumerate().find_map(|(i, r)| {
+                        (r.link == Link::Anti)
+                            .then(|| self.s.table(&r.table).and_then(|t| t.event_time.clone()))
+                            .flatten()
+                            .map(|c| ColRef {
+                                table: i + 1,
+                                column: c,
+                            })
+                    })
+                });
+            // "tickets closed today": the time column the verb names, else the event time
+            let named = named_time.clone();
+            if let Some((i, _)) = &named {
+                used[*i] = true;
+            }
+            // a table whose only time is when its rows last changed ("subscribers that had
+            // usage in the last hour"): a related table's event time comes first
+            let change_time = mt
+                .event_time
+                .as_ref()
+                .and_then(|c| mt.col(c))
+                .is_some_and(|c| {
+                    c.stems
+                        .iter()
+                        .any(|s| ["updat", "modifi", "chang"].contains(&s.as_str()))
+                });
+            let main_time = mt.event_time.clone().map(|c| ColRef {
                 table: 0,
                 column: c,
+            });
+            let mut target = anti_time.or_else(|| {
+                named
+                    .map(|(_, c)| ColRef {
+                        table: 0,
+                        column: c,
+                    })
+                    .or_else(|| main_time.clone().filter(|_| !change_time))
             });
             if target.is_none() {
                 for (i, r) in related.iter().enumerate() {
@@ -1090,6 +1383,9 @@ impl<'a> Parser<'a> {
                         break;
                     }
                 }
+            }
+            if target.is_none() {
+                target = main_time;
             }
             if let Some(column) = target {
                 time_range = Some(TimeRange {
@@ -1139,6 +1435,7 @@ impl<'a> Parser<'a> {
                 .find_map(|t| self.t(*t).pk().filter(|pk| mt.col(pk).is_some()))
         {
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::CountDistinct,
                 column: Some(ColRef {
                     table: 0,
@@ -1153,6 +1450,7 @@ impl<'a> Parser<'a> {
             && let Some(tc) = cs.iter().find(|c| c.0 == main)
         {
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::CountDistinct,
                 column: Some(ColRef {
                     table: 0,
@@ -1172,6 +1470,7 @@ impl<'a> Parser<'a> {
         {
             // "how many units …": the units, not the rows
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::Sum,
                 column: Some(ColRef {
                     table: 0,
@@ -1180,6 +1479,7 @@ impl<'a> Parser<'a> {
             });
         } else if count_q && !agg_is_value {
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::Count,
                 column: None,
             });
@@ -1206,6 +1506,7 @@ impl<'a> Parser<'a> {
                 _ => Agg::Sum,
             };
             measure = Some(Measure {
+                when: Vec::new(),
                 agg,
                 column: Some(measure_ref(tc, &related)),
             });
@@ -1215,6 +1516,7 @@ impl<'a> Parser<'a> {
                 _ => Agg::Sum,
             };
             measure = Some(Measure {
+                when: Vec::new(),
                 agg,
                 column: Some(ColRef {
                     table: 0,
@@ -1226,6 +1528,7 @@ impl<'a> Parser<'a> {
         {
             if let Some(c) = money_col(main) {
                 measure = Some(Measure {
+                    when: Vec::new(),
                     agg: a,
                     column: Some(ColRef {
                         table: 0,
@@ -1237,6 +1540,7 @@ impl<'a> Parser<'a> {
             && let Some(c) = money_col(main)
         {
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::Sum,
                 column: Some(ColRef {
                     table: 0,
@@ -1244,24 +1548,59 @@ impl<'a> Parser<'a> {
                 }),
             });
         }
-        // "When was the last order …": the latest event time.
-        let when_q = words_l.first().map(|w| w == "when").unwrap_or(false) || has(&["when"]);
+        // "When was the last order …", "what time did the first ticket come in": the latest
+        // (earliest) time of the column the verb names ("closed" → closed_at), else the
+        // event time.
+        let when_q = has(&["when"]) || words_l.windows(2).any(|w| w[0] == "what" && w[1] == "time");
+        let verb_time = toks.iter().enumerate().find_map(|(i, t)| {
+            mt.columns
+                .iter()
+                .find(|c| {
+                    matches!(c.kind, ColKind::Timestamp | ColKind::Date)
+                        && c.stems.len() == 2
+                        && c.stems[0] == t.stem
+                        && matches!(c.stems[1].as_str(), "at" | "on" | "date" | "time")
+                })
+                .map(|c| (i, c.name.clone()))
+        });
         if when_q
             && measure.is_none()
-            && let Some(t) = &mt.event_time
+            && let Some(t) = verb_time
+                .as_ref()
+                .map(|(_, c)| c.clone())
+                .or_else(|| mt.event_time.clone())
         {
-            let agg = if has(&["first", "earliest", "oldest"]) {
-                Agg::Min
-            } else {
-                Agg::Max
-            };
-            measure = Some(Measure {
-                agg,
-                column: Some(ColRef {
+            let first = has(&["first", "earliest", "oldest"]);
+            for (i, w) in words_l.iter().enumerate() {
+                if matches!(
+                    w.as_str(),
+                    "when"
+                        | "time"
+                        | "first"
+                        | "earliest"
+                        | "oldest"
+                        | "last"
+                        | "latest"
+                        | "recent"
+                        | "newest"
+                        | "most"
+                ) && (w != "time"
+                    || i > 0 && words_l[i - 1] == "what"
+                    || i > 0 && words_l[i - 1] == "last")
+                {
+                    used[i] = true;
+                }
+            }
+            if let Some((i, _)) = &verb_time {
+                used[*i] = true;
+            }
+            measure = Some(Measure::new(
+                if first { Agg::Min } else { Agg::Max },
+                Some(ColRef {
                     table: 0,
-                    column: t.clone(),
+                    column: t,
                 }),
-            });
+            ));
         }
 
         // ---- shapes: rankings, trends, breakdowns, plain
@@ -1325,6 +1664,9 @@ impl<'a> Parser<'a> {
                     column: key.clone(),
                     op: Op::NotNull,
                 });
+                if let Some(n) = entity_name.take() {
+                    group_by.insert(0, GroupKey::Column(n));
+                }
                 group_by.insert(0, GroupKey::Column(key));
             }
             if let Some((_, desc)) = superlative {
@@ -1354,6 +1696,7 @@ impl<'a> Parser<'a> {
             && let Some(t) = &mt.event_time
         {
             measure = Some(Measure {
+                when: Vec::new(),
                 agg: Agg::Max,
                 column: Some(ColRef {
                     table: 0,
@@ -1377,6 +1720,26 @@ impl<'a> Parser<'a> {
                         column: pk.to_string(),
                     });
                 }
+                if let Some(name) = self.name_column(main) {
+                    columns.push(ColRef {
+                        table: 0,
+                        column: name,
+                    });
+                }
+                // other columns the question names ("which cell was it on")
+                for m in &ms {
+                    if let MK::Col(cs, _) = &m.kind
+                        && let Some(c) = cs.iter().find(|c| c.0 == main)
+                    {
+                        let c = ColRef {
+                            table: 0,
+                            column: self.c(*c).name.clone(),
+                        };
+                        if c != col && !columns.contains(&c) {
+                            columns.push(c);
+                        }
+                    }
+                }
                 columns.push(col);
                 let out = group_by.len() + columns.len() - 1;
                 let desc = order.map(|(d, _)| d).unwrap_or(true);
@@ -1396,21 +1759,91 @@ impl<'a> Parser<'a> {
                     lookup: None,
                     hide_measure: false,
                 };
-                return Parsed::Plan {
-                    plan: Box::new(pruned(plan)),
-                    confidence: self.confidence(&toks, &used, semantic_links, unresolved),
-                };
+                return self.finish(plan, &toks, &used, &trace(unresolved));
             }
         }
-        // "list the customers in LATAM with a risk score above 0.8": the rows themselves
-        let listing = measure.is_none()
+        // "home cell of <name>", "status of subscriber <number>": columns of the rows a
+        // value identifies (a name, or a value of a wide column)
+        let identifies = |f: &Filter| {
+            f.column.table == 0
+                && matches!(&f.op, Op::In(v) if v.len() == 1)
+                && mt.col(&f.column.column).is_some_and(|c| {
+                    c.distinct > MAX_CATEGORICAL
+                        || c.stems.last().is_some_and(|s| *s == stem("name"))
+                })
+        };
+        let attrs: Vec<ColRef> = ms
+            .iter()
+            .filter_map(|m| match &m.kind {
+                MK::Col(cs, _) => cs.iter().find(|c| c.0 == main).map(|c| ColRef {
+                    table: 0,
+                    column: self.c(*c).name.clone(),
+                }),
+                _ => None,
+            })
+            .filter(|c| !filters.iter().any(|f| f.column == *c))
+            .collect();
+        let share_q = has(measures::SHARE_WORDS);
+        if measure.is_none()
             && !count_q
+            && !share_q
             && group_by.is_empty()
             && order.is_none()
-            && matches!(
-                words_l.first().map(String::as_str),
-                Some("list" | "show" | "display" | "give" | "find" | "which" | "who")
+            && !attrs.is_empty()
+            && filters.iter().any(identifies)
+        {
+            let plan = QueryPlan {
+                table: mt.name.clone(),
+                related,
+                columns: attrs,
+                measures: Vec::new(),
+                group_by,
+                filters,
+                time: time_range,
+                order: None,
+                limit: None,
+                lookup: None,
+                hide_measure: false,
+            };
+            return self.finish(plan, &toks, &used, &trace(unresolved));
+        }
+        // "list the customers in LATAM with a risk score above 0.8": the rows themselves
+        // "technicians with a skill level of 4 or higher", "p1 tickets with no technician":
+        // a noun phrase with conditions (and no time window, which asks how many) lists too
+        let asked = matches!(
+            words_l.first().map(String::as_str),
+            Some(
+                "how"
+                    | "what"
+                    | "whats"
+                    | "when"
+                    | "where"
+                    | "is"
+                    | "are"
+                    | "was"
+                    | "were"
+                    | "do"
+                    | "does"
+                    | "did"
+                    | "can"
+                    | "could"
+                    | "tell"
+                    | "count"
+                    | "number"
+                    | "total"
             )
+        );
+        let noun_phrase = !asked && time_range.is_none() && !filters.is_empty();
+        let listing = measure.is_none()
+            && !count_q
+            && !share_q
+            && group_by.is_empty()
+            && order.is_none()
+            && (noun_phrase
+                || matches!(
+                    words_l.first().map(String::as_str),
+                    Some("list" | "show" | "display" | "give" | "find" | "which" | "who")
+                ))
             && ms
                 .iter()
                 .any(|m| matches!(&m.kind, MK::Table(ts) if ts.contains(&main)));
@@ -1423,7 +1856,9 @@ impl<'a> Parser<'a> {
             }
             // a readable name beside the key, when the table has one
             if let Some(c) = mt.columns.iter().find(|c| {
-                c.kind == ColKind::Text && c.stems.last().is_some_and(|s| s == "name") && !c.is_key
+                c.kind == ColKind::Text
+                    && c.stems.last().is_some_and(|s| *s == stem("name"))
+                    && !c.is_key
             }) {
                 columns.push(ColRef {
                     table: 0,
@@ -1448,16 +1883,28 @@ impl<'a> Parser<'a> {
                 lookup: None,
                 hide_measure: false,
             };
-            return Parsed::Plan {
-                plan: Box::new(pruned(plan)),
-                confidence: self.confidence(&toks, &used, semantic_links, unresolved),
-            };
+            return self.finish(plan, &toks, &used, &trace(unresolved));
         }
         let measure = measure.unwrap_or(Measure {
+            when: Vec::new(),
             agg: Agg::Count,
             column: None,
         });
-        measures.push(measure);
+        // ---- shares and several measures
+        let share = if has(measures::SHARE_WORDS) {
+            let of = measure.column.clone().filter(|_| measure.agg == Agg::Sum);
+            let table_of = |k: usize| self.table_idx(main, &related, k);
+            self.share_measure(&toks, &ms, &mut filters, &table_of, of, &mut used)
+        } else {
+            None
+        };
+        match share {
+            Some(s) => measures.push(s),
+            None => match self.several_measures(&toks, &ms, main, &mut used) {
+                Some(several) if order.is_none() => measures = several,
+                _ => measures.push(measure),
+            },
+        }
         let plan_order = order.map(|(desc, _)| Order {
             output: group_by.len() + columns.len(),
             descending: desc,
@@ -1481,10 +1928,7 @@ impl<'a> Parser<'a> {
             lookup: None,
             hide_measure,
         };
-        Parsed::Plan {
-            plan: Box::new(pruned(plan)),
-            confidence: self.confidence(&toks, &used, semantic_links, unresolved),
-        }
+        self.finish(plan, &toks, &used, &trace(unresolved))
     }
 
     /// The index (0 = main, 1… = related) of the first of `cands` the main table can reach,
@@ -1612,6 +2056,7 @@ impl<'a> Parser<'a> {
                         // a wide column's value counts only when written as a name
                         col.distinct <= MAX_CATEGORICAL
                             || len >= 2
+                            || span[0].kind == TokKind::Number && span[0].lower.len() >= 5
                             || span[0]
                                 .raw
                                 .chars()
@@ -1680,7 +2125,15 @@ impl<'a> Parser<'a> {
             .iter()
             .any(|c| self.c(*c).phrases.contains(&format!("={raw}")))
         {
-            raw
+            // as written, hyphens kept ("ldn-0116")
+            let mut out = String::new();
+            for (k, t) in span.iter().enumerate() {
+                if k > 0 {
+                    out.push(if t.hyphen { '-' } else { ' ' });
+                }
+                out.push_str(&t.lower);
+            }
+            out
         } else {
             span.iter()
                 .map(|t| t.stem.clone())
@@ -1755,6 +2208,50 @@ impl<'a> Parser<'a> {
             }
             ms.push(M::new(i, i + 1, MK::Text(cands, toks[i].raw.clone())));
         }
+        // "tickets mentioning no signal", "reviews about late delivery": a cue, then the
+        // longest run of words that occurs in some free-text column
+        let strong_cue = |w: &str| {
+            TEXT_CUES.contains(&w)
+                && !matches!(
+                    w,
+                    "like" | "include" | "includes" | "including" | "ask" | "asks" | "asking"
+                )
+        };
+        if named.is_empty() {
+            for i in 0..n {
+                if used[i] || !strong_cue(&toks[i].lower) {
+                    continue;
+                }
+                let mut k = i + 1;
+                while k < n && matches!(toks[k].lower.as_str(), "the" | "a" | "an" | "about" | "of")
+                {
+                    k += 1;
+                }
+                for len in (1..=5).rev() {
+                    if k + len > n
+                        || used[k..k + len].iter().any(|u| *u)
+                        || toks[k..k + len].iter().any(|t| {
+                            !matches!(t.kind, TokKind::Word | TokKind::Number | TokKind::Id)
+                        })
+                    {
+                        continue;
+                    }
+                    let phrase = toks[k..k + len]
+                        .iter()
+                        .map(|t| t.stem.clone())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    let hits: Vec<TC> =
+                        self.columns_where(|c| c.free_text && c.phrases.contains(&phrase));
+                    if !hits.is_empty() {
+                        mark_used(used, i..k + len);
+                        let like = self.like_pattern(&toks[k..k + len], &hits);
+                        ms.push(M::new(k, k + len, MK::Text(hits, like)));
+                        break;
+                    }
+                }
+            }
+        }
         for (start, end, cols) in named {
             if used[start] {
                 continue;
@@ -1803,7 +2300,7 @@ impl<'a> Parser<'a> {
     }
 
     /// "not", "excluding", "other than" negate the values that follow them in one run.
-    fn mark_negations(&self, toks: &[Token], ms: &mut [M]) {
+    fn mark_negations(&self, toks: &[Token], used: &mut [bool], ms: &mut [M]) {
         let n = toks.len();
         let mut neg_from: Vec<usize> = Vec::new();
         for i in 0..n {
@@ -1829,6 +2326,7 @@ impl<'a> Parser<'a> {
                 }
                 if matches!(m.kind, MK::Val(_) | MK::Col(..)) {
                     m.negated = true;
+                    used[start] = true;
                     last_end = m.end;
                 } else {
                     break;
@@ -1949,6 +2447,8 @@ impl<'a> Parser<'a> {
                 ),
                 MK::Val(vs) => add(&mut vs.iter().map(|v| v.0), 2.0 * w),
                 MK::Text(cs, _) | MK::Id(cs, _) => add(&mut cs.iter().map(|c| c.0), 2.0),
+                MK::Null(cs, _) => add(&mut cs.iter().map(|c| c.0), 1.5 * w),
+                MK::Absent(_) => {}
             }
         }
         // "in-store purchases": an entity column right before what is counted qualifies it
@@ -2007,6 +2507,20 @@ impl<'a> Parser<'a> {
         None
     }
 
+    /// A table's readable name column (`tech_name`, `plan_name`, `name`), if it has one.
+    fn name_column(&self, t: usize) -> Option<String> {
+        self.t(t)
+            .columns
+            .iter()
+            .find(|c| {
+                c.kind == ColKind::Text
+                    && !c.is_key
+                    && c.id_shape.is_none()
+                    && c.stems.last().is_some_and(|s| *s == stem("name"))
+            })
+            .map(|c| c.name.clone())
+    }
+
     /// The column a money word means: the numeric column whose name says amount or value.
     fn money_column(&self, t: usize) -> Option<String> {
         let tt = self.t(t);
@@ -2054,6 +2568,14 @@ impl<'a> Parser<'a> {
     fn agg_word(&self, words_l: &[String], ranking: bool) -> Option<(Agg, usize)> {
         for (i, w) in words_l.iter().enumerate() {
             let w = w.as_str();
+            // "the single largest charge": one row's value, even in a ranking
+            let single = i > 0 && matches!(words_l[i - 1].as_str(), "single" | "individual");
+            if single && MAX_WORDS.contains(&w) {
+                return Some((Agg::Max, i));
+            }
+            if single && MIN_WORDS.contains(&w) {
+                return Some((Agg::Min, i));
+            }
             if AVG_WORDS.contains(&w) {
                 return Some((Agg::Avg, i));
             }
@@ -2078,6 +2600,106 @@ impl<'a> Parser<'a> {
         None
     }
 
+    /// The plan, if it accounts for the whole question; else a clarification naming what it
+    /// does not account for, with what was understood.
+    fn finish(&self, plan: QueryPlan, toks: &[Token], used: &[bool], tr: &Trace) -> Parsed {
+        let plan = pruned(plan);
+        let mut missed: Vec<String> = Vec::new();
+        let words_l: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
+        let keyword = |w: &str| is_keyword(w) && !NEGATORS.contains(&w);
+        let explained = account::explained(toks, used, &keyword);
+        let mut used = used.to_vec();
+        // words the plan's shape accounts for
+        let names = plan.column_names();
+        let outputs_name = names.iter().any(|c| c.ends_with("name"));
+        for i in 0..toks.len() {
+            let prev = if i > 0 { words_l[i - 1] } else { "" };
+            let consumed = (matches!(prev, "most" | "least") && plan.order.is_some())
+                || matches!(words_l[i], "name" | "names") && outputs_name
+                || matches!(words_l[i], "flag" | "field" | "column" | "attribute")
+                    && i > 0
+                    && used[i - 1]
+                || tr.heads.contains(&i);
+            if consumed {
+                used[i] = true;
+            }
+        }
+        // shape words the plan did not use
+        let ordered = plan.order.is_some()
+            || plan
+                .measures
+                .iter()
+                .any(|m| matches!(m.agg, Agg::Max | Agg::Min));
+        let has_agg = |a: &[Agg]| plan.measures.iter().any(|m| a.contains(&m.agg));
+        for (i, w) in words_l.iter().enumerate() {
+            // explained by a parenthesis, or taken by another stage ("at least 4")
+            if explained[i] || tr.consumed.contains(&i) {
+                continue;
+            }
+            let dropped = (MAX_WORDS.contains(w) || MIN_WORDS.contains(w)) && !ordered
+                || AVG_WORDS.contains(w) && !has_agg(&[Agg::Avg])
+                || *w == "median" && !has_agg(&[Agg::Median])
+                || matches!(*w, "distinct" | "unique") && !has_agg(&[Agg::CountDistinct])
+                || matches!(
+                    *w,
+                    "percentage" | "percent" | "share" | "proportion" | "fraction"
+                ) && !has_agg(&[Agg::Share]);
+            if dropped {
+                missed.push(toks[i].raw.clone());
+            }
+        }
+        if let Some(p) = tr.limit
+            && plan.limit.is_none()
+        {
+            missed.push(toks[p].raw.clone());
+        }
+        if (tr.time.start_us.is_some() || tr.time.end_us.is_some()) && plan.time.is_none() {
+            missed.push(tr.time.label.clone());
+        }
+        if tr.time.bucket.is_some()
+            && !plan
+                .group_by
+                .iter()
+                .any(|g| matches!(g, GroupKey::Bucket { .. }))
+        {
+            missed.push(format!(
+                "per {}",
+                tr.time.bucket.map(|u| u.name()).unwrap_or("")
+            ));
+        }
+        // a column named in the question that the plan does not use
+        for (text, cols) in &tr.columns {
+            if !cols.iter().any(|c| names.contains(&c.as_str())) {
+                missed.push(text.clone());
+            }
+        }
+        // a negator that negated nothing is a constraint dropped
+        missed.extend(
+            account::unmatched(toks, &used, &keyword)
+                .into_iter()
+                .map(|u| u.text),
+        );
+        missed.dedup();
+        if !missed.is_empty() {
+            let quoted: Vec<String> = missed.iter().map(|m| format!("'{m}'")).collect();
+            return Parsed::Clarify {
+                message: format!(
+                    "I understood: {}. I did not understand: {}. Say it with a column or value of the data, or leave it out.",
+                    plan.summary(),
+                    quoted.join(", ")
+                ),
+                candidates: self.s.overview(),
+                understood: Some(Box::new(plan)),
+                unmatched: missed,
+            };
+        }
+        Parsed::Plan {
+            plan: Box::new(plan),
+            confidence: account::confidence(tr.semantic, tr.typos, tr.unresolved, tr.guesses),
+        }
+    }
+
+    #[allow(dead_code)]
     fn confidence(&self, toks: &[Token], used: &[bool], semantic: usize, unresolved: usize) -> f32 {
         let content: Vec<usize> = (0..toks.len())
             .filter(|i| {
@@ -2089,6 +2711,52 @@ impl<'a> Parser<'a> {
         let c = 1.0 - 0.12 * missed as f32 - 0.1 * semantic as f32 - 0.2 * unresolved as f32;
         c.clamp(0.05, 0.99)
     }
+}
+
+/// What the parse did beyond the mentions, for the accounting.
+#[derive(Default)]
+struct Trace {
+    semantic: usize,
+    typos: usize,
+    unresolved: usize,
+    /// The token that set a limit ("top 5").
+    limit: Option<usize>,
+    time: time::TimeSpec,
+    /// Column mentions (as written, candidate columns): each must reach the plan.
+    columns: Vec<(String, Vec<String>)>,
+    /// Choices nothing in the question decided (a table among namesakes).
+    guesses: usize,
+    /// The noun right after a value ("data sessions", "roaming event"): the rows it names.
+    heads: Vec<usize>,
+    /// Shape words a stage took before the plan was shaped ("least" of "at least 4").
+    consumed: Vec<usize>,
+}
+
+/// Shape words, for typo correction.
+fn shape_vocabulary() -> impl Iterator<Item = &'static str> {
+    COUNT_WORDS
+        .iter()
+        .chain(SUM_WORDS)
+        .chain(AVG_WORDS)
+        .chain(MAX_WORDS)
+        .chain(MIN_WORDS)
+        .chain(MONEY_WORDS)
+        .chain(RECENCY_WORDS)
+        .chain(&[
+            "percentage",
+            "percent",
+            "distinct",
+            "different",
+            "between",
+            "number",
+            "median",
+            "minimum",
+            "maximum",
+            "without",
+            "excluding",
+        ])
+        .copied()
+        .filter(|w| w.len() >= 5)
 }
 
 fn pruned(mut plan: QueryPlan) -> QueryPlan {
@@ -2175,6 +2843,7 @@ mod tests {
             distinct: values.len(),
             free_text: false,
             phrases: Default::default(),
+            nullable: false,
         }
     }
 

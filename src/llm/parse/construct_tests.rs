@@ -1,0 +1,360 @@
+//! The constructs analysts use, each over two made-up schemas no dataset of the project has:
+//! a garden-supply shop (suppliers, invoices) and a clinic (patients, visits).
+
+use super::{Parsed, Parser};
+use crate::llm::schema::{ColInfo, ColKind, IdShape, SchemaInfo, TableInfo};
+use crate::llm::text::{stem, words_of_identifier};
+
+fn col(name: &str, kind: ColKind, values: &[&str]) -> ColInfo {
+    let words = words_of_identifier(name);
+    ColInfo {
+        name: name.into(),
+        kind,
+        stems: words.iter().map(|w| stem(w)).collect(),
+        phrase: words.join(" "),
+        is_key: false,
+        id_shape: None,
+        values: values.iter().map(|v| v.to_string()).collect(),
+        distinct: values.len(),
+        free_text: false,
+        phrases: Default::default(),
+        nullable: false,
+    }
+}
+
+fn id(name: &str, prefix: &str, key: bool) -> ColInfo {
+    let mut c = col(name, ColKind::Text, &[]);
+    c.is_key = key;
+    c.id_shape = Some(IdShape {
+        prefix: prefix.into(),
+        digits: 4,
+    });
+    c.distinct = 500;
+    c
+}
+
+fn nullable(mut c: ColInfo) -> ColInfo {
+    c.nullable = true;
+    c
+}
+
+fn table(name: &str, columns: Vec<ColInfo>, event_time: Option<&str>) -> TableInfo {
+    let (schema, short) = name.split_once('.').unwrap();
+    TableInfo {
+        name: name.into(),
+        stems: words_of_identifier(short).iter().map(|w| stem(w)).collect(),
+        schema_stem: stem(schema),
+        rows: 1000,
+        primary_key: vec![columns[0].name.clone()],
+        columns,
+        event_time: event_time.map(str::to_string),
+    }
+}
+
+/// garden.suppliers (supplier_id, region, rating, manager?, is_active) and garden.invoices
+/// (invoice_id, supplier_id, total, status, issued_at, paid_at?).
+fn garden() -> SchemaInfo {
+    let suppliers = table(
+        "garden.suppliers",
+        vec![
+            id("supplier_id", "SU", true),
+            col("region", ColKind::Text, &["north", "south", "east"]),
+            col("rating", ColKind::Number, &[]),
+            nullable(col("manager", ColKind::Text, &["Ana Silva", "Tom Berg"])),
+            col("is_active", ColKind::Bool, &[]),
+        ],
+        None,
+    );
+    let invoices = table(
+        "garden.invoices",
+        vec![
+            id("invoice_id", "IN", true),
+            id("supplier_id", "SU", false),
+            col("total", ColKind::Number, &[]),
+            col("status", ColKind::Text, &["open", "paid", "disputed"]),
+            col("category", ColKind::Text, &["seeds", "tools", "soil"]),
+            col("issued_at", ColKind::Timestamp, &[]),
+            nullable(col("paid_at", ColKind::Timestamp, &[])),
+        ],
+        Some("issued_at"),
+    );
+    SchemaInfo::new(vec![suppliers, invoices], (0, 0))
+}
+
+/// clinic.patients (patient_id, ward, email?, age) and clinic.visits (visit_id, patient_id,
+/// kind, fee, visited_at, discharged_at?).
+fn clinic() -> SchemaInfo {
+    let patients = table(
+        "clinic.patients",
+        vec![
+            id("patient_id", "PA", true),
+            col("ward", ColKind::Text, &["cardio", "ortho", "neuro"]),
+            nullable(col("email", ColKind::Text, &["a@x.org", "b@y.org"])),
+            col("age", ColKind::Integer, &[]),
+        ],
+        None,
+    );
+    let visits = table(
+        "clinic.visits",
+        vec![
+            id("visit_id", "VI", true),
+            id("patient_id", "PA", false),
+            col("kind", ColKind::Text, &["booked", "cancelled", "attended"]),
+            col("fee", ColKind::Number, &[]),
+            col("visited_at", ColKind::Timestamp, &[]),
+            nullable(col("discharged_at", ColKind::Timestamp, &[])),
+        ],
+        Some("visited_at"),
+    );
+    SchemaInfo::new(vec![patients, visits], (0, 0))
+}
+
+const AS_OF: &str = "2026-05-01T12:00:00Z";
+
+fn parse(s: &SchemaInfo, q: &str) -> Parsed {
+    let as_of = crate::store::value::parse_timestamp(AS_OF).unwrap();
+    Parser::new(s, None).parse(q, as_of)
+}
+
+/// The SQL of an answer; panics with the clarification otherwise.
+fn sql(s: &SchemaInfo, q: &str) -> String {
+    match parse(s, q) {
+        Parsed::Plan { plan, .. } => plan.to_sql(),
+        Parsed::Clarify { message, .. } => panic!("{q}: clarified: {message}"),
+    }
+}
+
+/// The phrases a clarification names; panics when the question was answered.
+fn unmatched(s: &SchemaInfo, q: &str) -> Vec<String> {
+    match parse(s, q) {
+        Parsed::Plan { plan, .. } => panic!("{q}: answered {}", plan.to_sql()),
+        Parsed::Clarify {
+            unmatched, message, ..
+        } => {
+            assert!(!message.is_empty());
+            unmatched
+        }
+    }
+}
+
+fn has(sql: &str, parts: &[&str]) {
+    for p in parts {
+        assert!(sql.contains(p), "{p:?} not in {sql}");
+    }
+}
+
+#[test]
+fn several_measures_in_one_question() {
+    has(
+        &sql(&garden(), "count and average total of invoices by status"),
+        &["COUNT(*)", "AVG(t0.total)", "GROUP BY t0.status"],
+    );
+    has(
+        &sql(&clinic(), "min, max and average fee of visits"),
+        &["MIN(t0.fee)", "MAX(t0.fee)", "AVG(t0.fee)"],
+    );
+}
+
+#[test]
+fn shares_and_percentages() {
+    has(
+        &sql(&garden(), "what percentage of invoices are disputed"),
+        &["100.0 * SUM(CASE WHEN t0.status = 'disputed' THEN 1 ELSE 0 END) / COUNT(*)"],
+    );
+    let q = sql(
+        &clinic(),
+        "what share of visits were cancelled per kind of fee",
+    );
+    assert!(q.contains("CASE WHEN"), "{q}");
+    has(
+        &sql(&garden(), "what share of suppliers are active"),
+        &["CASE WHEN t0.is_active = true THEN 1"],
+    );
+    has(
+        &sql(&clinic(), "% of visits that were cancelled"),
+        &["CASE WHEN t0.kind = 'cancelled' THEN 1"],
+    );
+}
+
+#[test]
+fn argmax_returns_the_entity() {
+    has(
+        &sql(&garden(), "which supplier has the highest rating"),
+        &["t0.supplier_id", "ORDER BY t0.rating DESC LIMIT 1"],
+    );
+    has(
+        &sql(&clinic(), "the 3 largest visits by fee"),
+        &["t0.visit_id", "ORDER BY", "DESC LIMIT 3"],
+    );
+}
+
+#[test]
+fn thresholds_in_every_written_form() {
+    has(
+        &sql(&garden(), "how many invoices of 1,000 or more"),
+        &["t0.total >= 1000"],
+    );
+    has(&sql(&garden(), "invoices over 2.5k"), &["t0.total > 2500"]);
+    has(
+        &sql(&garden(), "suppliers with a rating of at least 4"),
+        &["t0.rating >= 4"],
+    );
+    has(
+        &sql(&clinic(), "patients with an age between 30 and 40"),
+        &["t0.age >= 30", "t0.age <= 40"],
+    );
+    has(
+        &sql(&clinic(), "how many visits with a fee of 50 or less"),
+        &["t0.fee <= 50"],
+    );
+}
+
+#[test]
+fn negation_and_anti_joins() {
+    has(
+        &sql(&garden(), "suppliers with no invoices"),
+        &["NOT EXISTS (SELECT 1 FROM garden.invoices t1 WHERE t1.supplier_id = t0.supplier_id)"],
+    );
+    has(
+        &sql(&clinic(), "how many patients have never had a visit"),
+        &["COUNT(*)", "NOT EXISTS (SELECT 1 FROM clinic.visits"],
+    );
+    has(
+        &sql(
+            &clinic(),
+            "patients in cardio with no visits in the last hour",
+        ),
+        &[
+            "t0.ward = 'cardio'",
+            "NOT EXISTS",
+            "t1.visited_at >= TIMESTAMP '2026-05-01 11:00:00'",
+        ],
+    );
+}
+
+#[test]
+fn null_semantics() {
+    has(
+        &sql(&garden(), "how many invoices are not yet paid"),
+        &["t0.paid_at IS NULL"],
+    );
+    has(
+        &sql(&garden(), "suppliers with no manager"),
+        &["t0.manager IS NULL"],
+    );
+    has(
+        &sql(&clinic(), "how many patients have no email on file"),
+        &["t0.email IS NULL"],
+    );
+    has(
+        &sql(&clinic(), "visits already discharged"),
+        &["t0.discharged_at IS NOT NULL"],
+    );
+}
+
+#[test]
+fn first_and_last_occurrence() {
+    has(
+        &sql(&garden(), "when was the last invoice paid"),
+        &["MAX(t0.paid_at)"],
+    );
+    has(
+        &sql(&clinic(), "when was the first cancelled visit"),
+        &["MIN(t0.visited_at)", "t0.kind = 'cancelled'"],
+    );
+}
+
+#[test]
+fn clock_and_calendar_ranges() {
+    let g = garden();
+    has(
+        &sql(&g, "invoices in the 09:00-10:00 hour"),
+        &[
+            "t0.issued_at >= TIMESTAMP '2026-05-01 09:00:00'",
+            "t0.issued_at < TIMESTAMP '2026-05-01 10:00:00'",
+        ],
+    );
+    has(
+        &sql(&g, "invoices from 10:05 to 10:06"),
+        &["'2026-05-01 10:05:00'", "< TIMESTAMP '2026-05-01 10:06:00'"],
+    );
+    let c = clinic();
+    has(
+        &sql(&c, "visits in the past quarter hour"),
+        &["t0.visited_at >= TIMESTAMP '2026-05-01 11:45:00'"],
+    );
+    has(
+        &sql(&c, "visits in the previous 30 minutes"),
+        &["'2026-05-01 11:30:00'"],
+    );
+    has(
+        &sql(&c, "visits in 2025"),
+        &["'2025-01-01 00:00:00'", "< TIMESTAMP '2026-01-01 00:00:00'"],
+    );
+    has(
+        &sql(&c, "visits yesterday"),
+        &["'2026-04-30 00:00:00'", "< TIMESTAMP '2026-05-01 00:00:00'"],
+    );
+    has(
+        &sql(&g, "invoices this morning"),
+        &["'2026-05-01 00:00:00'", "< TIMESTAMP '2026-05-01 12:00:00'"],
+    );
+    has(
+        &sql(&g, "invoices paid in the 11:00 hour"),
+        &["t0.paid_at >= TIMESTAMP '2026-05-01 11:00:00'"],
+    );
+}
+
+#[test]
+fn typos_in_any_word() {
+    has(
+        &sql(&garden(), "avrage total of invoces"),
+        &["AVG(t0.total)"],
+    );
+    has(
+        &sql(&clinic(), "how many cancelld visits"),
+        &["t0.kind = 'cancelled'"],
+    );
+}
+
+#[test]
+fn explicit_values_in_parentheses() {
+    has(
+        &sql(&garden(), "invoices still waiting (status open)"),
+        &["t0.status = 'open'"],
+    );
+    has(
+        &sql(
+            &clinic(),
+            "how many visits that never happened (kind cancelled)",
+        ),
+        &["t0.kind = 'cancelled'"],
+    );
+}
+
+#[test]
+fn a_constraint_nothing_matches_is_named_not_dropped() {
+    let u = unmatched(
+        &garden(),
+        "how many suppliers in the north with a loyalty tier of gold",
+    );
+    assert!(u.iter().any(|p| p.contains("loyalty tier")), "{u:?}");
+    let u = unmatched(&clinic(), "how many visits by left-handed surgeons");
+    assert!(u.iter().any(|p| p.contains("handed")), "{u:?}");
+    // a superlative with nothing to rank, a limit with nothing to cut
+    let u = unmatched(
+        &clinic(),
+        "what is the age of patients in cardio on the hottest day",
+    );
+    assert!(!u.is_empty());
+}
+
+#[test]
+fn confidence_is_lower_for_corrected_words() {
+    let c = |s: &SchemaInfo, q: &str| match parse(s, q) {
+        Parsed::Plan { confidence, .. } => confidence,
+        Parsed::Clarify { message, .. } => panic!("{q}: {message}"),
+    };
+    let g = garden();
+    assert!(c(&g, "average total of invoices") > c(&g, "avrage total of invoces"));
+}
