@@ -171,11 +171,16 @@ pub struct EvalRun {
 
 /// Runs `../shared/bench/<script>` against `base` over the dev questions, failures into `dir`.
 pub fn run_eval(script: &str, base: &str, dir: &Path) -> EvalRun {
+    run_eval_on(script, base, dir, "data/dev-questions.jsonl")
+}
+
+/// The shared evaluation script over another question file under `../shared`.
+pub fn run_eval_on(script: &str, base: &str, dir: &Path, questions: &str) -> EvalRun {
     let failures = dir.join(format!("{script}.failures.jsonl"));
     let out = std::process::Command::new("python3")
         .arg(shared(&format!("bench/{script}")))
         .args(["--base", base, "--questions"])
-        .arg(shared("data/dev-questions.jsonl"))
+        .arg(shared(questions))
         .arg("--failures")
         .arg(&failures)
         .output()

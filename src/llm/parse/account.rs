@@ -133,7 +133,6 @@ pub fn is_filler(w: &str) -> bool {
             | "considering"
             | "as"
             | "such"
-            | "both"
             | "either"
             | "well"
             | "them"

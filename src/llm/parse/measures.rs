@@ -170,7 +170,18 @@ impl Parser<'_> {
         let cols: Vec<TC> = cond_mentions
             .iter()
             .flat_map(|m| match &m.kind {
-                MK::Val(vs) => vs.iter().map(|v| (v.0, v.1)).collect::<Vec<_>>(),
+                // a value can name a flag of another table ("were roaming" → `roaming`)
+                MK::Val(vs) => vs
+                    .iter()
+                    .map(|v| (v.0, v.1))
+                    .chain(vs.iter().flat_map(|v| {
+                        let st = crate::llm::text::stem(&v.2);
+                        self.columns_where(move |c| {
+                            c.kind == crate::llm::schema::ColKind::Bool
+                                && c.stems.last() == Some(&st)
+                        })
+                    }))
+                    .collect::<Vec<_>>(),
                 MK::Col(cs, _) | MK::Text(cs, _) | MK::Null(cs, _) | MK::Id(cs, _) => cs.clone(),
                 _ => Vec::new(),
             })

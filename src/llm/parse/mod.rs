@@ -2693,9 +2693,17 @@ impl<'a> Parser<'a> {
                 unmatched: missed,
             };
         }
+        let anti_grouped =
+            !plan.group_by.is_empty() && plan.related.iter().any(|r| r.link == Link::Anti);
         Parsed::Plan {
             plan: Box::new(plan),
-            confidence: account::confidence(tr.semantic, tr.typos, tr.unresolved, tr.guesses),
+            confidence: account::confidence(
+                tr.semantic,
+                tr.typos,
+                tr.unresolved,
+                // an anti-join under a grouping relates along a guessed key
+                tr.guesses + 3 * usize::from(anti_grouped),
+            ),
         }
     }
 
