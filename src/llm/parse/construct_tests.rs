@@ -358,3 +358,25 @@ fn confidence_is_lower_for_corrected_words() {
     let g = garden();
     assert!(c(&g, "average total of invoices") > c(&g, "avrage total of invoces"));
 }
+
+#[test]
+fn a_negated_value_accounts_for_its_negator() {
+    has(
+        &sql(&garden(), "how many invoices are paid but not disputed yet"),
+        &["t0.status <> 'disputed'"],
+    );
+}
+
+#[test]
+fn a_negator_is_never_linked_as_data() {
+    // `notes` stems like "not": the negator must still negate
+    let mut s = garden();
+    let mut notes = col("notes", ColKind::Text, &[]);
+    notes.free_text = true;
+    s.tables[1].columns.push(notes);
+    let s = SchemaInfo::new(s.tables, (0, 0));
+    has(
+        &sql(&s, "how many invoices are not disputed"),
+        &["t0.status <> 'disputed'"],
+    );
+}

@@ -2019,8 +2019,12 @@ impl<'a> Parser<'a> {
         len: usize,
         after_marker: bool,
     ) -> Option<MK> {
-        // "total" is an aggregation unless a table's name qualifies it ("order total")
-        if len == 1 && SUM_WORDS.contains(&span[0].lower.as_str()) {
+        // "total" is an aggregation unless a table's name qualifies it ("order total"); a
+        // negator is never data ("not" stems like `notes`)
+        if len == 1
+            && (SUM_WORDS.contains(&span[0].lower.as_str())
+                || NEGATORS.contains(&span[0].lower.as_str()))
+        {
             return None;
         }
         // tables: the table's name, or its key's name ("sale" for sale_id)
