@@ -221,7 +221,7 @@ async function ask(ev) {
 
 // ---------------------------------------------------------------- Live
 
-const tail = { sub: null, table: null, columns: [], rows: [], pending: [], count: 0, paused: false, max: 60 };
+const tail = { sub: null, gen: 0, table: null, columns: [], rows: [], pending: [], count: 0, paused: false, max: 60 };
 
 function tailHeader() {
   $('#tail').replaceChildren(h('thead', {}, h('tr', {},
@@ -247,8 +247,14 @@ async function watchTail(ev) {
   const table = $('#tail-table').value;
   if (!table) return;
   if (tail.sub) ws.unsubscribe(tail.sub);
+  tail.sub = null;
   showError($('#tail-error'), null);
+  // a newer call (a table change and a submit at once) supersedes this one across the await,
+  // so only one subscription ever feeds the tail
+  const gen = ++tail.gen;
   const detail = await tableDetail(table).catch(() => null);
+  if (gen !== tail.gen) return;
+  if (tail.sub) ws.unsubscribe(tail.sub);
   tail.columns = detail ? detail.columns.map((c) => c.name) : [];
   tail.table = table; tail.count = 0; tail.pending = [];
   tailHeader();
