@@ -36,14 +36,20 @@ async fn dev_accuracy(file: &str) -> (f64, String) {
     let run = tokio::task::spawn_blocking(move || run_eval("eval.py", &base, &dir))
         .await
         .unwrap();
-    let acc: f64 = run
-        .last
+    server.stop().await;
+    (
+        accuracy(&run),
+        format!("{}\nfailures:\n{}", run.stdout, run.failures),
+    )
+}
+
+/// The accuracy the shared script's last line states.
+fn accuracy(run: &common::EvalRun) -> f64 {
+    run.last
         .split_whitespace()
         .nth(1)
         .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no accuracy line in:\n{}\n{}", run.stdout, run.stderr));
-    server.stop().await;
-    (acc, format!("{}\nfailures:\n{}", run.stdout, run.failures))
+        .unwrap_or_else(|| panic!("no accuracy line in:\n{}\n{}", run.stdout, run.stderr))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -71,12 +77,7 @@ async fn telecom_questions_are_answered_or_clarified_rarely_wrong() {
     .await
     .unwrap();
     server.stop().await;
-    let acc: f64 = run
-        .last
-        .split_whitespace()
-        .nth(1)
-        .and_then(|x| x.parse().ok())
-        .unwrap_or_else(|| panic!("no accuracy line in:\n{}\n{}", run.stdout, run.stderr));
+    let acc = accuracy(&run);
     // a wrong answer is a failure whose reply had rows; a clarification has none
     let wrong: Vec<&str> = run
         .failures

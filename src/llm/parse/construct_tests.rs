@@ -6,20 +6,7 @@ use crate::llm::schema::{ColInfo, ColKind, IdShape, SchemaInfo, TableInfo};
 use crate::llm::text::{stem, words_of_identifier};
 
 fn col(name: &str, kind: ColKind, values: &[&str]) -> ColInfo {
-    let words = words_of_identifier(name);
-    ColInfo {
-        name: name.into(),
-        kind,
-        stems: words.iter().map(|w| stem(w)).collect(),
-        phrase: words.join(" "),
-        is_key: false,
-        id_shape: None,
-        values: values.iter().map(|v| v.to_string()).collect(),
-        distinct: values.len(),
-        free_text: false,
-        phrases: Default::default(),
-        nullable: false,
-    }
+    super::tests::col(name, kind, values, false)
 }
 
 fn id(name: &str, prefix: &str, key: bool) -> ColInfo {

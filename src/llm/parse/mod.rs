@@ -2842,7 +2842,7 @@ mod tests {
         assert_eq!(stem("categories"), stem("category"));
     }
 
-    fn col(name: &str, kind: ColKind, values: &[&str], is_key: bool) -> ColInfo {
+    pub(super) fn col(name: &str, kind: ColKind, values: &[&str], is_key: bool) -> ColInfo {
         let words = words_of_identifier(name);
         ColInfo {
             name: name.into(),
