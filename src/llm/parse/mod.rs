@@ -704,7 +704,13 @@ impl<'a> Parser<'a> {
                     m.end <= *p && m.end + 2 >= *p
                         || m.start > *p
                             && m.start <= p + 5
-                            && !ms.iter().any(|o| o.start > *p && o.start < m.start)
+                            && !ms.iter().any(|o| {
+                                // another mention between them, unless of the same column
+                                // ("1,000 gb of data allowance")
+                                o.start > *p
+                                    && o.start < m.start
+                                    && !matches!((&o.kind, &m.kind), (MK::Col(a, _), MK::Col(b, _)) if a.iter().any(|c| b.contains(c)))
+                            })
                 })
             })
             .filter(|m| m.start == 0 || !matches!(words_l[m.start - 1].as_str(), "negative" | "positive"))
