@@ -13,7 +13,7 @@ pub struct Token {
     pub kind: TokKind,
     /// Inside parentheses: an explicit value that explains the words before it.
     pub paren: bool,
-    /// Written against the previous token with a hyphen (`ldn-0116`, `in-store`).
+    /// Written against the previous token with a hyphen (`gate-0042`, `in-store`).
     pub hyphen: bool,
 }
 

@@ -163,7 +163,7 @@ pub fn parse(toks: &[Token], used: &mut [bool], as_of_us: i64) -> TimeSpec {
             continue;
         }
         let lw = w(i);
-        // "the 10:00-11:00 hour", "10:05–10:06": two adjacent clock times are a range;
+        // "the 09:00–10:00 hour", "10:05–10:06": two adjacent clock times are a range;
         // "the 11:00 hour": that clock hour
         if toks[i].kind == TokKind::Clock
             && let Some((a, wa)) = clock_at(toks, i, day_start)

@@ -1,4 +1,4 @@
-//! Absence: "no home cell", "without a manager", "not yet shipped", "already closed" (a
+//! Absence: "no manager", "without an email", "not yet shipped", "already closed" (a
 //! column with or without a value), and "with no invoices", "never logged in" (no related
 //! row at all: an anti-join, or a missing key when the main table holds it).
 
@@ -28,7 +28,7 @@ impl Parser<'_> {
                 continue;
             };
             // between the cue and the mention: articles and at most one verb ("never
-            // opened a ticket", "with no technician", "had no usage at all")
+            // booked a visit", "with no manager", "had no visits at all")
             let between: Vec<usize> = (i + 1..ms[mi].start).collect();
             let content = between
                 .iter()

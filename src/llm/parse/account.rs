@@ -250,7 +250,7 @@ fn is_content(t: &Token, keyword: &dyn Fn(&str) -> bool) -> bool {
 }
 
 /// The words a fully consumed parenthesised value explains: the few just before it ("on
-/// hold (status suspended)", "top-end plans (tier enterprise)").
+/// file (status archived)", "premium-ish parcels (grade gold)").
 pub fn explained(toks: &[Token], used: &[bool], keyword: &dyn Fn(&str) -> bool) -> Vec<bool> {
     let n = toks.len();
     let mut explained = vec![false; n];

@@ -105,7 +105,7 @@ impl Parser<'_> {
                     .find(|tc| tc.0 == main)
                     .filter(|tc| *agg == Agg::CountDistinct || self.c(**tc).kind.numeric())
                     .map(|tc| self.c(*tc).name.clone()),
-                // "distinct subscribers": the main table's column holding their key
+                // "distinct patients": the main table's column holding their key
                 MK::Table(ts) if *agg == Agg::CountDistinct => ts.iter().find_map(|t| {
                     self.t(*t)
                         .pk()
@@ -170,7 +170,7 @@ impl Parser<'_> {
         let cols: Vec<TC> = cond_mentions
             .iter()
             .flat_map(|m| match &m.kind {
-                // a value can name a flag of another table ("were roaming" → `roaming`)
+                // a value can name a flag of another table ("were refunded" → `refunded`)
                 MK::Val(vs) => vs
                     .iter()
                     .map(|v| (v.0, v.1))

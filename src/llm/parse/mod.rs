@@ -706,7 +706,7 @@ impl<'a> Parser<'a> {
                             && m.start <= p + 5
                             && !ms.iter().any(|o| {
                                 // another mention between them, unless of the same column
-                                // ("1,000 gb of data allowance")
+                                // ("500 kg of load capacity")
                                 o.start > *p
                                     && o.start < m.start
                                     && !matches!((&o.kind, &m.kind), (MK::Col(a, _), MK::Col(b, _)) if a.iter().any(|c| b.contains(c)))
@@ -875,7 +875,7 @@ impl<'a> Parser<'a> {
         let mut neg_vals: BTreeMap<(usize, String), Vec<Lit>> = BTreeMap::new();
         let mut group_entity: Option<(usize, ColRef)> = None; // position, key
         let mut anti_at: Option<usize> = None;
-        // "tickets closed today": the time column a verb names, for the time range
+        // "cases closed today": the time column a verb names, for the time range
         let named_time: Option<(usize, String)> = toks.iter().enumerate().find_map(|(i, t)| {
             (t.kind == TokKind::Word)
                 .then(|| {
@@ -1127,7 +1127,7 @@ impl<'a> Parser<'a> {
                                 table: 0,
                                 column: key.to_string(),
                             };
-                            // its readable name beside the key ("technicians" → tech_name)
+                            // its readable name beside the key ("agents" → agent_name)
                             entity_name = self.name_column(t).and_then(|name| {
                                 self.resolve(main, &mut related, &[t]).map(|k| ColRef {
                                     table: k,
@@ -1320,7 +1320,7 @@ impl<'a> Parser<'a> {
         // ---- the time range: on the main table's event time, else a related table's
         let mut time_range = None;
         if time.start_us.is_some() || time.end_us.is_some() {
-            // "with no usage in the last hour": the time is the absent rows'
+            // "with no visits in the last hour": the time is the absent rows'
             let anti_time = anti_at
                 .filter(|a| time_pos.is_some_and(|p| p > *a))
                 .and_then(|_| {
@@ -1334,13 +1334,13 @@ impl<'a> Parser<'a> {
                             })
                     })
                 });
-            // "tickets closed today": the time column the verb names, else the event time
+            // "cases closed today": the time column the verb names, else the event time
             let named = named_time.clone();
             if let Some((i, _)) = &named {
                 used[*i] = true;
             }
-            // a table whose only time is when its rows last changed ("subscribers that had
-            // usage in the last hour"): a related table's event time comes first
+            // a table whose only time is when its rows last changed ("patients that had
+            // visits in the last hour"): a related table's event time comes first
             let change_time = mt
                 .event_time
                 .as_ref()
@@ -1732,7 +1732,7 @@ impl<'a> Parser<'a> {
                         column: name,
                     });
                 }
-                // other columns the question names ("which cell was it on")
+                // other columns the question names ("which depot was it from")
                 for m in &ms {
                     if let MK::Col(cs, _) = &m.kind
                         && let Some(c) = cs.iter().find(|c| c.0 == main)
@@ -1768,7 +1768,7 @@ impl<'a> Parser<'a> {
                 return self.finish(plan, &toks, &used, &trace(unresolved));
             }
         }
-        // "home cell of <name>", "status of subscriber <number>": columns of the rows a
+        // "ward of <name>", "status of member <number>": columns of the rows a
         // value identifies (a name, or a value of a wide column)
         let identifies = |f: &Filter| {
             f.column.table == 0
@@ -1814,7 +1814,7 @@ impl<'a> Parser<'a> {
             return self.finish(plan, &toks, &used, &trace(unresolved));
         }
         // "list the customers in LATAM with a risk score above 0.8": the rows themselves
-        // "technicians with a skill level of 4 or higher", "p1 tickets with no technician":
+        // "agents with a rating of 4 or higher", "urgent cases with no owner":
         // a noun phrase with conditions (and no time window, which asks how many) lists too
         let asked = matches!(
             words_l.first().map(String::as_str),
@@ -2135,7 +2135,7 @@ impl<'a> Parser<'a> {
             .iter()
             .any(|c| self.c(*c).phrases.contains(&format!("={raw}")))
         {
-            // as written, hyphens kept ("ldn-0116")
+            // as written, hyphens kept ("gate-0042")
             let mut out = String::new();
             for (k, t) in span.iter().enumerate() {
                 if k > 0 {
@@ -2218,7 +2218,7 @@ impl<'a> Parser<'a> {
             }
             ms.push(M::new(i, i + 1, MK::Text(cands, toks[i].raw.clone())));
         }
-        // "tickets mentioning no signal", "reviews about late delivery": a cue, then the
+        // "cases mentioning a cracked screen", "reviews about late delivery": a cue, then the
         // longest run of words that occurs in some free-text column
         let strong_cue = |w: &str| {
             TEXT_CUES.contains(&w)
@@ -2744,7 +2744,7 @@ struct Trace {
     columns: Vec<(String, Vec<String>)>,
     /// Choices nothing in the question decided (a table among namesakes).
     guesses: usize,
-    /// The noun right after a value ("data sessions", "roaming event"): the rows it names.
+    /// The noun right after a value ("express shipments", "refund requests"): the rows it names.
     heads: Vec<usize>,
     /// Shape words a stage took before the plan was shaped ("least" of "at least 4").
     consumed: Vec<usize>,
