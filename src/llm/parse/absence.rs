@@ -97,11 +97,8 @@ impl Parser<'_> {
                 continue;
             }
             let cols: Vec<TC> = self.columns_where(|c| {
-                matches!(c.kind, ColKind::Timestamp | ColKind::Date)
-                    && c.nullable
-                    && c.stems.len() == 2
-                    && c.stems[0] == toks[i].stem
-                    && matches!(c.stems[1].as_str(), "at" | "on" | "date" | "time")
+                c.nullable
+                    && super::is_verb_time(c, &[ColKind::Timestamp, ColKind::Date], &toks[i].stem)
             });
             if cols.is_empty() || ms.iter().any(|m| m.start <= i && i < m.end) {
                 continue;

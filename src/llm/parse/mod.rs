@@ -876,19 +876,7 @@ impl<'a> Parser<'a> {
         let mut group_entity: Option<(usize, ColRef)> = None; // position, key
         let mut anti_at: Option<usize> = None;
         // "cases closed today": the time column a verb names, for the time range
-        let named_time: Option<(usize, String)> = toks.iter().enumerate().find_map(|(i, t)| {
-            (t.kind == TokKind::Word)
-                .then(|| {
-                    mt.columns.iter().find(|c| {
-                        c.kind == ColKind::Timestamp
-                            && c.stems.len() == 2
-                            && c.stems[0] == t.stem
-                            && matches!(c.stems[1].as_str(), "at" | "on" | "time" | "date")
-                    })
-                })
-                .flatten()
-                .map(|c| (i, c.name.clone()))
-        });
+        let named_time = self.verb_time_column(&toks, main, &[ColKind::Timestamp]);
         let mut entity_name: Option<ColRef> = None;
         let suppressed: Vec<usize> = ms
             .iter()
@@ -1558,17 +1546,7 @@ impl<'a> Parser<'a> {
         // (earliest) time of the column the verb names ("closed" → closed_at), else the
         // event time.
         let when_q = has(&["when"]) || words_l.windows(2).any(|w| w[0] == "what" && w[1] == "time");
-        let verb_time = toks.iter().enumerate().find_map(|(i, t)| {
-            mt.columns
-                .iter()
-                .find(|c| {
-                    matches!(c.kind, ColKind::Timestamp | ColKind::Date)
-                        && c.stems.len() == 2
-                        && c.stems[0] == t.stem
-                        && matches!(c.stems[1].as_str(), "at" | "on" | "date" | "time")
-                })
-                .map(|c| (i, c.name.clone()))
-        });
+        let verb_time = self.verb_time_column(&toks, main, &[ColKind::Timestamp, ColKind::Date]);
         if when_q
             && measure.is_none()
             && let Some(t) = verb_time
@@ -2517,6 +2495,23 @@ impl<'a> Parser<'a> {
         None
     }
 
+    /// The first word that names one of table `t`'s time columns by its verb ("closed" →
+    /// `closed_at`, "shipped" → `shipped_on`), with the column.
+    fn verb_time_column(
+        &self,
+        toks: &[Token],
+        t: usize,
+        kinds: &[ColKind],
+    ) -> Option<(usize, String)> {
+        toks.iter().enumerate().find_map(|(i, tok)| {
+            self.t(t)
+                .columns
+                .iter()
+                .find(|c| tok.kind == TokKind::Word && is_verb_time(c, kinds, &tok.stem))
+                .map(|c| (i, c.name.clone()))
+        })
+    }
+
     /// A table's readable name column (`tech_name`, `plan_name`, `name`), if it has one.
     fn name_column(&self, t: usize) -> Option<String> {
         self.t(t)
@@ -2716,19 +2711,15 @@ impl<'a> Parser<'a> {
             ),
         }
     }
+}
 
-    #[allow(dead_code)]
-    fn confidence(&self, toks: &[Token], used: &[bool], semantic: usize, unresolved: usize) -> f32 {
-        let content: Vec<usize> = (0..toks.len())
-            .filter(|i| {
-                toks[*i].kind != TokKind::Word
-                    || !(is_stopword(&toks[*i].lower) || is_keyword(&toks[*i].lower))
-            })
-            .collect();
-        let missed = content.iter().filter(|i| !used[**i]).count();
-        let c = 1.0 - 0.12 * missed as f32 - 0.1 * semantic as f32 - 0.2 * unresolved as f32;
-        c.clamp(0.05, 0.99)
-    }
+/// Whether `c` is a time column of one of `kinds` named `<verb>_at|on|date|time` for the
+/// verb stemming to `verb`.
+fn is_verb_time(c: &ColInfo, kinds: &[ColKind], verb: &str) -> bool {
+    kinds.contains(&c.kind)
+        && c.stems.len() == 2
+        && c.stems[0] == verb
+        && matches!(c.stems[1].as_str(), "at" | "on" | "date" | "time")
 }
 
 /// What the parse did beyond the mentions, for the accounting.
