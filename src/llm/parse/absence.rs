@@ -2,7 +2,9 @@
 //! column with or without a value), and "with no invoices", "never logged in" (no related
 //! row at all: an anti-join, or a missing key when the main table holds it).
 
-use super::{M, MK, Parser, TC};
+use super::Parser;
+use super::mention::{ColAt, Kind, Mention};
+use super::tables::is_verb_time;
 use crate::llm::schema::ColKind;
 use crate::llm::text::{TokKind, Token, is_stopword};
 
@@ -13,7 +15,7 @@ const EMPTY_WORDS: &[&str] = &["null", "missing", "empty", "blank", "unset", "un
 
 impl Parser<'_> {
     /// Rewrites mentions that an absence cue governs, marking the cue used.
-    pub(super) fn link_absence(&self, toks: &[Token], used: &mut [bool], ms: &mut Vec<M>) {
+    pub(super) fn link_absence(&self, toks: &[Token], used: &mut [bool], ms: &mut Vec<Mention>) {
         let n = toks.len();
         let w = |i: usize| toks.get(i).map(|t| t.lower.as_str()).unwrap_or("");
         for i in 0..n {
@@ -42,14 +44,14 @@ impl Parser<'_> {
                 continue;
             }
             let kind = match &ms[mi].kind {
-                MK::Table(ts) => Some(MK::Absent(ts.clone())),
-                MK::Col(cs, _) => {
-                    let nullable: Vec<TC> = cs
+                Kind::Table(ts) => Some(Kind::Absent(ts.clone())),
+                Kind::Col(cs, _) => {
+                    let nullable: Vec<ColAt> = cs
                         .iter()
                         .copied()
                         .filter(|c| self.c(*c).nullable && self.c(*c).kind != ColKind::Bool)
                         .collect();
-                    (!nullable.is_empty()).then_some(MK::Null(nullable, true))
+                    (!nullable.is_empty()).then_some(Kind::Null(nullable, true))
                 }
                 _ => None,
             };
@@ -61,7 +63,7 @@ impl Parser<'_> {
                 let end = ms[mi].end;
                 if let Some(p) = ms.iter().position(|m| {
                     m.start == end
-                        && matches!(&m.kind, MK::Val(vs) if vs.iter().all(|v| v.2.ends_with("ed")))
+                        && matches!(&m.kind, Kind::Val(vs) if vs.iter().all(|v| v.2.ends_with("ed")))
                 }) {
                     ms.remove(p);
                 }
@@ -77,15 +79,15 @@ impl Parser<'_> {
         }
         // "<column> is missing", "manager is null"
         for m in ms.iter_mut() {
-            if let MK::Col(cs, _) = &m.kind
+            if let Kind::Col(cs, _) = &m.kind
                 && matches!(w(m.end), "is" | "are")
                 && EMPTY_WORDS.contains(&w(m.end + 1))
                 && !used[m.end + 1]
             {
-                let nullable: Vec<TC> =
+                let nullable: Vec<ColAt> =
                     cs.iter().copied().filter(|c| self.c(*c).nullable).collect();
                 if !nullable.is_empty() {
-                    m.kind = MK::Null(nullable, true);
+                    m.kind = Kind::Null(nullable, true);
                     used[m.end + 1] = true;
                 }
             }
@@ -96,9 +98,8 @@ impl Parser<'_> {
             if used[i] || toks[i].kind != TokKind::Word {
                 continue;
             }
-            let cols: Vec<TC> = self.columns_where(|c| {
-                c.nullable
-                    && super::is_verb_time(c, &[ColKind::Timestamp, ColKind::Date], &toks[i].stem)
+            let cols: Vec<ColAt> = self.columns_where(|c| {
+                c.nullable && is_verb_time(c, &[ColKind::Timestamp, ColKind::Date], &toks[i].stem)
             });
             if cols.is_empty() || ms.iter().any(|m| m.start <= i && i < m.end) {
                 continue;
@@ -119,7 +120,7 @@ impl Parser<'_> {
             };
             let end = if w(i + 1) == "yet" { i + 2 } else { i + 1 };
             (from..end).for_each(|k| used[k] = true);
-            ms.push(M::new(i, i + 1, MK::Null(cols, is_null)));
+            ms.push(Mention::new(i, i + 1, Kind::Null(cols, is_null)));
         }
         ms.sort_by_key(|m| m.start);
     }

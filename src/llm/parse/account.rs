@@ -2,7 +2,11 @@
 //! column, a value, an operator, a time expression, a shape word) or named in a
 //! clarification. Confidence is computed from the same accounting.
 
+use super::words::*;
+use super::{Parsed, Parser};
+use crate::llm::plan::*;
 use crate::llm::text::{TokKind, Token, is_stopword};
+use crate::llm::time;
 
 /// Words that only shape how a question is asked (never a constraint on the rows).
 pub fn is_filler(w: &str) -> bool {
@@ -312,6 +316,141 @@ pub fn confidence(semantic: usize, typos: usize, unresolved: usize, guesses: usi
         - 0.25 * unresolved as f32
         - 0.1 * guesses as f32;
     c.clamp(0.05, 0.97)
+}
+
+impl Parser<'_> {
+    /// The plan, if it accounts for the whole question; else a clarification naming what it
+    /// does not account for, with what was understood.
+    pub(super) fn finish(
+        &self,
+        plan: QueryPlan,
+        toks: &[Token],
+        used: &[bool],
+        tr: &Trace,
+    ) -> Parsed {
+        let plan = pruned(plan);
+        let mut missed: Vec<String> = Vec::new();
+        let words_l: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
+        let keyword = |w: &str| is_keyword(w) && !NEGATORS.contains(&w);
+        let explained = explained(toks, used, &keyword);
+        let mut used = used.to_vec();
+        // words the plan's shape accounts for
+        let names = plan.column_names();
+        let outputs_name = names.iter().any(|c| c.ends_with("name"));
+        for i in 0..toks.len() {
+            let prev = if i > 0 { words_l[i - 1] } else { "" };
+            let consumed = (matches!(prev, "most" | "least") && plan.order.is_some())
+                || matches!(words_l[i], "name" | "names") && outputs_name
+                || matches!(words_l[i], "flag" | "field" | "column" | "attribute")
+                    && i > 0
+                    && used[i - 1]
+                || tr.heads.contains(&i);
+            if consumed {
+                used[i] = true;
+            }
+        }
+        // shape words the plan did not use
+        let ordered = plan.order.is_some()
+            || plan
+                .measures
+                .iter()
+                .any(|m| matches!(m.agg, Agg::Max | Agg::Min));
+        let has_agg = |a: &[Agg]| plan.measures.iter().any(|m| a.contains(&m.agg));
+        for (i, w) in words_l.iter().enumerate() {
+            // explained by a parenthesis, or taken by another stage ("at least 4")
+            if explained[i] || tr.consumed.contains(&i) {
+                continue;
+            }
+            let dropped = (MAX_WORDS.contains(w) || MIN_WORDS.contains(w)) && !ordered
+                || AVG_WORDS.contains(w) && !has_agg(&[Agg::Avg])
+                || *w == "median" && !has_agg(&[Agg::Median])
+                || matches!(*w, "distinct" | "unique") && !has_agg(&[Agg::CountDistinct])
+                || matches!(
+                    *w,
+                    "percentage" | "percent" | "share" | "proportion" | "fraction"
+                ) && !has_agg(&[Agg::Share]);
+            if dropped {
+                missed.push(toks[i].raw.clone());
+            }
+        }
+        if let Some(p) = tr.limit
+            && plan.limit.is_none()
+        {
+            missed.push(toks[p].raw.clone());
+        }
+        if (tr.time.start_us.is_some() || tr.time.end_us.is_some()) && plan.time.is_none() {
+            missed.push(tr.time.label.clone());
+        }
+        if tr.time.bucket.is_some()
+            && !plan
+                .group_by
+                .iter()
+                .any(|g| matches!(g, GroupKey::Bucket { .. }))
+        {
+            missed.push(format!(
+                "per {}",
+                tr.time.bucket.map(|u| u.name()).unwrap_or("")
+            ));
+        }
+        // a column named in the question that the plan does not use
+        for (text, cols) in &tr.columns {
+            if !cols.iter().any(|c| names.contains(&c.as_str())) {
+                missed.push(text.clone());
+            }
+        }
+        // a negator that negated nothing is a constraint dropped
+        missed.extend(unmatched(toks, &used, &keyword).into_iter().map(|u| u.text));
+        missed.dedup();
+        if !missed.is_empty() {
+            let quoted: Vec<String> = missed.iter().map(|m| format!("'{m}'")).collect();
+            return Parsed::Clarify {
+                message: format!(
+                    "I understood: {}. I did not understand: {}. Say it with a column or value of the data, or leave it out.",
+                    plan.summary(),
+                    quoted.join(", ")
+                ),
+                candidates: self.s.overview(),
+                understood: Some(Box::new(plan)),
+                unmatched: missed,
+            };
+        }
+        let anti_grouped =
+            !plan.group_by.is_empty() && plan.related.iter().any(|r| r.link == Link::Anti);
+        Parsed::Plan {
+            plan: Box::new(plan),
+            confidence: confidence(
+                tr.semantic,
+                tr.typos,
+                tr.unresolved,
+                // an anti-join under a grouping relates along a guessed key
+                tr.guesses + 3 * usize::from(anti_grouped),
+            ),
+        }
+    }
+}
+
+/// What the parse did beyond the mentions, for the accounting.
+#[derive(Clone, Default)]
+pub(super) struct Trace {
+    pub semantic: usize,
+    pub typos: usize,
+    pub unresolved: usize,
+    /// The token that set a limit ("top 5").
+    pub limit: Option<usize>,
+    pub time: time::TimeSpec,
+    /// Column mentions (as written, candidate columns): each must reach the plan.
+    pub columns: Vec<(String, Vec<String>)>,
+    /// Choices nothing in the question decided (a table among namesakes).
+    pub guesses: usize,
+    /// The noun right after a value ("express shipments", "refund requests"): the rows it names.
+    pub heads: Vec<usize>,
+    /// Shape words a stage took before the plan was shaped ("least" of "at least 4").
+    pub consumed: Vec<usize>,
+}
+
+fn pruned(mut plan: QueryPlan) -> QueryPlan {
+    plan.prune_unused_relations();
+    plan
 }
 
 #[cfg(test)]

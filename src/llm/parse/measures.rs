@@ -2,7 +2,9 @@
 //! "min, max and average fee") and shares ("what percentage of orders were refunded",
 //! "share of express shipments per carrier").
 
-use super::{AVG_WORDS, M, MK, Parser, SUM_WORDS, TC};
+use super::Parser;
+use super::mention::{ColAt, Kind, Mention};
+use super::words::*;
 use crate::llm::plan::{Agg, ColRef, Filter, Measure};
 use crate::llm::text::Token;
 
@@ -23,6 +25,43 @@ const SPLIT_WORDS: &[&str] = &[
 ];
 
 impl Parser<'_> {
+    /// The aggregation word of the question and where it stands; in a ranking the
+    /// superlative orders, it does not aggregate.
+    pub(super) fn agg_word(&self, words_l: &[String], ranking: bool) -> Option<(Agg, usize)> {
+        for (i, w) in words_l.iter().enumerate() {
+            let w = w.as_str();
+            // "the single largest charge": one row's value, even in a ranking
+            let single = i > 0 && matches!(words_l[i - 1].as_str(), "single" | "individual");
+            if single && MAX_WORDS.contains(&w) {
+                return Some((Agg::Max, i));
+            }
+            if single && MIN_WORDS.contains(&w) {
+                return Some((Agg::Min, i));
+            }
+            if AVG_WORDS.contains(&w) {
+                return Some((Agg::Avg, i));
+            }
+            if w == "median" {
+                return Some((Agg::Median, i));
+            }
+            if SUM_WORDS.contains(&w) {
+                // "total" directly naming a column is that column, handled as a mention
+                return Some((Agg::Sum, i));
+            }
+            if matches!(w, "max" | "maximum")
+                || (matches!(w, "largest" | "biggest" | "highest" | "greatest") && !ranking)
+            {
+                return Some((Agg::Max, i));
+            }
+            if matches!(w, "min" | "minimum")
+                || (matches!(w, "smallest" | "lowest" | "cheapest") && !ranking)
+            {
+                return Some((Agg::Min, i));
+            }
+        }
+        None
+    }
+
     /// The aggregation each measure word asks for, with its position: "how many" / "count" /
     /// "number of" count, "distinct" after them counts distinct, and the value words.
     fn measure_words(&self, toks: &[Token], used: &[bool]) -> Vec<(usize, Agg)> {
@@ -64,7 +103,7 @@ impl Parser<'_> {
     pub(super) fn several_measures(
         &self,
         toks: &[Token],
-        ms: &[M],
+        ms: &[Mention],
         main: usize,
         used: &mut [bool],
     ) -> Option<Vec<Measure>> {
@@ -100,13 +139,13 @@ impl Parser<'_> {
                 .iter()
                 .find(|m| m.start > *p && m.start < until && !m.negated);
             let col = m.and_then(|m| match &m.kind {
-                MK::Col(cs, _) => cs
+                Kind::Col(cs, _) => cs
                     .iter()
                     .find(|tc| tc.0 == main)
                     .filter(|tc| *agg == Agg::CountDistinct || self.c(**tc).kind.numeric())
                     .map(|tc| self.c(*tc).name.clone()),
                 // "distinct patients": the main table's column holding their key
-                MK::Table(ts) if *agg == Agg::CountDistinct => ts.iter().find_map(|t| {
+                Kind::Table(ts) if *agg == Agg::CountDistinct => ts.iter().find_map(|t| {
                     self.t(*t)
                         .pk()
                         .filter(|pk| mt.col(pk).is_some())
@@ -149,7 +188,7 @@ impl Parser<'_> {
     pub(super) fn share_measure(
         &self,
         toks: &[Token],
-        ms: &[M],
+        ms: &[Mention],
         filters: &mut Vec<Filter>,
         table_of: &dyn Fn(usize) -> usize,
         of_column: Option<ColRef>,
@@ -159,7 +198,7 @@ impl Parser<'_> {
         let sp = (0..toks.len()).find(|i| SHARE_WORDS.contains(&w(*i)))?;
         let split = (sp + 1..toks.len())
             .find(|k| SPLIT_WORDS.contains(&w(*k)) && ms.iter().any(|m| m.start > *k));
-        let cond_mentions: Vec<&M> = match split {
+        let cond_mentions: Vec<&Mention> = match split {
             Some(k) => ms.iter().filter(|m| m.start > k).collect(),
             None => ms
                 .iter()
@@ -167,11 +206,11 @@ impl Parser<'_> {
                 .take(1)
                 .collect(),
         };
-        let cols: Vec<TC> = cond_mentions
+        let cols: Vec<ColAt> = cond_mentions
             .iter()
             .flat_map(|m| match &m.kind {
                 // a value can name a flag of another table ("were refunded" → `refunded`)
-                MK::Val(vs) => vs
+                Kind::Val(vs) => vs
                     .iter()
                     .map(|v| (v.0, v.1))
                     .chain(vs.iter().flat_map(|v| {
@@ -182,7 +221,9 @@ impl Parser<'_> {
                         })
                     }))
                     .collect::<Vec<_>>(),
-                MK::Col(cs, _) | MK::Text(cs, _) | MK::Null(cs, _) | MK::Id(cs, _) => cs.clone(),
+                Kind::Col(cs, _) | Kind::Text(cs, _) | Kind::Null(cs, _) | Kind::Id(cs, _) => {
+                    cs.clone()
+                }
                 _ => Vec::new(),
             })
             .collect();
