@@ -9,7 +9,9 @@ use crate::llm::schema::ColKind;
 use crate::llm::text::{TokKind, Token, is_stopword};
 
 /// Words that say "none": the cue of an absence.
-const ABSENCE_CUES: &[&str] = &["no", "without", "never", "zero", "lacking", "missing"];
+const ABSENCE_CUES: &[&str] = &[
+    "no", "without", "never", "zero", "lacking", "missing", "nobody", "none", "noone",
+];
 /// Words after a column that say it has no value ("manager is missing").
 const EMPTY_WORDS: &[&str] = &["null", "missing", "empty", "blank", "unset", "unknown"];
 

@@ -344,7 +344,10 @@ impl Parser<'_> {
                 || matches!(words_l[i], "flag" | "field" | "column" | "attribute")
                     && i > 0
                     && used[i - 1]
-                || tr.heads.contains(&i);
+                || tr.heads.contains(&i)
+                // "what share … as a percentage": every share word names the one share
+                || super::measures::SHARE_WORDS.contains(&words_l[i])
+                    && plan.measures.iter().any(|m| m.agg == Agg::Share);
             if consumed {
                 used[i] = true;
             }

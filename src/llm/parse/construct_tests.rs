@@ -367,3 +367,97 @@ fn a_negator_is_never_linked_as_data() {
         &["t0.status <> 'disputed'"],
     );
 }
+
+/// music.plays (play_id, device, offline?, played_at) and music.support_requests
+/// (request_id, play_id, topic, opened_at): a two-word table name, and a value of one table
+/// (topic "offline") that names a flag of the other.
+fn music() -> SchemaInfo {
+    let plays = table(
+        "music.plays",
+        vec![
+            id("play_id", "PL", true),
+            col("device", ColKind::Text, &["phone", "web", "car"]),
+            col("offline", ColKind::Bool, &[]),
+            col("played_at", ColKind::Timestamp, &[]),
+        ],
+        Some("played_at"),
+    );
+    let requests = table(
+        "music.support_requests",
+        vec![
+            id("request_id", "RQ", true),
+            id("play_id", "PL", false),
+            col("topic", ColKind::Text, &["offline", "billing", "login"]),
+            col("opened_at", ColKind::Timestamp, &[]),
+        ],
+        Some("opened_at"),
+    );
+    SchemaInfo::new(vec![plays, requests], (0, 0))
+}
+
+#[test]
+fn existence_written_as_at_least_one() {
+    let q = sql(
+        &garden(),
+        "how many suppliers have at least one disputed invoice",
+    );
+    has(&q, &["COUNT(*)", "FROM garden.invoices", "'disputed'"]);
+    assert!(!q.contains(">= 1"), "{q}");
+    let q = sql(&clinic(), "patients with at least one cancelled visit");
+    has(&q, &["FROM clinic.visits", "'cancelled'"]);
+}
+
+#[test]
+fn nobody_is_an_absence_of_related_rows() {
+    has(
+        &sql(&clinic(), "which patients has nobody visited"),
+        &["NOT EXISTS (SELECT 1 FROM clinic.visits"],
+    );
+    has(
+        &sql(&music(), "plays that nobody filed a support request about"),
+        &["NOT EXISTS (SELECT 1 FROM music.support_requests"],
+    );
+}
+
+#[test]
+fn the_head_noun_of_a_two_word_table_name_names_it() {
+    has(
+        &sql(&music(), "when was the first billing request today"),
+        &["MIN(t0.opened_at)", "FROM music.support_requests", "'billing'"],
+    );
+    has(
+        &sql(&music(), "how many login requests"),
+        &["COUNT(*)", "FROM music.support_requests", "'login'"],
+    );
+}
+
+#[test]
+fn a_value_naming_a_flag_groups_by_the_flag() {
+    has(
+        &sql(&music(), "plays split by device and offline flag"),
+        &["GROUP BY t0.device, t0.offline"],
+    );
+    // as a condition it filters
+    has(
+        &sql(&music(), "how many offline plays by device"),
+        &["t0.offline = true", "GROUP BY t0.device"],
+    );
+}
+
+#[test]
+fn a_table_column_and_value_list_the_rows() {
+    let q = sql(&garden(), "invoices status disputed");
+    has(&q, &["t0.invoice_id", "t0.status = 'disputed'"]);
+    assert!(!q.contains("COUNT"), "{q}");
+}
+
+#[test]
+fn two_share_words_name_one_share() {
+    has(
+        &sql(
+            &garden(),
+            "what share of invoices are disputed, as a percentage",
+        ),
+        &["100.0 * SUM(CASE WHEN t0.status = 'disputed'"],
+    );
+}

@@ -9,7 +9,7 @@ use super::words::*;
 use super::{Parsed, Parser};
 use crate::llm::plan::Agg;
 use crate::llm::schema::ColKind;
-use crate::llm::text::{TokKind, is_stopword};
+use crate::llm::text::{TokKind, is_stopword, stem};
 
 /// The roles the mentions play around the main table.
 pub(super) struct Frame {
@@ -93,14 +93,24 @@ impl Parser<'_> {
         };
         // "by region and channel": a column right after a grouped one (joined by "and" or
         // a comma) is grouped too
+        // a value that names a flag ("by roaming") groups by the flag
+        let groupable = |m: &Mention| match &m.kind {
+            Kind::Col(..) | Kind::Table(_) => true,
+            Kind::Val(vs) => self.s.tables.iter().any(|t| {
+                t.columns
+                    .iter()
+                    .any(|c| c.kind == ColKind::Bool && c.stems.last() == Some(&stem(&vs[0].2)))
+            }),
+            _ => false,
+        };
         let mut grouped_starts: Vec<usize> = Vec::new();
         for (i, m) in ms.iter().enumerate() {
             let chained = i > 0
                 && grouped_starts.contains(&ms[i - 1].start)
-                && matches!(m.kind, Kind::Col(..) | Kind::Table(_))
+                && groupable(m)
                 && (ms[i - 1].end == m.start
                     || ms[i - 1].end + 1 == m.start && words_l[m.start - 1] == "and");
-            if marker_before(m) && matches!(m.kind, Kind::Col(..) | Kind::Table(_)) || chained {
+            if marker_before(m) && groupable(m) || chained {
                 grouped_starts.push(m.start);
             }
         }

@@ -105,6 +105,14 @@ impl Parser<'_> {
             if used[i] {
                 continue;
             }
+            // "at least one open case": existence, which the join to the cases says
+            if lw(&toks, i) == "at"
+                && lw(&toks, i + 1) == "least"
+                && matches!(lw(&toks, i + 2).as_str(), "one" | "a" | "an")
+            {
+                mark_used(&mut used, i..i + 3);
+                continue;
+            }
             let (op, width) = match (lw(&toks, i).as_str(), lw(&toks, i + 1).as_str()) {
                 ("above" | "over" | "exceeding" | "exceeds", _) => (">", 1),
                 ("greater" | "more" | "higher" | "larger" | "bigger", "than") => (">", 2),

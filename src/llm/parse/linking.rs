@@ -308,6 +308,16 @@ impl Parser<'_> {
             if !partial.is_empty() && !is_keyword(&span[0].lower) {
                 return Some(Kind::Col(partial, true));
             }
+            // the head noun of a longer table name ("event" of `usage_events`)
+            let heads: Vec<usize> = (0..self.s.tables.len())
+                .filter(|t| {
+                    let st = &self.t(*t).stems;
+                    st.len() >= 2 && st.last().map(String::as_str) == Some(w)
+                })
+                .collect();
+            if !heads.is_empty() && !is_keyword(&span[0].lower) {
+                return Some(Kind::Table(heads));
+            }
         }
         None
     }
@@ -549,7 +559,13 @@ impl Parser<'_> {
                     (Kind::Table(ts), Kind::Col(cs, p)) => {
                         let keep: Vec<ColAt> =
                             cs.iter().copied().filter(|c| ts.contains(&c.0)).collect();
-                        if !keep.is_empty() {
+                        // "tickets priority p2": the column qualifies the value after it, and
+                        // the table stays a mention of its own (the rows the question names)
+                        let value_next = ms.get(i + 2).is_some_and(|v| {
+                            v.start == b.end
+                                && matches!(&v.kind, Kind::Val(vs) if vs.iter().any(|x| keep.contains(&(x.0, x.1))))
+                        });
+                        if !keep.is_empty() && !value_next {
                             let p = *p;
                             let start = a.start;
                             ms[i + 1].kind = Kind::Col(keep, p);

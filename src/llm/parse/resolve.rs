@@ -85,6 +85,14 @@ impl Parser<'_> {
                             c.kind == ColKind::Bool && c.stems.last() == Some(&stem(&vs[0].2))
                         })
                     {
+                        let key = ColRef {
+                            table: 0,
+                            column: b.name.clone(),
+                        };
+                        if is_group_pos(m) {
+                            group_by.push(GroupKey::Column(key));
+                            continue;
+                        }
                         filters.push(Filter {
                             column: ColRef {
                                 table: 0,
