@@ -207,10 +207,18 @@ pub enum Link {
 pub struct Related {
     pub table: String,
     pub link: Link,
-    /// Column of the main table.
+    /// Column of the main table (or of the table `via` names).
     pub main_key: String,
     /// Column of this table.
     pub key: String,
+    /// The table `main_key` is on: 0 = the main one, k = the k-th related one (joined before
+    /// this one), for a join two keys away (usage → subscribers → plans).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub via: usize,
+}
+
+fn is_zero(v: &usize) -> bool {
+    *v == 0
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -430,8 +438,9 @@ impl QueryPlan {
             match r.link {
                 Link::Join => {
                     sql.push_str(&format!(
-                        " JOIN {} {a} ON t0.{} = {a}.{}",
+                        " JOIN {} {a} ON {}.{} = {a}.{}",
                         r.table,
+                        self.alias(r.via),
                         quote(&r.main_key),
                         quote(&r.key)
                     ));
@@ -519,6 +528,12 @@ impl QueryPlan {
         if let Some(t) = &self.time {
             mark(&t.column);
         }
+        // a join two keys away needs the table it goes through
+        for i in (0..self.related.len()).rev() {
+            if used[i + 1] {
+                used[self.related[i].via] = true;
+            }
+        }
         if used.iter().all(|u| *u) {
             return;
         }
@@ -535,6 +550,9 @@ impl QueryPlan {
             i += 1;
             used[i]
         });
+        for r in &mut self.related {
+            r.via = map[r.via];
+        }
         let remap = |c: &mut ColRef| c.table = map[c.table];
         self.columns.iter_mut().for_each(remap);
         self.measures

@@ -169,6 +169,23 @@ fn argmax_returns_the_entity() {
         &sql(&garden(), "which supplier has the highest rating"),
         &["t0.supplier_id", "ORDER BY t0.rating DESC LIMIT 1"],
     );
+    // the entity named before "with the highest …"
+    has(
+        &sql(&garden(), "the active supplier with the highest rating"),
+        &[
+            "t0.supplier_id",
+            "t0.is_active = true",
+            "ORDER BY t0.rating DESC LIMIT 1",
+        ],
+    );
+    has(
+        &sql(&clinic(), "patient in cardio with the lowest age"),
+        &[
+            "t0.patient_id",
+            "t0.ward = 'cardio'",
+            "ORDER BY t0.age ASC LIMIT 1",
+        ],
+    );
     has(
         &sql(&clinic(), "the 3 largest visits by fee"),
         &["t0.visit_id", "ORDER BY", "DESC LIMIT 3"],
@@ -376,6 +393,7 @@ fn music() -> SchemaInfo {
         "music.plays",
         vec![
             id("play_id", "PL", true),
+            id("track_id", "TR", false),
             col("device", ColKind::Text, &["phone", "web", "car"]),
             col("offline", ColKind::Bool, &[]),
             col("played_at", ColKind::Timestamp, &[]),
@@ -392,7 +410,73 @@ fn music() -> SchemaInfo {
         ],
         Some("opened_at"),
     );
-    SchemaInfo::new(vec![plays, requests], (0, 0))
+    let tracks = table(
+        "music.tracks",
+        vec![
+            id("track_id", "TR", true),
+            id("artist_id", "AR", false),
+            col("genre", ColKind::Text, &["jazz", "folk"]),
+        ],
+        None,
+    );
+    let artists = table(
+        "music.artists",
+        vec![
+            id("artist_id", "AR", true),
+            col("label", ColKind::Text, &["Blue Owl", "Grey Fox"]),
+        ],
+        None,
+    );
+    SchemaInfo::new(vec![plays, requests, tracks, artists], (0, 0))
+}
+
+/// school.grades (grade_id, student_id, score) → school.students (student_id, class_id) →
+/// school.classes (class_id, teacher): a chain of keys.
+fn school() -> SchemaInfo {
+    let grades = table(
+        "school.grades",
+        vec![
+            id("grade_id", "GR", true),
+            id("student_id", "ST", false),
+            col("score", ColKind::Number, &[]),
+        ],
+        None,
+    );
+    let students = table(
+        "school.students",
+        vec![id("student_id", "ST", true), id("class_id", "CL", false)],
+        None,
+    );
+    let classes = table(
+        "school.classes",
+        vec![
+            id("class_id", "CL", true),
+            col("teacher", ColKind::Text, &["Ms Reed", "Mr Cole"]),
+        ],
+        None,
+    );
+    SchemaInfo::new(vec![grades, students, classes], (0, 0))
+}
+
+#[test]
+fn a_column_two_keys_away_joins_through_the_table_between() {
+    has(
+        &sql(&music(), "number of plays by artist label"),
+        &[
+            "JOIN music.tracks t1 ON t0.track_id = t1.track_id",
+            "JOIN music.artists t2 ON t1.artist_id = t2.artist_id",
+            "GROUP BY t2.label",
+        ],
+    );
+    has(
+        &sql(&school(), "average score by class teacher"),
+        &[
+            "AVG(t0.score)",
+            "JOIN school.students t1 ON t0.student_id = t1.student_id",
+            "JOIN school.classes t2 ON t1.class_id = t2.class_id",
+            "GROUP BY t2.teacher",
+        ],
+    );
 }
 
 #[test]
@@ -423,7 +507,11 @@ fn nobody_is_an_absence_of_related_rows() {
 fn the_head_noun_of_a_two_word_table_name_names_it() {
     has(
         &sql(&music(), "when was the first billing request today"),
-        &["MIN(t0.opened_at)", "FROM music.support_requests", "'billing'"],
+        &[
+            "MIN(t0.opened_at)",
+            "FROM music.support_requests",
+            "'billing'",
+        ],
     );
     has(
         &sql(&music(), "how many login requests"),

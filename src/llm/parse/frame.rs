@@ -150,7 +150,27 @@ impl Parser<'_> {
                         ));
             let numeric =
                 matches!(&m.kind, Kind::Col(cs, _) if cs.iter().any(|c| self.c(*c).kind.numeric()));
-            (before_ok || adjective_ok && !numeric)
+            // "the supplier with the highest rating": the rows ranked by the column after
+            let w = |k: usize| words_l.get(k).map(String::as_str).unwrap_or("");
+            let with_ok = matches!(m.kind, Kind::Table(_))
+                && !words_l.iter().any(|w| w == "when")
+                && which_pos.is_none()
+                && limit.is_none()
+                && !time.bucket_is_target
+                && {
+                    // past the conditions on it ("patient in cardio with …")
+                    let mut k = m.end;
+                    while k < m.end + 4
+                        && (is_stopword(w(k)) && !matches!(w(k), "with" | "has" | "had")
+                            || ms.iter().any(|o| o.start <= k && k < o.end))
+                    {
+                        k += 1;
+                    }
+                    matches!(w(k), "with" | "having" | "has" | "had")
+                        && (k + 1..k + 3)
+                            .any(|j| MAX_WORDS.contains(&w(j)) || MIN_WORDS.contains(&w(j)))
+                };
+            (before_ok || adjective_ok && !numeric || with_ok)
                 && matches!(m.kind, Kind::Table(_) | Kind::Col(..))
         });
         // The explicit measure: an aggregation word and the numeric column after it. In a

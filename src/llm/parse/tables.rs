@@ -30,6 +30,30 @@ impl Parser<'_> {
                 return Some(related.len());
             }
         }
+        // two keys away, through a table the main one joins ("charge by plan tier": usage
+        // → subscribers → plans); only along joins, each row has one partner
+        for &c in cands {
+            for mid in 0..self.s.tables.len() {
+                let (Some(first), Some(mut second)) = (self.relate(main, mid), self.relate(mid, c))
+                else {
+                    continue;
+                };
+                if first.link != Link::Join || second.link != Link::Join || mid == c {
+                    continue;
+                }
+                let at = match related.iter().position(|r| r.table == first.table) {
+                    Some(p) if related[p].link == Link::Join && related[p].via == 0 => p + 1,
+                    Some(_) => continue,
+                    None => {
+                        related.push(first);
+                        related.len()
+                    }
+                };
+                second.via = at;
+                related.push(second);
+                return Some(related.len());
+            }
+        }
         None
     }
 
@@ -60,6 +84,7 @@ impl Parser<'_> {
                 link: Link::Join,
                 main_key: pk.to_string(),
                 key: pk.to_string(),
+                via: 0,
             });
         }
         if let Some(pk) = m.pk()
@@ -70,6 +95,7 @@ impl Parser<'_> {
                 link: Link::Semi,
                 main_key: pk.to_string(),
                 key: pk.to_string(),
+                via: 0,
             });
         }
         None
