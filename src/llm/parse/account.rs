@@ -395,6 +395,8 @@ impl Parser<'_> {
                 tr.time.bucket.map(|u| u.name()).unwrap_or("")
             ));
         }
+        // a value or phrase of a table the plan cannot reach
+        missed.extend(tr.dropped.iter().cloned());
         // a column named in the question that the plan does not use
         for (text, cols) in &tr.columns {
             if !cols.iter().any(|c| names.contains(&c.as_str())) {
@@ -449,6 +451,8 @@ pub(super) struct Trace {
     pub heads: Vec<usize>,
     /// Shape words a stage took before the plan was shaped ("least" of "at least 4").
     pub consumed: Vec<usize>,
+    /// Mentions no table the plan reaches could take, as written.
+    pub dropped: Vec<String>,
 }
 
 fn pruned(mut plan: QueryPlan) -> QueryPlan {

@@ -44,6 +44,7 @@ impl Parser<'_> {
             mut filters,
             mut group_by,
             unresolved,
+            dropped,
             mut group_entity,
             mut entity_name,
             ..
@@ -55,6 +56,7 @@ impl Parser<'_> {
         let has = |w: &[&str]| words_l.iter().any(|x| w.contains(&x.as_str()));
         let trace = |unresolved: usize| Trace {
             unresolved,
+            dropped: dropped.clone(),
             ..f.trace.clone()
         };
         // ---- shapes: rankings, trends, breakdowns, plain

@@ -549,3 +549,60 @@ fn two_share_words_name_one_share() {
         &["100.0 * SUM(CASE WHEN t0.status = 'disputed'"],
     );
 }
+
+#[test]
+fn a_constraint_on_a_table_out_of_reach_is_named() {
+    // clinic.rooms relates to nothing: its value cannot narrow the visits
+    let mut tables = clinic().tables;
+    tables.push(table(
+        "clinic.rooms",
+        vec![
+            id("room_id", "RM", true),
+            col("floor", ColKind::Text, &["upper", "lower"]),
+        ],
+        None,
+    ));
+    let s = SchemaInfo::new(tables, (0, 0));
+    let u = unmatched(&s, "how many cancelled visits on the upper floor");
+    assert!(u.iter().any(|p| p.contains("upper")), "{u:?}");
+    // a table out of reach, named only to narrow
+    let mut tables = garden().tables;
+    tables.push(table(
+        "garden.greenhouses",
+        vec![
+            id("greenhouse_id", "GH", true),
+            col("climate", ColKind::Text, &["tropical", "arid"]),
+        ],
+        None,
+    ));
+    let s = SchemaInfo::new(tables, (0, 0));
+    let u = unmatched(&s, "total of disputed invoices for greenhouses");
+    assert!(u.iter().any(|p| p.contains("greenhouses")), "{u:?}");
+}
+
+#[test]
+fn words_that_each_name_a_value_are_values_not_a_phrase_of_text() {
+    // notes holds the phrase "seeds still disputed", but "seeds" is a category and
+    // "disputed" a status: without a cue word ("mentioning") they are those values
+    let mut s = garden();
+    let mut notes = col("notes", ColKind::Text, &[]);
+    notes.free_text = true;
+    let ws = ["seeds", "still", "disputed"];
+    for n in 1..=3 {
+        for g in ws.windows(n) {
+            notes
+                .phrases
+                .insert(g.iter().map(|w| stem(w)).collect::<Vec<_>>().join(" "));
+        }
+    }
+    s.tables[1].columns.push(notes);
+    let s = SchemaInfo::new(s.tables, (0, 0));
+    let q = sql(&s, "how many invoices for seeds still disputed");
+    has(&q, &["t0.category = 'seeds'", "t0.status = 'disputed'"]);
+    assert!(!q.contains("LIKE"), "{q}");
+    // with a cue it is the text
+    has(
+        &sql(&s, "how many invoices mentioning seeds still disputed"),
+        &["LIKE"],
+    );
+}

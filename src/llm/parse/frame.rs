@@ -364,6 +364,7 @@ impl Parser<'_> {
                 guesses: usize::from(guessed),
                 heads,
                 consumed: consumed_early,
+                dropped: Vec::new(),
             },
         })
     }

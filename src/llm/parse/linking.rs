@@ -289,7 +289,34 @@ impl Parser<'_> {
         if !cols.is_empty() {
             return Some(Kind::Col(cols, false));
         }
-        if len >= 3 {
+        // a phrase of a free-text column, unless part of it is a value of a column of its
+        // own ("cell ldn-0116" is the cell, not the words of a summary)
+        let catalog_word = |w: &str| {
+            self.s
+                .lexicon
+                .values
+                .get(w)
+                .is_some_and(|vs| vs.iter().any(|v| !self.c((v.0, v.1)).free_text))
+                || self
+                    .columns_where(|c| !c.free_text && c.stems.last().is_some_and(|l| l == w))
+                    .len()
+                    > 0
+        };
+        // "data while roaming": words that each name a value or column are those, not a
+        // phrase of some text column (without a cue such as "mentioning")
+        let holds_value = || {
+            stems.iter().filter(|w| catalog_word(w)).count() >= 2
+                || (2..len).any(|k| {
+                    stems.windows(k).any(|w| {
+                        self.s
+                            .lexicon
+                            .values
+                            .get(&w.join(" "))
+                            .is_some_and(|vs| vs.iter().any(|v| !self.c((v.0, v.1)).free_text))
+                    })
+                })
+        };
+        if len >= 3 && !holds_value() {
             let text: Vec<ColAt> =
                 self.columns_where(|c| c.free_text && c.phrases.contains(phrase));
             if !text.is_empty() {

@@ -20,6 +20,8 @@ pub(super) struct Resolved {
     pub group_by: Vec<GroupKey>,
     /// Mentions no table the main one reaches could take.
     pub unresolved: usize,
+    /// Those mentions as written: constraints the plan cannot carry, which the reply names.
+    pub dropped: Vec<String>,
     /// The ranked entity's key, with the mention's position.
     pub group_entity: Option<(usize, ColRef)>,
     /// Where an absence ("with no invoices") made an anti-join.
@@ -45,6 +47,14 @@ impl Parser<'_> {
         let mt = self.t(main);
         let distinct_entity = f.distinct_entity.as_ref();
         let is_group_pos = |m: &Mention| f.is_group_pos(m);
+        let span_text = |m: &Mention| {
+            toks[m.start..m.end]
+                .iter()
+                .map(|t| t.raw.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let mut dropped: Vec<String> = Vec::new();
         let has = |w: &[&str]| q.has(w);
         let mut related: Vec<Related> = Vec::new();
         let mut filters: Vec<Filter> = Vec::new();
@@ -103,7 +113,15 @@ impl Parser<'_> {
                         continue;
                     }
                     let Some(k) = self.resolve(main, &mut related, &tabs) else {
-                        unresolved += 1;
+                        // "created between …": the verb of the main table's time column
+                        // (which the time range takes), not another table's status
+                        let verb_of_time = named_time
+                            .as_ref()
+                            .is_some_and(|(p, _)| (m.start..m.end).contains(p));
+                        if !verb_of_time {
+                            unresolved += 1;
+                            dropped.push(span_text(m));
+                        }
                         continue;
                     };
                     let ti = self.table_idx(main, &related, k);
@@ -161,6 +179,7 @@ impl Parser<'_> {
                     let tabs = if tabs.is_empty() { vec![main] } else { tabs };
                     let Some(k) = self.resolve(main, &mut related, &tabs) else {
                         unresolved += 1;
+                        dropped.push(span_text(m));
                         continue;
                     };
                     let ti = self.table_idx(main, &related, k);
@@ -246,6 +265,7 @@ impl Parser<'_> {
                     let tabs: Vec<usize> = cs.iter().map(|c| c.0).collect();
                     let Some(k) = self.resolve(main, &mut related, &tabs) else {
                         unresolved += 1;
+                        dropped.push(span_text(m));
                         continue;
                     };
                     let ti = self.table_idx(main, &related, k);
@@ -284,6 +304,7 @@ impl Parser<'_> {
                         anti_at = Some(m.start);
                     } else {
                         unresolved += 1;
+                        dropped.push(span_text(m));
                     }
                 }
                 Kind::Table(ts) => {
@@ -319,8 +340,12 @@ impl Parser<'_> {
                     } else if !ts.contains(&main)
                         && distinct_entity.map(|d| d.start != m.start).unwrap_or(true)
                     {
-                        // a related table named only to join through ("premium customers")
-                        let _ = self.resolve(main, &mut related, ts);
+                        // a related table named only to join through ("premium customers");
+                        // one the main table cannot reach is a constraint it cannot carry
+                        if self.resolve(main, &mut related, ts).is_none() {
+                            unresolved += 1;
+                            dropped.push(span_text(m));
+                        }
                     }
                 }
             }
@@ -494,6 +519,7 @@ impl Parser<'_> {
             filters,
             group_by,
             unresolved,
+            dropped,
             group_entity,
             anti_at,
             named_time,
