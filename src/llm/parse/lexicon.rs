@@ -223,3 +223,53 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lex(q: &str) -> Question {
+        let s = super::super::tests::schema();
+        Parser::new(&s, None).lex(q, 0)
+    }
+
+    #[test]
+    fn thresholds_in_their_written_forms() {
+        let th = |q: &str| -> Vec<(&'static str, f64)> {
+            lex(q).thresholds.iter().map(|t| (t.1, t.2)).collect()
+        };
+        assert_eq!(th("tickets over 2.5k minutes"), vec![(">", 2500.0)]);
+        assert_eq!(
+            th("resolution minutes of 1,000 or more"),
+            vec![(">=", 1000.0)]
+        );
+        assert_eq!(th("at least 4 tickets"), vec![(">=", 4.0)]);
+        assert_eq!(
+            th("resolution minutes between 2 and 5"),
+            vec![(">=", 2.0), ("<=", 5.0)]
+        );
+        assert_eq!(th("50 or fewer tickets"), vec![("<=", 50.0)]);
+    }
+
+    #[test]
+    fn at_least_one_is_existence_not_a_threshold() {
+        let q = lex("agents with at least one urgent ticket");
+        assert!(q.thresholds.is_empty());
+        assert!(q.used[2] && q.used[3] && q.used[4]);
+    }
+
+    #[test]
+    fn a_limit_and_its_position() {
+        assert_eq!(lex("top 5 agents by tickets").limit, Some((1, 5)));
+        assert_eq!(lex("the 3 slowest tickets").limit, Some((1, 3)));
+        assert_eq!(lex("tickets over 5 minutes").limit, None);
+    }
+
+    #[test]
+    fn typos_of_catalog_and_shape_words_are_corrected_and_counted() {
+        let q = lex("avrage resolution minutes of escalatd tickets");
+        assert_eq!(q.words[0], "average");
+        assert_eq!(q.toks[4].stem, stem("escalated"));
+        assert_eq!(q.typos, 2);
+    }
+}

@@ -185,7 +185,7 @@ mod tests {
     }
 
     /// Two tables no dataset of the project has: tickets and agents.
-    fn schema() -> SchemaInfo {
+    pub(super) fn schema() -> SchemaInfo {
         let mut agent_id = col("agent_id", ColKind::Text, &[], false);
         agent_id.id_shape = Some(super::super::schema::IdShape {
             prefix: "AG".into(),

@@ -79,3 +79,39 @@ impl Parser<'_> {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(q: &str) -> Shape {
+        let s = super::super::tests::schema();
+        Shape::of(&Parser::new(&s, None).lex(q, 0))
+    }
+
+    #[test]
+    fn the_shape_words() {
+        let s = shape("how many tickets per agent");
+        assert!(s.count && s.aggregate && s.grouped && !s.when && !s.how_much);
+        let s = shape("when was the last urgent ticket opened");
+        assert!(s.when && !s.count && !s.aggregate);
+        let s = shape("how much did resolution take on average");
+        assert!(s.how_much && s.aggregate);
+        // "how much is T1" looks up
+        let s = shape("how much is ticket T1");
+        assert!(s.how_much && !s.aggregate, "{:?}", (s.count, s.aggregate));
+        assert!(shape("tickets per hour").grouped);
+    }
+
+    #[test]
+    fn a_ranking_inside_every_group_is_not_built() {
+        let s = super::super::tests::schema();
+        let p = Parser::new(&s, None);
+        let mut q = p.lex("the most recent ticket of each agent", 0);
+        let (ms, _) = p.mentions(&mut q);
+        assert!(p.unsupported_shape(&q, &ms).is_some());
+        let mut q = p.lex("highest resolution minutes per agent", 0);
+        let (ms, _) = p.mentions(&mut q);
+        assert!(p.unsupported_shape(&q, &ms).is_none());
+    }
+}
