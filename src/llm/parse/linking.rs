@@ -297,10 +297,9 @@ impl Parser<'_> {
                 .values
                 .get(w)
                 .is_some_and(|vs| vs.iter().any(|v| !self.c((v.0, v.1)).free_text))
-                || self
+                || !self
                     .columns_where(|c| !c.free_text && c.stems.last().is_some_and(|l| l == w))
-                    .len()
-                    > 0
+                    .is_empty()
         };
         // "data while roaming": words that each name a value or column are those, not a
         // phrase of some text column (without a cue such as "mentioning")
