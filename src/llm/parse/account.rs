@@ -346,7 +346,7 @@ impl Parser<'_> {
                     && used[i - 1]
                 || tr.heads.contains(&i)
                 // "what share … as a percentage": every share word names the one share
-                || super::measures::SHARE_WORDS.contains(&words_l[i])
+                || super::shares::SHARE_WORDS.contains(&words_l[i])
                     && plan.measures.iter().any(|m| m.agg == Agg::Share);
             if consumed {
                 used[i] = true;

@@ -8,7 +8,7 @@ use super::mention::{Kind, Mention};
 use super::resolve::Resolved;
 use super::shape::Shape;
 use super::words::*;
-use super::{Parsed, Parser, Trace, measures};
+use super::{Parsed, Parser, Trace, shares};
 use crate::llm::plan::*;
 use crate::llm::schema::{ColKind, MAX_CATEGORICAL};
 use crate::llm::text::stem;
@@ -239,7 +239,7 @@ impl Parser<'_> {
             })
             .filter(|c| !filters.iter().any(|f| f.column == *c))
             .collect();
-        let share_q = has(measures::SHARE_WORDS);
+        let share_q = has(shares::SHARE_WORDS);
         if measure.is_none()
             && !count_q
             && !share_q
@@ -347,7 +347,7 @@ impl Parser<'_> {
             column: None,
         });
         // ---- shares and several measures
-        let share = if has(measures::SHARE_WORDS) {
+        let share = if has(shares::SHARE_WORDS) {
             let of = measure.column.clone().filter(|_| measure.agg == Agg::Sum);
             let table_of = |k: usize| self.table_idx(main, &related, k);
             self.share_measure(toks, ms, &mut filters, &table_of, of, used)

@@ -2,14 +2,13 @@
 //! names, observed values, id shapes, phrases of free-text columns), exact and fuzzy, with
 //! the sentence encoder for words that only match in meaning; then a small grammar of
 //! question shapes (counts, measures, breakdowns, trends, rankings, lookups, joins).
-
 //!
 //! A pipeline of stages, each a file: [`lexicon`] (tokens, typos, numbers, time, limit) →
 //! [`linking`] (mentions) → [`shape`] (what is asked) → [`frame`] (the main table and the
 //! roles of mentions) → [`resolve`] (filters, groups, joins, comparisons) → [`timerange`] →
 //! [`measure`] → [`assemble`] (the plan's shape) → [`account`] (every word accounted for,
 //! or a clarification; the confidence). Special shapes sit beside them: [`lookup`] (a row
-//! by its id), [`absence`] (null and anti-join), [`measures`] (shares, several measures).
+//! by its id), [`absence`] (null and anti-join), [`shares`] (shares, several measures).
 
 mod absence;
 mod account;
@@ -21,10 +20,10 @@ mod lexicon;
 mod linking;
 mod lookup;
 mod measure;
-mod measures;
 mod mention;
 mod resolve;
 mod shape;
+mod shares;
 mod tables;
 mod timerange;
 mod words;
