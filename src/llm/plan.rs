@@ -696,7 +696,7 @@ impl QueryPlan {
         parts.retain(|p| !p.is_empty());
         for r in &self.related {
             if r.link == Link::Anti {
-                parts.push(format!("with no matching row in {}", r.table));
+                parts.push(format!("no row of {} matches", r.table));
             }
         }
         if let Some((c, id)) = &self.lookup {

@@ -109,6 +109,24 @@ impl Parser<'_> {
         }
         let mut plain_rank = false;
         if let Some((_, key)) = group_entity.clone() {
+            // "biggest data session today - which cell was it on?": a superlative before the
+            // "which" may rank single rows, not groups, and nothing says by which column
+            if let (Some((sp, _)), Some(wp)) = (superlative, which_pos)
+                && sp < wp
+                && f.numeric.is_empty()
+                && f.measure_col.is_none()
+            {
+                let entity = key.column.replace('_', " ");
+                return Parsed::Clarify {
+                    message: format!(
+                        "Two readings: the {entity} with the most rows, or the {entity} of the single {} row (by which column?). Ask \"which {entity} had the most …\" or \"the {entity} of the … with the highest <column>\".",
+                        words_l[sp]
+                    ),
+                    candidates: self.s.overview(),
+                    understood: None,
+                    unmatched: vec![words_l[sp].clone()],
+                };
+            }
             if rank_entity
                 .map(|m| matches!(&m.kind, Kind::Table(ts) if ts.contains(&main)))
                 .unwrap_or(false)

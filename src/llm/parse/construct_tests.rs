@@ -606,3 +606,20 @@ fn words_that_each_name_a_value_are_values_not_a_phrase_of_text() {
         &["LIKE"],
     );
 }
+
+#[test]
+fn a_superlative_before_which_asks_which_reading() {
+    // the single largest invoice's supplier, or the supplier with the most invoices?
+    let u = unmatched(
+        &garden(),
+        "largest invoice today - which supplier was it from?",
+    );
+    assert_eq!(u, vec!["largest".to_string()]);
+    let u = unmatched(&clinic(), "the busiest visit kind, which patient was it");
+    assert!(!u.is_empty());
+    // after the "which" it ranks the groups
+    has(
+        &sql(&garden(), "which supplier has the most invoices"),
+        &["GROUP BY t0.supplier_id", "ORDER BY COUNT(*) DESC LIMIT 1"],
+    );
+}
