@@ -237,7 +237,8 @@ impl Assistant {
                     unmatched,
                 } => Parsed::Clarify {
                     message,
-                    candidates: closest(&snap, &encoder, &question).unwrap_or(candidates),
+                    candidates: closest(&snap, &encoder, &cache, &question, &unmatched)
+                        .unwrap_or(candidates),
                     understood,
                     unmatched,
                 },
@@ -314,17 +315,32 @@ fn round3(x: f64) -> f64 {
     (x * 1e3).round() / 1e3
 }
 
-/// The columns closest in meaning to the question, best first, then every table with its
-/// columns: what a clarification offers.
-fn closest(snap: &Snapshot, encoder: &Encoder, question: &str) -> Option<Vec<String>> {
-    let q = encoder.embed(&[question]).ok()?.pop()?;
+/// The columns closest in meaning to what was not understood (else the question), best
+/// first, then every table with its columns: what a clarification offers.
+fn closest(
+    snap: &Snapshot,
+    encoder: &Encoder,
+    cache: &Mutex<EmbeddingCache>,
+    question: &str,
+    unmatched: &[String],
+) -> Option<Vec<String>> {
+    // the phrases not understood (short, cached like linked words), else the whole question
+    // (not cached: questions are unbounded)
+    let probes: Vec<Arc<Vec<f32>>> = if unmatched.is_empty() {
+        vec![Arc::new(encoder.embed(&[question]).ok()?.pop()?)]
+    } else {
+        embed_all(encoder, cache, unmatched).ok()?;
+        let c = cache.lock();
+        unmatched.iter().filter_map(|u| c.get(u).cloned()).collect()
+    };
     let mut scored: Vec<(f32, String)> = snap
         .columns
         .iter()
         .filter_map(|(t, c, e)| {
             let table = snap.schema.tables.get(*t)?;
             let col = table.columns.get(*c)?;
-            (col.name != "_ts").then(|| (cosine(&q, e), format!("{}.{}", table.name, col.name)))
+            let score = probes.iter().map(|p| cosine(p, e)).fold(f32::MIN, f32::max);
+            (col.name != "_ts").then(|| (score, format!("{}.{}", table.name, col.name)))
         })
         .collect();
     scored.sort_by(|a, b| b.0.partial_cmp(&a.0).unwrap_or(std::cmp::Ordering::Equal));
