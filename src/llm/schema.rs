@@ -352,22 +352,27 @@ async fn column_info(
     info.free_text = info.id_shape.is_none() && values.len() > 8 && avg_words >= 2.5;
     if info.free_text {
         for v in &values {
-            let raw = super::text::words(v);
-            let ws: Vec<String> = raw.iter().map(|w| stem(w)).collect();
-            for n in 1..=4 {
-                for g in ws.windows(n) {
-                    info.phrases.insert(g.join(" "));
-                }
-                // as written too, so a LIKE pattern can use the question's own words
-                for g in raw.windows(n) {
-                    info.phrases.insert(format!("={}", g.join(" ")));
-                }
-            }
+            add_phrases(&mut info.phrases, v);
         }
     } else if info.id_shape.is_none() && values.len() <= MAX_NAMED {
         info.values = values;
     }
     info
+}
+
+/// The word n-grams (1–4) of a free-text value, stemmed, and as written with a leading `=`
+/// so a LIKE pattern can use the question's own words.
+pub(crate) fn add_phrases(phrases: &mut HashSet<String>, v: &str) {
+    let raw = super::text::words(v);
+    let ws: Vec<String> = raw.iter().map(|w| stem(w)).collect();
+    for n in 1..=4 {
+        for g in ws.windows(n) {
+            phrases.insert(g.join(" "));
+        }
+        for g in raw.windows(n) {
+            phrases.insert(format!("={}", g.join(" ")));
+        }
+    }
 }
 
 /// Ids share one letter prefix and one digit count (`T00000042`, `A106625`).

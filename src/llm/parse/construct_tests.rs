@@ -553,29 +553,31 @@ fn two_share_words_name_one_share() {
 #[test]
 fn a_constraint_on_a_table_out_of_reach_is_named() {
     // clinic.rooms relates to nothing: its value cannot narrow the visits
-    let mut tables = clinic().tables;
-    tables.push(table(
-        "clinic.rooms",
-        vec![
-            id("room_id", "RM", true),
-            col("floor", ColKind::Text, &["upper", "lower"]),
-        ],
-        None,
-    ));
-    let s = SchemaInfo::new(tables, (0, 0));
+    let s = with_table(
+        clinic(),
+        table(
+            "clinic.rooms",
+            vec![
+                id("room_id", "RM", true),
+                col("floor", ColKind::Text, &["upper", "lower"]),
+            ],
+            None,
+        ),
+    );
     let u = unmatched(&s, "how many cancelled visits on the upper floor");
     assert!(u.iter().any(|p| p.contains("upper")), "{u:?}");
     // a table out of reach, named only to narrow
-    let mut tables = garden().tables;
-    tables.push(table(
-        "garden.greenhouses",
-        vec![
-            id("greenhouse_id", "GH", true),
-            col("climate", ColKind::Text, &["tropical", "arid"]),
-        ],
-        None,
-    ));
-    let s = SchemaInfo::new(tables, (0, 0));
+    let s = with_table(
+        garden(),
+        table(
+            "garden.greenhouses",
+            vec![
+                id("greenhouse_id", "GH", true),
+                col("climate", ColKind::Text, &["tropical", "arid"]),
+            ],
+            None,
+        ),
+    );
     let u = unmatched(&s, "total of disputed invoices for greenhouses");
     assert!(u.iter().any(|p| p.contains("greenhouses")), "{u:?}");
 }
@@ -584,19 +586,7 @@ fn a_constraint_on_a_table_out_of_reach_is_named() {
 fn words_that_each_name_a_value_are_values_not_a_phrase_of_text() {
     // notes holds the phrase "seeds still disputed", but "seeds" is a category and
     // "disputed" a status: without a cue word ("mentioning") they are those values
-    let mut s = garden();
-    let mut notes = col("notes", ColKind::Text, &[]);
-    notes.free_text = true;
-    let ws = ["seeds", "still", "disputed"];
-    for n in 1..=3 {
-        for g in ws.windows(n) {
-            notes
-                .phrases
-                .insert(g.iter().map(|w| stem(w)).collect::<Vec<_>>().join(" "));
-        }
-    }
-    s.tables[1].columns.push(notes);
-    let s = SchemaInfo::new(s.tables, (0, 0));
+    let s = with_text(garden(), 1, "notes", &["seeds still disputed"]);
     let q = sql(&s, "how many invoices for seeds still disputed");
     has(&q, &["t0.category = 'seeds'", "t0.status = 'disputed'"]);
     assert!(!q.contains("LIKE"), "{q}");
@@ -621,5 +611,85 @@ fn a_superlative_before_which_asks_which_reading() {
     has(
         &sql(&garden(), "which supplier has the most invoices"),
         &["GROUP BY t0.supplier_id", "ORDER BY COUNT(*) DESC LIMIT 1"],
+    );
+}
+
+/// `s` with one more table.
+fn with_table(s: SchemaInfo, t: TableInfo) -> SchemaInfo {
+    let mut tables = s.tables;
+    tables.push(t);
+    SchemaInfo::new(tables, (0, 0))
+}
+
+/// `schema` with a free-text column on table `t` whose rows hold `texts`.
+fn with_text(s: SchemaInfo, t: usize, name: &str, texts: &[&str]) -> SchemaInfo {
+    let mut tables = s.tables;
+    let mut c = col(name, ColKind::Text, &[]);
+    c.free_text = true;
+    for text in texts {
+        crate::llm::schema::add_phrases(&mut c.phrases, text);
+    }
+    tables[t].columns.push(c);
+    SchemaInfo::new(tables, (0, 0))
+}
+
+#[test]
+fn text_mentions_without_quotes() {
+    let g = with_text(
+        garden(),
+        1,
+        "remarks",
+        &["pallet arrived with a cracked lid", "late delivery again"],
+    );
+    has(
+        &sql(&g, "invoices mentioning a cracked lid"),
+        &["LIKE '%cracked lid%'"],
+    );
+    let c = with_text(
+        clinic(),
+        1,
+        "summary",
+        &[
+            "patient reports a sharp back pain",
+            "follow up on blood test",
+        ],
+    );
+    has(
+        &sql(&c, "how many visits about back pain"),
+        &["COUNT(*)", "LIKE '%back pain%'"],
+    );
+}
+
+#[test]
+fn a_measure_of_one_entity_is_its_own_column() {
+    let q = sql(&garden(), "what did invoice IN0042 come to");
+    has(&q, &["t0.total", "t0.invoice_id = 'IN0042'"]);
+    assert!(!q.contains("SUM("), "{q}");
+    let q = sql(&clinic(), "how much was visit VI0007");
+    has(&q, &["t0.fee", "t0.visit_id = 'VI0007'"]);
+    assert!(!q.contains("SUM("), "{q}");
+}
+
+#[test]
+fn tables_whose_names_share_a_word() {
+    // garden.invoices and archive.invoices: the question's other words decide
+    let s = with_table(
+        garden(),
+        table(
+            "archive.invoices",
+            vec![
+                id("invoice_id", "IN", true),
+                col("archived_reason", ColKind::Text, &["expired", "merged"]),
+            ],
+            None,
+        ),
+    );
+    has(
+        &sql(&s, "how many invoices are disputed"),
+        &["FROM garden.invoices"],
+    );
+    has(
+        &sql(&s, "how many invoices with archived reason expired"),
+        &["FROM archive.invoices"],
     );
 }

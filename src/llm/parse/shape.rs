@@ -28,9 +28,9 @@ impl Shape {
         let number_of = q.words.windows(2).any(|w| w[0] == "number" && w[1] == "of");
         let count = (has(&["how"]) && has(&["many"])) || has(&["count", "counts"]) || number_of;
         let how_much = has(&["how"]) && has(&["much"]);
-        // "how much did C1 spend" aggregates; "how much is P1" looks up
+        // "how much did C1 spend" aggregates; "how much is P1", "how much was V7" look up
         let aggregate = count
-            || how_much && (has(MONEY_WORDS) || has(&["did", "does", "do", "were", "was"]))
+            || how_much && (has(MONEY_WORDS) || has(&["did", "does", "do"]))
             || has(MONEY_WORDS)
             || has(SUM_WORDS)
             || has(AVG_WORDS)
