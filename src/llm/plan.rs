@@ -258,6 +258,31 @@ pub enum Output {
 }
 
 impl QueryPlan {
+    /// The rows of `table` themselves (no measure, no order): columns to show, with the
+    /// conditions on them.
+    pub fn rows(
+        table: String,
+        related: Vec<Related>,
+        columns: Vec<ColRef>,
+        group_by: Vec<GroupKey>,
+        filters: Vec<Filter>,
+        time: Option<TimeRange>,
+    ) -> Self {
+        QueryPlan {
+            table,
+            related,
+            columns,
+            measures: Vec::new(),
+            group_by,
+            filters,
+            time,
+            order: None,
+            limit: None,
+            lookup: None,
+            hide_measure: false,
+        }
+    }
+
     pub fn outputs(&self) -> Vec<Output> {
         let mut out: Vec<Output> = self.group_by.iter().cloned().map(Output::Key).collect();
         out.extend(self.columns.iter().cloned().map(Output::Column));

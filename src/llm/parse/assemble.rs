@@ -266,19 +266,14 @@ impl Parser<'_> {
             && !attrs.is_empty()
             && filters.iter().any(identifies)
         {
-            let plan = QueryPlan {
-                table: mt.name.clone(),
+            let plan = QueryPlan::rows(
+                mt.name.clone(),
                 related,
-                columns: attrs,
-                measures: Vec::new(),
+                attrs,
                 group_by,
                 filters,
-                time: time_range,
-                order: None,
-                limit: None,
-                lookup: None,
-                hide_measure: false,
-            };
+                time_range,
+            );
             return self.finish(plan, toks, used, &trace(unresolved));
         }
         // "list the customers in LATAM with a risk score above 0.8": the rows themselves
@@ -344,19 +339,14 @@ impl Parser<'_> {
                     columns.push(f.column.clone());
                 }
             }
-            let plan = QueryPlan {
-                table: mt.name.clone(),
+            let plan = QueryPlan::rows(
+                mt.name.clone(),
                 related,
                 columns,
-                measures: Vec::new(),
                 group_by,
                 filters,
-                time: time_range,
-                order: None,
-                limit: None,
-                lookup: None,
-                hide_measure: false,
-            };
+                time_range,
+            );
             return self.finish(plan, toks, used, &trace(unresolved));
         }
         let measure = measure.unwrap_or(Measure {
