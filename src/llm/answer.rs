@@ -17,8 +17,17 @@ fn show(v: &Json) -> String {
     }
 }
 
-/// One or two sentences stating the result.
+/// One or two sentences stating the result, then the choices the question left open.
 pub fn describe(plan: &QueryPlan, r: &QueryResult) -> String {
+    let s = sentence(plan, r);
+    if plan.assumed.is_empty() {
+        s
+    } else {
+        format!("{s} Note: {}.", plan.assumed.join("; "))
+    }
+}
+
+fn sentence(plan: &QueryPlan, r: &QueryResult) -> String {
     let outputs: Vec<Output> = plan
         .outputs()
         .into_iter()

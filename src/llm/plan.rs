@@ -143,6 +143,33 @@ pub enum Op {
         other: ColRef,
         micros: i64,
     },
+    /// `col = other` ("delivered to the sender's own country").
+    SameAs(ColRef),
+    /// `col <> other` ("a country other than the sender's").
+    DifferentFrom(ColRef),
+}
+
+impl Op {
+    /// The other column a comparison of two columns refers to.
+    pub fn other(&self) -> Option<&ColRef> {
+        match self {
+            Op::AfterColumn { other, .. }
+            | Op::BeforeColumn { other, .. }
+            | Op::SameAs(other)
+            | Op::DifferentFrom(other) => Some(other),
+            _ => None,
+        }
+    }
+
+    fn other_mut(&mut self) -> Option<&mut ColRef> {
+        match self {
+            Op::AfterColumn { other, .. }
+            | Op::BeforeColumn { other, .. }
+            | Op::SameAs(other)
+            | Op::DifferentFrom(other) => Some(other),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -201,6 +228,9 @@ pub enum Link {
     Semi,
     /// The main table's key does not appear in it ("suppliers with no invoices").
     Anti,
+    /// The main table's key appears in it, a condition by itself even with no filter on it
+    /// ("subscribers who opened a ticket and roamed", "customers with more than 3 accounts").
+    Exists,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -215,6 +245,35 @@ pub struct Related {
     /// this one), for a join two keys away (usage → subscribers → plans).
     #[serde(skip_serializing_if = "is_zero")]
     pub via: usize,
+    /// Its rows' own time range, for an existence or absence ("… and roamed today").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<TimeRange>,
+    /// How many of its rows each main row must have ("more than 3 accounts").
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub having: Vec<Having>,
+}
+
+impl Related {
+    /// `table` related by `main_key` (of the main table) = `key` (of this one).
+    pub fn new(table: String, link: Link, main_key: String, key: String) -> Self {
+        Related {
+            table,
+            link,
+            main_key,
+            key,
+            via: 0,
+            time: None,
+            having: Vec::new(),
+        }
+    }
+}
+
+/// A condition on an aggregate: of each group ("hours with more than 5 failures"), or of
+/// the related rows of each main row ("customers with more than 3 accounts").
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Having {
+    pub measure: Measure,
+    pub op: Op,
 }
 
 fn is_zero(v: &usize) -> bool {
@@ -247,6 +306,12 @@ pub struct QueryPlan {
     /// For "which X had the most Y": the measure only orders and is not shown.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub hide_measure: bool,
+    /// Conditions on the groups' aggregates (`HAVING`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub having: Vec<Having>,
+    /// Choices nothing in the question decided, which the answer states.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub assumed: Vec<String>,
 }
 
 /// One output column, in order: group keys, then plain columns, then measures.
@@ -280,6 +345,8 @@ impl QueryPlan {
             limit: None,
             lookup: None,
             hide_measure: false,
+            having: Vec::new(),
+            assumed: Vec::new(),
         }
     }
 
@@ -380,8 +447,12 @@ impl QueryPlan {
     }
 
     fn filter_sql(&self, f: &Filter) -> String {
-        let c = self.col(&f.column);
-        match &f.op {
+        self.op_sql(&self.col(&f.column), &f.op)
+    }
+
+    /// `lhs <op>`: a column's or an aggregate's condition.
+    fn op_sql(&self, c: &str, op: &Op) -> String {
+        match op {
             Op::In(v) if v.len() == 1 => format!("{c} = {}", v[0].sql()),
             Op::In(v) => format!(
                 "{c} IN ({})",
@@ -416,7 +487,13 @@ impl QueryPlan {
                     micros / 1_000_000
                 )
             }
+            Op::SameAs(other) => format!("{c} = {}", self.col(other)),
+            Op::DifferentFrom(other) => format!("{c} <> {}", self.col(other)),
         }
+    }
+
+    fn having_sql(&self, h: &Having) -> String {
+        self.op_sql(&self.measure_sql(&h.measure), &h.op)
     }
 
     fn time_sql(&self, t: &TimeRange) -> Vec<String> {
@@ -447,15 +524,22 @@ impl QueryPlan {
         for f in &self.filters {
             let s = self.filter_sql(f);
             match self.link_of(f.column.table) {
-                Some(Link::Semi | Link::Anti) => semi_conds[f.column.table].push(s),
+                Some(Link::Semi | Link::Anti | Link::Exists) => semi_conds[f.column.table].push(s),
                 _ => conds.push(s),
             }
         }
         if let Some(t) = &self.time {
             let parts = self.time_sql(t);
             match self.link_of(t.column.table) {
-                Some(Link::Semi | Link::Anti) => semi_conds[t.column.table].extend(parts),
+                Some(Link::Semi | Link::Anti | Link::Exists) => {
+                    semi_conds[t.column.table].extend(parts)
+                }
                 _ => conds.extend(parts),
+            }
+        }
+        for (i, r) in self.related.iter().enumerate() {
+            if let Some(t) = &r.time {
+                semi_conds[i + 1].extend(self.time_sql(t));
             }
         }
         for (i, r) in self.related.iter().enumerate() {
@@ -470,12 +554,24 @@ impl QueryPlan {
                         quote(&r.key)
                     ));
                 }
-                Link::Semi => {
+                Link::Semi | Link::Exists => {
                     let mut sub = format!("SELECT {a}.{} FROM {} {a}", quote(&r.key), r.table);
                     if !semi_conds[i + 1].is_empty() {
                         sub.push_str(&format!(" WHERE {}", semi_conds[i + 1].join(" AND ")));
                     }
-                    conds.push(format!("t0.{} IN ({sub})", quote(&r.main_key)));
+                    if !r.having.is_empty() {
+                        let hs: Vec<String> = r.having.iter().map(|h| self.having_sql(h)).collect();
+                        sub.push_str(&format!(
+                            " GROUP BY {a}.{} HAVING {}",
+                            quote(&r.key),
+                            hs.join(" AND ")
+                        ));
+                    }
+                    conds.push(format!(
+                        "{}.{} IN ({sub})",
+                        self.alias(r.via),
+                        quote(&r.main_key)
+                    ));
                 }
                 Link::Anti => {
                     let mut sub = format!(
@@ -505,6 +601,10 @@ impl QueryPlan {
             let keys: Vec<String> = self.group_by.iter().map(|k| self.key_sql(k)).collect();
             sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
         }
+        if !self.having.is_empty() {
+            let hs: Vec<String> = self.having.iter().map(|h| self.having_sql(h)).collect();
+            sql.push_str(&format!(" HAVING {}", hs.join(" AND ")));
+        }
         if let Some(o) = &self.order {
             let dir = if o.descending { "DESC" } else { "ASC" };
             let expr = self.output_sql(&outputs[o.output]);
@@ -523,9 +623,9 @@ impl QueryPlan {
     pub fn prune_unused_relations(&mut self) {
         let mut used = vec![false; self.related.len() + 1];
         used[0] = true;
-        // an anti-join filters by itself
+        // an anti-join or existence filters by itself
         for (i, r) in self.related.iter().enumerate() {
-            if r.link == Link::Anti {
+            if matches!(r.link, Link::Anti | Link::Exists) {
                 used[i + 1] = true;
             }
         }
@@ -539,6 +639,10 @@ impl QueryPlan {
             .iter()
             .flat_map(|m| m.when.iter())
             .for_each(|f| mark(&f.column));
+        self.having
+            .iter()
+            .filter_map(|h| h.measure.column.as_ref())
+            .for_each(&mut mark);
         for g in &self.group_by {
             match g {
                 GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => mark(c),
@@ -546,7 +650,7 @@ impl QueryPlan {
         }
         for f in &self.filters {
             mark(&f.column);
-            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &f.op {
+            if let Some(other) = f.op.other() {
                 mark(other);
             }
         }
@@ -588,6 +692,15 @@ impl QueryPlan {
             .iter_mut()
             .flat_map(|m| m.when.iter_mut())
             .for_each(|f| remap(&mut f.column));
+        self.having
+            .iter_mut()
+            .filter_map(|h| h.measure.column.as_mut())
+            .for_each(remap);
+        for r in self.related.iter_mut() {
+            if let Some(t) = &mut r.time {
+                remap(&mut t.column);
+            }
+        }
         for g in &mut self.group_by {
             match g {
                 GroupKey::Column(c) | GroupKey::Bucket { column: c, .. } => remap(c),
@@ -595,7 +708,7 @@ impl QueryPlan {
         }
         for f in &mut self.filters {
             remap(&mut f.column);
-            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &mut f.op {
+            if let Some(other) = f.op.other_mut() {
                 remap(other);
             }
         }
@@ -621,7 +734,7 @@ impl QueryPlan {
         }
         for f in &self.filters {
             out.push(f.column.column.as_str());
-            if let Op::AfterColumn { other, .. } | Op::BeforeColumn { other, .. } = &f.op {
+            if let Some(other) = f.op.other() {
                 out.push(other.column.as_str());
             }
         }
@@ -717,12 +830,60 @@ impl QueryPlan {
 
     /// The conditions in words ("status = declined, in the last hour").
     pub fn conditions_text(&self) -> String {
-        let mut parts = vec![self.filters_text(&self.filters)];
+        // conditions on the rows of an existence or absence are said with it
+        let inner = |t: usize| {
+            matches!(
+                self.link_of(t),
+                Some(Link::Semi | Link::Anti | Link::Exists)
+            )
+        };
+        let outer: Vec<Filter> = self
+            .filters
+            .iter()
+            .filter(|f| !inner(f.column.table))
+            .cloned()
+            .collect();
+        let mut parts = vec![self.filters_text(&outer)];
         parts.retain(|p| !p.is_empty());
-        for r in &self.related {
-            if r.link == Link::Anti {
-                parts.push(format!("no row of {} matches", r.table));
+        for (i, r) in self.related.iter().enumerate() {
+            let own_filters: Vec<Filter> = self
+                .filters
+                .iter()
+                .filter(|f| f.column.table == i + 1 && inner(i + 1))
+                .cloned()
+                .collect();
+            let mut own: Vec<String> = r
+                .having
+                .iter()
+                .map(|h| format!("{} rows", op_text(&h.op)))
+                .collect();
+            let own_text = self.filters_text(&own_filters);
+            if !own_text.is_empty() {
+                own.insert(0, own_text);
             }
+            if let Some(t) = &r.time {
+                own.push(t.label.clone());
+            }
+            let own = if own.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", own.join(", "))
+            };
+            match r.link {
+                Link::Anti => parts.push(format!("no row of {} matches{own}", r.table)),
+                Link::Exists => parts.push(format!("a row of {} matches{own}", r.table)),
+                Link::Semi if !own.is_empty() => {
+                    parts.push(format!("a row of {} matches{own}", r.table))
+                }
+                _ => {}
+            }
+        }
+        for h in &self.having {
+            parts.push(format!(
+                "{} {}",
+                self.describe(&Output::Measure(h.measure.clone())),
+                op_text(&h.op)
+            ));
         }
         if let Some((c, id)) = &self.lookup {
             parts.push(format!("{} {id}", c.replace('_', " ")));
@@ -731,6 +892,13 @@ impl QueryPlan {
             parts.push(t.label.clone());
         }
         parts.join(", ")
+    }
+
+    /// A column of another table, in words ("the senders' country").
+    fn other_text(&self, c: &ColRef) -> String {
+        let t = self.table_name(c.table);
+        let t = t.rsplit('.').next().unwrap_or(t);
+        format!("the {t}' {}", c.column.replace('_', " "))
     }
 
     /// Filters in words ("status = declined, amount > 100").
@@ -766,9 +934,25 @@ impl QueryPlan {
                     micros / 1_000_000,
                     other.column.replace('_', " ")
                 ),
+                Op::SameAs(other) => format!("{c} same as {}", self.other_text(other)),
+                Op::DifferentFrom(other) => {
+                    format!("{c} other than {}", self.other_text(other))
+                }
             });
         }
         parts.join(", ")
+    }
+}
+
+/// A comparison with a number, in words ("more than 3").
+fn op_text(op: &Op) -> String {
+    match op {
+        Op::Gt(v) => format!("more than {}", v.text()),
+        Op::Ge(v) => format!("at least {}", v.text()),
+        Op::Lt(v) => format!("fewer than {}", v.text()),
+        Op::Le(v) => format!("at most {}", v.text()),
+        Op::In(v) if v.len() == 1 => format!("exactly {}", v[0].text()),
+        other => format!("{other:?}"),
     }
 }
 

@@ -44,6 +44,8 @@ pub fn is_filler(w: &str) -> bool {
             | "got"
             | "gets"
             | "getting"
+            // a generic verb of an event ("subscribers who used cell X")
+            | "used"
             | "look"
             | "looking"
             | "return"
@@ -328,7 +330,8 @@ impl Parser<'_> {
         used: &[bool],
         tr: &Trace,
     ) -> Parsed {
-        let plan = pruned(plan);
+        let mut plan = pruned(plan);
+        plan.assumed = tr.assumed.clone();
         let mut missed: Vec<String> = Vec::new();
         let words_l: Vec<&str> = toks.iter().map(|t| t.lower.as_str()).collect();
         let keyword = |w: &str| is_keyword(w) && !NEGATORS.contains(&w);
@@ -397,6 +400,10 @@ impl Parser<'_> {
         }
         // a value or phrase of a table the plan cannot reach
         missed.extend(tr.dropped.iter().cloned());
+        // a count condition on groups, and no groups
+        if plan.having.len() < tr.having.len() {
+            missed.extend(tr.having.iter().cloned());
+        }
         // a column named in the question that the plan does not use
         for (text, cols) in &tr.columns {
             if !cols.iter().any(|c| names.contains(&c.as_str())) {
@@ -445,7 +452,7 @@ pub(super) struct Trace {
     pub time: time::TimeSpec,
     /// Column mentions (as written, candidate columns): each must reach the plan.
     pub columns: Vec<(String, Vec<String>)>,
-    /// Choices nothing in the question decided (a table among namesakes).
+    /// Choices nothing in the question decided.
     pub guesses: usize,
     /// The noun right after a value ("express shipments", "refund requests"): the rows it names.
     pub heads: Vec<usize>,
@@ -453,6 +460,10 @@ pub(super) struct Trace {
     pub consumed: Vec<usize>,
     /// Mentions no table the plan reaches could take, as written.
     pub dropped: Vec<String>,
+    /// Count conditions on groups ("more than 5 failures"), as written: the plan must group.
+    pub having: Vec<String>,
+    /// Choices the answer must say it made ("'transactions' also names …").
+    pub assumed: Vec<String>,
 }
 
 fn pruned(mut plan: QueryPlan) -> QueryPlan {

@@ -47,8 +47,11 @@ impl Parser<'_> {
             dropped,
             mut group_entity,
             mut entity_name,
+            group_having,
             ..
         } = res;
+        let (group_having, having_text): (Vec<Having>, Vec<String>) =
+            group_having.into_iter().unzip();
         let mut measure = measure;
         let mut columns: Vec<ColRef> = Vec::new();
         let mut measures: Vec<Measure> = Vec::new();
@@ -57,6 +60,7 @@ impl Parser<'_> {
         let trace = |unresolved: usize| Trace {
             unresolved,
             dropped: dropped.clone(),
+            having: having_text.clone(),
             ..f.trace.clone()
         };
         // ---- shapes: rankings, trends, breakdowns, plain
@@ -232,6 +236,8 @@ impl Parser<'_> {
                     limit: Some(limit_n.unwrap_or(1)),
                     lookup: None,
                     hide_measure: false,
+                    having: Vec::new(),
+                    assumed: Vec::new(),
                 };
                 return self.finish(plan, toks, used, &trace(unresolved));
             }
@@ -302,7 +308,12 @@ impl Parser<'_> {
                     | "total"
             )
         );
-        let noun_phrase = !asked && time_range.is_none() && !filters.is_empty();
+        // an existence or absence of related rows is a condition too
+        let conditioned = !filters.is_empty()
+            || related
+                .iter()
+                .any(|r| matches!(r.link, Link::Exists | Link::Anti));
+        let noun_phrase = !asked && time_range.is_none() && conditioned;
         let listing = measure.is_none()
             && !count_q
             && !share_q
@@ -379,6 +390,11 @@ impl Parser<'_> {
         if group_by.is_empty() {
             hide_measure = false;
         }
+        let having = if group_by.is_empty() {
+            Vec::new()
+        } else {
+            group_having
+        };
         let plan = QueryPlan {
             table: mt.name.clone(),
             related,
@@ -391,6 +407,8 @@ impl Parser<'_> {
             limit: if order.is_some() { limit_n } else { None },
             lookup: None,
             hide_measure,
+            having,
+            assumed: Vec::new(),
         };
         self.finish(plan, toks, used, &trace(unresolved))
     }

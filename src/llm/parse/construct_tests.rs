@@ -692,4 +692,251 @@ fn tables_whose_names_share_a_word() {
         &sql(&s, "how many invoices with archived reason expired"),
         &["FROM archive.invoices"],
     );
+    // nothing decides: ask which, never pick one silently
+    assert_eq!(
+        unmatched(&s, "how many invoices"),
+        vec!["invoices".to_string()]
+    );
+    let s = with_table(
+        clinic(),
+        table(
+            "legacy.visits",
+            vec![
+                id("visit_id", "VI", true),
+                col("kind", ColKind::Text, &["booked", "cancelled"]),
+            ],
+            None,
+        ),
+    );
+    assert_eq!(
+        unmatched(&s, "number of visits"),
+        vec!["visits".to_string()]
+    );
+    has(
+        &sql(&s, "number of visits with a fee over 20"),
+        &["FROM clinic.visits"],
+    );
+    // one holding most of the rows is taken, the answer says so, below the reliable band
+    let mut tables = s.tables;
+    tables[2].rows = 100;
+    let s = SchemaInfo::new(tables, (0, 0));
+    match parse(&s, "number of visits") {
+        Parsed::Plan { plan, confidence } => {
+            assert_eq!(plan.table, "clinic.visits");
+            assert!(
+                plan.assumed[0].contains("legacy.visits"),
+                "{:?}",
+                plan.assumed
+            );
+            assert!(confidence < 0.8, "{confidence}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+/// garden with deliveries (delivery_id, supplier_id, late, delivered_at): a second kind of
+/// row each supplier has.
+fn garden_deliveries() -> SchemaInfo {
+    with_table(
+        garden(),
+        table(
+            "garden.deliveries",
+            vec![
+                id("delivery_id", "DL", true),
+                id("supplier_id", "SU", false),
+                col("late", ColKind::Bool, &[]),
+                col("delivered_at", ColKind::Timestamp, &[]),
+            ],
+            Some("delivered_at"),
+        ),
+    )
+}
+
+/// clinic with prescriptions (prescription_id, patient_id, drug, issued_at).
+fn clinic_prescriptions() -> SchemaInfo {
+    with_table(
+        clinic(),
+        table(
+            "clinic.prescriptions",
+            vec![
+                id("prescription_id", "RX", true),
+                id("patient_id", "PA", false),
+                col("drug", ColKind::Text, &["insulin", "statin"]),
+                col("issued_at", ColKind::Timestamp, &[]),
+            ],
+            Some("issued_at"),
+        ),
+    )
+}
+
+#[test]
+fn existence_on_both_sides() {
+    // two kinds of related rows, each with its own conditions, the time shared
+    let q = sql(
+        &clinic_prescriptions(),
+        "how many patients both had a cancelled visit and got an insulin prescription today",
+    );
+    has(
+        &q,
+        &[
+            "SELECT COUNT(*) AS patients FROM clinic.patients t0",
+            "t0.patient_id IN (SELECT t1.patient_id FROM clinic.visits t1 WHERE t1.kind = 'cancelled' AND t1.visited_at >= TIMESTAMP '2026-05-01 00:00:00')",
+            "t0.patient_id IN (SELECT t2.patient_id FROM clinic.prescriptions t2 WHERE t2.drug = 'insulin' AND t2.issued_at >= TIMESTAMP '2026-05-01 00:00:00')",
+        ],
+    );
+    // "… and also …", listing the entity, each clause with its own time
+    let q = sql(
+        &garden_deliveries(),
+        "suppliers that had a disputed invoice today and also a late delivery in the last hour",
+    );
+    has(
+        &q,
+        &[
+            "SELECT t0.supplier_id AS supplier_id FROM garden.suppliers t0",
+            "FROM garden.invoices t1 WHERE t1.status = 'disputed' AND t1.issued_at >= TIMESTAMP '2026-05-01 00:00:00'",
+            "FROM garden.deliveries t2 WHERE t2.late = true AND t2.delivered_at >= TIMESTAMP '2026-05-01 11:00:00'",
+        ],
+    );
+    // the same table on both sides: two existences, not one row that is both
+    let q = sql(
+        &clinic(),
+        "of the patients in cardio who booked a visit this week, how many also cancelled one",
+    );
+    has(
+        &q,
+        &[
+            "COUNT(*)",
+            "t0.ward = 'cardio'",
+            "FROM clinic.visits t1 WHERE t1.kind = 'booked'",
+            "FROM clinic.visits t2 WHERE t2.kind = 'cancelled'",
+        ],
+    );
+    // a clause nothing matches is named, never dropped
+    let u = unmatched(
+        &clinic_prescriptions(),
+        "how many patients both had a cancelled visit and paid a parking fine",
+    );
+    assert!(u.iter().any(|p| p.contains("parking")), "{u:?}");
+}
+
+#[test]
+fn conditions_on_a_count() {
+    // how many related rows each row has
+    let q = sql(&garden(), "suppliers with more than 3 invoices");
+    has(
+        &q,
+        &[
+            "FROM garden.suppliers t0",
+            "t0.supplier_id IN (SELECT t1.supplier_id FROM garden.invoices t1 GROUP BY t1.supplier_id HAVING COUNT(*) > 3)",
+        ],
+    );
+    let q = sql(
+        &clinic(),
+        "how many patients have at least 2 cancelled visits",
+    );
+    has(
+        &q,
+        &[
+            "SELECT COUNT(*) AS patients FROM clinic.patients t0",
+            "WHERE t1.kind = 'cancelled' GROUP BY t1.patient_id HAVING COUNT(*) >= 2",
+        ],
+    );
+    // how many rows each group has
+    let q = sql(
+        &garden(),
+        "which categories had more than 10 disputed invoices",
+    );
+    has(
+        &q,
+        &[
+            "t0.status = 'disputed'",
+            "GROUP BY t0.category HAVING COUNT(*) > 10",
+        ],
+    );
+    let q = sql(&clinic(), "which hours today had at least 4 visits");
+    has(
+        &q,
+        &["GROUP BY date_trunc('hour', t0.visited_at) HAVING COUNT(*) >= 4"],
+    );
+    // "at least one" with no condition on the rows is still an existence
+    has(
+        &sql(&garden(), "suppliers with at least one invoice"),
+        &["t0.supplier_id IN (SELECT t1.supplier_id FROM garden.invoices t1)"],
+    );
+}
+
+/// post.parcels (parcel_id, sender_id → customers, dest_country, weight, sent_at) and
+/// post.customers (customer_id, country, city).
+fn post() -> SchemaInfo {
+    let parcels = table(
+        "post.parcels",
+        vec![
+            id("parcel_id", "PC", true),
+            id("sender_id", "CU", false),
+            col("dest_country", ColKind::Text, &["FR", "DE", "PT"]),
+            col("weight", ColKind::Number, &[]),
+            col("sent_at", ColKind::Timestamp, &[]),
+        ],
+        Some("sent_at"),
+    );
+    let customers = table(
+        "post.customers",
+        vec![
+            id("customer_id", "CU", true),
+            col("country", ColKind::Text, &["FR", "DE", "ES"]),
+            col("city", ColKind::Text, &["Lyon", "Bonn"]),
+        ],
+        None,
+    );
+    SchemaInfo::new(vec![parcels, customers], (0, 0))
+}
+
+/// hr.staff (staff_id, manager_id → staff, office_city, salary): a table that points at
+/// itself.
+fn hr() -> SchemaInfo {
+    let mut manager = id("manager_id", "ST", false);
+    manager.nullable = true;
+    let staff = table(
+        "hr.staff",
+        vec![
+            id("staff_id", "ST", true),
+            manager,
+            col("office_city", ColKind::Text, &["Oslo", "Bergen"]),
+            col("salary", ColKind::Number, &[]),
+        ],
+        None,
+    );
+    SchemaInfo::new(vec![staff], (0, 0))
+}
+
+#[test]
+fn comparisons_between_columns_of_related_rows() {
+    let q = sql(
+        &post(),
+        "how many parcels went to a country other than the sender's",
+    );
+    has(
+        &q,
+        &[
+            "JOIN post.customers t1 ON t0.sender_id = t1.customer_id",
+            "t0.dest_country <> t1.country",
+        ],
+    );
+    let q = sql(&post(), "parcels sent to the same country as the sender");
+    has(&q, &["t0.dest_country = t1.country"]);
+    // a table that points at itself
+    let q = sql(&hr(), "staff in a different office city from their manager");
+    has(
+        &q,
+        &[
+            "JOIN hr.staff t1 ON t0.manager_id = t1.staff_id",
+            "t0.office_city <> t1.office_city",
+        ],
+    );
+    // nothing to compare with: named, not dropped
+    let u = unmatched(
+        &post(),
+        "parcels heavier than usual for a country other than the moon",
+    );
+    assert!(!u.is_empty());
 }

@@ -5,6 +5,7 @@ use super::account::Trace;
 use super::lexicon::Question;
 use super::mention::{ColAt, Kind, Mention};
 use super::shape::Shape;
+use super::tables::is_verb_time;
 use super::words::*;
 use super::{Parsed, Parser};
 use crate::llm::plan::Agg;
@@ -72,7 +73,27 @@ impl Parser<'_> {
         let n = toks.len();
         let count_q = sh.count;
         let pos_of = |w: &[&str]| q.pos_of(w);
-        let scores = self.scores(ms, words_l);
+        let mut scores = self.scores(ms, words_l);
+        // "customers with more than 3 accounts": the rows counted are not what is asked about
+        if ms
+            .iter()
+            .filter(|m| matches!(m.kind, Kind::Table(_)))
+            .count()
+            >= 2
+        {
+            let ats = num_cmps
+                .iter()
+                .map(|th| th.0)
+                .chain(q.exists_at.iter().copied());
+            for at in ats {
+                if let Some(i) = self.counted_rows(q, ms, at)
+                    && let Kind::Table(ts) = &ms[i].kind
+                {
+                    let w = if ms[i].semantic { 1.5 } else { 3.0 };
+                    ts.iter().for_each(|t| scores[*t] -= w);
+                }
+            }
+        }
         let marker_before = |m: &Mention| -> bool {
             let mut k = m.start;
             while k > 0 {
@@ -291,13 +312,83 @@ impl Parser<'_> {
                 self.s.overview(),
             ));
         };
-        // two tables the question names alike ("transactions") and nothing else decided
-        // between: the larger was taken, which the answer says, at a lower confidence
-        let guessed = ms.iter().any(|m| {
-            matches!(&m.kind, Kind::Table(ts) if ts.len() >= 2
-                && ts.contains(&main)
-                && ts.iter().any(|t| *t != main && (scores[*t] - scores[main]).abs() < 1e-6))
+        // two tables the question names alike ("transactions"): a verb naming one's time
+        // column decides ("created between …"); else one holding most of the rows is taken,
+        // which the answer says, below the reliable band; else ask which
+        let mut main = main;
+        let mut assumed: Vec<String> = Vec::new();
+        let mut guesses = 0;
+        let tie = ms.iter().find_map(|m| match &m.kind {
+            Kind::Table(ts) if ts.len() >= 2 && ts.contains(&main) => {
+                let tied: Vec<usize> = ts
+                    .iter()
+                    .copied()
+                    .filter(|t| (scores[*t] - scores[main]).abs() < 1e-6)
+                    .collect();
+                (tied.len() >= 2).then_some((m, tied))
+            }
+            _ => None,
         });
+        if let Some((m, mut tied)) = tie {
+            let timed: Vec<usize> = tied
+                .iter()
+                .copied()
+                .filter(|t| {
+                    // a verb of its time column, other than the table's own name ("visits")
+                    toks.iter().enumerate().any(|(i, tok)| {
+                        !(m.start..m.end).contains(&i)
+                            && tok.kind == TokKind::Word
+                            && self.t(*t).columns.iter().any(|c| {
+                                is_verb_time(c, &[ColKind::Timestamp, ColKind::Date], &tok.stem)
+                            })
+                    })
+                })
+                .collect();
+            if !timed.is_empty() && timed.len() < tied.len() {
+                tied = timed;
+            }
+            let said = toks[m.start..m.end]
+                .iter()
+                .map(|t| t.raw.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            tied.sort_by_key(|t| std::cmp::Reverse(self.t(*t).rows));
+            let names: Vec<String> = tied.iter().map(|t| self.t(*t).name.clone()).collect();
+            if tied.len() == 1 {
+                main = tied[0];
+            } else if self.t(tied[0]).rows >= 3 * self.t(tied[1]).rows.max(1) {
+                main = tied[0];
+                guesses = 2;
+                assumed.push(format!(
+                    "'{said}' also names {}; this answer is from {}, which holds most of the rows (name the other to ask about it)",
+                    names[1..].join(", "),
+                    names[0]
+                ));
+            } else {
+                return Err(Parsed::Clarify {
+                    message: format!(
+                        "'{said}' names {} tables and nothing else in the question decides between them: {}. Name the one you mean (by its source, or with a column or value only it has).",
+                        names.len(),
+                        names.join(", ")
+                    ),
+                    candidates: names,
+                    understood: None,
+                    unmatched: vec![said],
+                });
+            }
+        }
+        // the measure column of the table taken, by name
+        if let Some((t, c)) = measure_col
+            && t != main
+        {
+            let name = &self.t(t).columns[c].name;
+            measure_col = self
+                .t(main)
+                .columns
+                .iter()
+                .position(|x| x.name == *name)
+                .map(|c| (main, c));
+        }
         let consumed_early: Vec<usize> = (0..n).filter(|i| used[*i]).collect();
         let heads: Vec<usize> = ms
             .iter()
@@ -361,10 +452,12 @@ impl Parser<'_> {
                 limit: limit.map(|(p, _)| p),
                 time: time.clone(),
                 columns: col_mentions,
-                guesses: usize::from(guessed),
+                guesses,
+                assumed,
                 heads,
                 consumed: consumed_early,
                 dropped: Vec::new(),
+                having: Vec::new(),
             },
         })
     }

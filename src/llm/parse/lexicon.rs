@@ -3,6 +3,7 @@
 
 use super::Parser;
 use super::account;
+use super::compare::{ColumnMatch, column_match};
 use super::words::*;
 use crate::llm::text::{TokKind, Token, close_enough, is_stopword, mark_used, stem, tokenize};
 use crate::llm::time::{self, TimeSpec, number_of, unit_of};
@@ -28,6 +29,10 @@ pub(super) struct Question {
     /// The token that sets a limit ("top 5") and the limit.
     pub limit: Option<(usize, u64)>,
     pub typos: usize,
+    /// Where "at least one" stands ("at least one open case": an existence).
+    pub exists_at: Vec<usize>,
+    /// "a country other than the sender's": two columns of related rows compared.
+    pub matching: Option<ColumnMatch>,
 }
 
 impl Question {
@@ -100,7 +105,10 @@ impl Parser<'_> {
             }
         }
 
+        let matching = column_match(&toks, &mut used);
+
         // "risk score above 0.9", "transactions over 1000", "at least 3 units"
+        let mut exists_at = Vec::new();
         for i in 0..n {
             if used[i] {
                 continue;
@@ -111,6 +119,7 @@ impl Parser<'_> {
                 && matches!(lw(&toks, i + 2).as_str(), "one" | "a" | "an")
             {
                 mark_used(&mut used, i..i + 3);
+                exists_at.push(i);
                 continue;
             }
             let (op, width) = match (lw(&toks, i).as_str(), lw(&toks, i + 1).as_str()) {
@@ -220,6 +229,8 @@ impl Parser<'_> {
             time_pos,
             limit,
             typos,
+            exists_at,
+            matching,
         }
     }
 }

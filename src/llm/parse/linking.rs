@@ -280,6 +280,16 @@ impl Parser<'_> {
         let plural_col = !cols.is_empty()
             && (after_marker
                 || len == 1 && span[0].lower.ends_with('s') && span[0].lower != span[0].stem);
+        // "roamed": a verb naming a flag is the flag (`roaming`), not a category ("roaming"
+        // tickets)
+        let flags: Vec<ColAt> = cols
+            .iter()
+            .copied()
+            .filter(|c| self.c(*c).kind == ColKind::Bool)
+            .collect();
+        if len == 1 && span[0].lower.ends_with("ed") && !flags.is_empty() {
+            return Some(Kind::Col(flags, false));
+        }
         if !vals.is_empty() && (tables.is_empty() || len > 1) && !plural_col {
             return Some(Kind::Val(vals));
         }

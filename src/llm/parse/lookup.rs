@@ -90,6 +90,8 @@ impl Parser<'_> {
             limit: None,
             lookup: Some((table.columns[ci].name.clone(), id.clone())),
             hide_measure: false,
+            having: Vec::new(),
+            assumed: Vec::new(),
         };
         Some(self.finish(plan, &q.toks, &q.used, &Trace::default()))
     }

@@ -8,14 +8,18 @@
 //! roles of mentions) → [`resolve`] (filters, groups, joins, comparisons) → [`timerange`] →
 //! [`measure`] → [`assemble`] (the plan's shape) → [`account`] (every word accounted for,
 //! or a clarification; the confidence). Special shapes sit beside them: [`lookup`] (a row
-//! by its id), [`absence`] (null and anti-join), [`shares`] (shares, several measures).
+//! by its id), [`absence`] (null and anti-join), [`shares`] (shares, several measures),
+//! [`conjunction`] (two conditions on related rows, each clause parsed on its own).
 
 mod absence;
 mod account;
 mod assemble;
+mod compare;
+mod conjunction;
 #[cfg(test)]
 mod construct_tests;
 mod frame;
+mod having;
 mod lexicon;
 mod linking;
 mod lookup;
@@ -125,6 +129,9 @@ impl<'a> Parser<'a> {
                 "I could not match that question to the data: it names no table, column or value I know. Try naming what to count or measure and over which table.".into(),
                 self.s.overview(),
             );
+        }
+        if let Some(p) = self.conjunction(&q, as_of_us) {
+            return p;
         }
         if let Some(p) = self.unsupported_shape(&q, &ms) {
             return p;

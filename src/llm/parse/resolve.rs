@@ -4,11 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use super::Parser;
 use super::frame::Frame;
 use super::lexicon::Question;
 use super::mention::{ColAt, Kind, Mention};
 use super::words::*;
+use super::{Parser, having};
 use crate::llm::plan::*;
 use crate::llm::schema::ColKind;
 use crate::llm::text::stem;
@@ -30,6 +30,9 @@ pub(super) struct Resolved {
     pub named_time: Option<(usize, String)>,
     /// The ranked or grouped entity's readable name column.
     pub entity_name: Option<ColRef>,
+    /// Count conditions on the main table's groups ("hours with more than 5 failures"), with
+    /// the words that said them.
+    pub group_having: Vec<(Having, String)>,
 }
 
 impl Parser<'_> {
@@ -350,6 +353,34 @@ impl Parser<'_> {
                 }
             }
         }
+        // "which home cells had zero usage": no rows naming the grouped value, related by
+        // the other table's column that shares its word (`home_cell` ~ `cell_id`), not by
+        // the main table's key
+        let grouped_col = group_entity
+            .as_ref()
+            .map(|(_, c)| c.clone())
+            .or_else(|| {
+                group_by.iter().find_map(|g| match g {
+                    GroupKey::Column(c) => Some(c.clone()),
+                    _ => None,
+                })
+            })
+            .filter(|c| c.table == 0 && mt.pk() != Some(c.column.as_str()));
+        if anti_at.is_some()
+            && let Some(g) = grouped_col
+            && let Some(gc) = mt.col(&g.column)
+            && let Some(r) = related.iter_mut().find(|r| r.link == Link::Anti)
+            && let Some(ot) = self.s.tables.iter().find(|t| t.name == r.table)
+            && let Some(c) = ot.columns.iter().find(|c| {
+                c.kind == gc.kind
+                    && c.stems
+                        .iter()
+                        .any(|s| s != "id" && s.len() > 2 && gc.stems.contains(s))
+            })
+        {
+            r.main_key = g.column.clone();
+            r.key = c.name.clone();
+        }
         // "declined vs approved": values compared side by side are a breakdown of their column
         let versus = has(&["vs", "versus", "compared", "compare", "against"]);
         for ((k, col), vals) in pos_vals {
@@ -405,8 +436,52 @@ impl Parser<'_> {
             }
         }
 
+        // "customers with more than 3 accounts": a count of the related rows each row has;
+        // "at least one open case": that there is one
+        let mut group_having: Vec<(Having, String)> = Vec::new();
+        let mut counted: Vec<usize> = Vec::new();
+        for th in num_cmps {
+            let Some(i) = self.counted_rows(q, ms, th.0) else {
+                continue;
+            };
+            let Kind::Table(ts) = &ms[i].kind else {
+                continue;
+            };
+            counted.push(th.0);
+            let h = having::count_having(th);
+            let text = toks[th.0..ms[i].end]
+                .iter()
+                .map(|t| t.raw.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            if ts.contains(&main) {
+                group_having.push((h, text));
+                continue;
+            }
+            match self.resolve(main, &mut related, ts) {
+                Some(k) if matches!(related[k - 1].link, Link::Semi | Link::Exists) => {
+                    related[k - 1].link = Link::Exists;
+                    related[k - 1].having.push(h);
+                }
+                _ => {
+                    unresolved += 1;
+                    dropped.push(text);
+                }
+            }
+        }
+        for at in &q.exists_at {
+            if let Some(i) = self.counted_rows(q, ms, *at)
+                && let Kind::Table(ts) = &ms[i].kind
+                && !ts.contains(&main)
+                && let Some(k) = self.resolve(main, &mut related, ts)
+                && related[k - 1].link == Link::Semi
+            {
+                related[k - 1].link = Link::Exists;
+            }
+        }
+
         // numeric comparisons: on the numeric column named just before, else the money column
-        for (p, op, v) in num_cmps {
+        for (p, op, v) in num_cmps.iter().filter(|th| !counted.contains(&th.0)) {
             // the numeric column right before the comparison ("risk score above 0.9"), else the
             // money of the thing named just before ("a purchase over 1000" → its amount)
             let numeric_col = |m: &Mention| match &m.kind {
@@ -480,6 +555,23 @@ impl Parser<'_> {
             }
         }
 
+        // "a country other than the sender's": columns of related rows compared
+        if let Some(cm) = &q.matching {
+            match self.column_match_filter(cm, ms, main, &mut related) {
+                Some(f) => filters.push(f),
+                None => {
+                    unresolved += 1;
+                    dropped.push(
+                        toks[cm.left_end..(cm.right_start + 2).min(toks.len())]
+                            .iter()
+                            .map(|t| t.raw.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" "),
+                    );
+                }
+            }
+        }
+
         // column comparison ("_ts more than 2 minutes after sale time")
         if let Some((p, micros, more)) = col_cmp {
             let before = ms
@@ -524,6 +616,7 @@ impl Parser<'_> {
             anti_at,
             named_time,
             entity_name,
+            group_having,
         }
     }
 }

@@ -79,24 +79,22 @@ impl Parser<'_> {
         if let Some(pk) = o.pk()
             && m.col(pk).is_some()
         {
-            return Some(Related {
-                table: o.name.clone(),
-                link: Link::Join,
-                main_key: pk.to_string(),
-                key: pk.to_string(),
-                via: 0,
-            });
+            return Some(Related::new(
+                o.name.clone(),
+                Link::Join,
+                pk.to_string(),
+                pk.to_string(),
+            ));
         }
         if let Some(pk) = m.pk()
             && o.col(pk).is_some()
         {
-            return Some(Related {
-                table: o.name.clone(),
-                link: Link::Semi,
-                main_key: pk.to_string(),
-                key: pk.to_string(),
-                via: 0,
-            });
+            return Some(Related::new(
+                o.name.clone(),
+                Link::Semi,
+                pk.to_string(),
+                pk.to_string(),
+            ));
         }
         None
     }

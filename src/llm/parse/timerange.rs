@@ -16,6 +16,7 @@ impl Parser<'_> {
         res: &mut Resolved,
     ) -> Option<TimeRange> {
         let Question {
+            toks,
             used,
             time,
             time_pos,
@@ -27,6 +28,7 @@ impl Parser<'_> {
         let scores = &f.scores;
         let Resolved {
             related,
+            filters,
             anti_at,
             named_time,
             ..
@@ -117,7 +119,50 @@ impl Parser<'_> {
                     label: time.label.clone(),
                 });
             }
+        } else if let Some((i, c)) = named_time
+            && !mt.stems.contains(&toks[*i].stem)
+            && is_participle(&toks[*i].lower)
+        {
+            // "tickets that were closed", "parcels sent to …" with no time: rows that have
+            // that time
+            used[*i] = true;
+            let column = ColRef {
+                table: 0,
+                column: c.clone(),
+            };
+            if !filters.iter().any(|f| f.column == column) {
+                filters.push(Filter {
+                    column,
+                    op: Op::NotNull,
+                });
+            }
         }
         time_range
     }
+}
+
+/// A past participle ("closed", "shipped", "sent"): a verb that happened, not an adjective
+/// ("open").
+fn is_participle(w: &str) -> bool {
+    w.ends_with("ed")
+        || matches!(
+            w,
+            "sent"
+                | "paid"
+                | "sold"
+                | "made"
+                | "bought"
+                | "built"
+                | "held"
+                | "spent"
+                | "given"
+                | "taken"
+                | "written"
+                | "done"
+                | "won"
+                | "lost"
+                | "left"
+                | "begun"
+                | "drawn"
+        )
 }
