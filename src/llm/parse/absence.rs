@@ -127,3 +127,21 @@ impl Parser<'_> {
         ms.sort_by_key(|m| m.start);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mention::Kind;
+    use super::super::tests::staged;
+
+    #[test]
+    fn an_absence_cue_rewrites_the_mention_it_governs() {
+        staged("agents with no tickets", |st| {
+            let ms = &st.ms;
+            assert!(
+                ms.iter()
+                    .any(|m| matches!(&m.kind, Kind::Absent(ts) if ts == &vec![0])),
+                "{ms:?}"
+            );
+        });
+    }
+}

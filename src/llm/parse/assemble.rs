@@ -413,3 +413,22 @@ impl Parser<'_> {
         self.finish(plan, toks, used, &trace(unresolved))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sql;
+
+    #[test]
+    fn the_shape_the_parts_take() {
+        // a ranking of groups, a listing, a series
+        let q = sql("top 3 agents by tickets");
+        assert!(
+            q.contains("GROUP BY t0.agent_id") && q.ends_with("DESC LIMIT 3"),
+            "{q}"
+        );
+        let q = sql("list urgent tickets with resolution minutes above 60");
+        assert!(q.starts_with("SELECT t0.ticket_id AS ticket_id"), "{q}");
+        let q = sql("tickets per hour today");
+        assert!(q.contains("date_trunc('hour', t0.opened_at)"), "{q}");
+    }
+}

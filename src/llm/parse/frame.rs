@@ -525,3 +525,28 @@ impl Parser<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mention::Kind;
+    use super::super::tests::staged;
+
+    #[test]
+    fn the_main_table_the_measure_and_the_groups() {
+        staged("average resolution minutes by team", |st| {
+            let (ms, f) = (&st.ms, &st.f);
+            assert_eq!(f.main, 0);
+            assert_eq!(f.measure_col, Some((0, 4)));
+            let team = ms
+                .iter()
+                .find(|m| matches!(&m.kind, Kind::Col(cs, _) if cs.contains(&(1, 1))))
+                .expect("team");
+            assert!(f.is_group_pos(team));
+        });
+        // the rows counted after a threshold are not the main table
+        staged("agents with more than 3 urgent tickets", |st| {
+            let f = &st.f;
+            assert_eq!(f.main, 1);
+        });
+    }
+}

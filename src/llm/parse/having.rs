@@ -47,3 +47,23 @@ pub(super) fn count_having(th: &Threshold) -> Having {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mention::Kind;
+    use super::super::tests::staged;
+
+    #[test]
+    fn a_threshold_counts_the_rows_after_its_number() {
+        staged("agents with more than 3 tickets", |st| {
+            let (p, q, ms) = (st.p, &st.q, &st.ms);
+            let i = p.counted_rows(q, ms, q.thresholds[0].0).expect("counted");
+            assert!(matches!(&ms[i].kind, Kind::Table(ts) if ts == &vec![0]));
+        });
+        // a numeric column after the number is compared, not counted
+        staged("tickets over 30 resolution minutes", |st| {
+            let (p, q, ms) = (st.p, &st.q, &st.ms);
+            assert_eq!(p.counted_rows(q, ms, q.thresholds[0].0), None);
+        });
+    }
+}

@@ -669,3 +669,28 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::mention::Kind;
+    use super::super::tests::staged;
+
+    #[test]
+    fn words_link_to_tables_columns_and_values() {
+        staged("urgent tickets per team", |st| {
+            let ms = &st.ms;
+            assert!(
+                matches!(&ms[0].kind, Kind::Val(vs) if vs[0] == (0, 2, "urgent".to_string())),
+                "{ms:?}"
+            );
+            assert!(
+                matches!(&ms[1].kind, Kind::Table(ts) if ts == &vec![0]),
+                "{ms:?}"
+            );
+            assert!(
+                matches!(&ms[2].kind, Kind::Col(cs, false) if cs == &vec![(1, 1)]),
+                "{ms:?}"
+            );
+        });
+    }
+}

@@ -96,3 +96,16 @@ impl Parser<'_> {
         Some(self.finish(plan, &q.toks, &q.used, &Trace::default()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sql;
+
+    #[test]
+    fn a_row_by_its_id() {
+        assert_eq!(
+            sql("team of agent AG0042"),
+            "SELECT t0.team AS team FROM helpdesk.agents t0 WHERE t0.agent_id = 'AG0042'"
+        );
+    }
+}

@@ -233,3 +233,26 @@ impl Parser<'_> {
         measure
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::staged;
+    use crate::llm::plan::Agg;
+
+    #[test]
+    fn the_measure_is_the_aggregation_of_the_column_named() {
+        staged("average resolution minutes of urgent tickets", |st| {
+            let m = st.measure.as_ref();
+            let m = m.expect("a measure");
+            assert_eq!(m.agg, Agg::Avg);
+            assert_eq!(
+                m.column.as_ref().map(|c| c.column.as_str()),
+                Some("resolution_minutes")
+            );
+        });
+        staged("maximum resolution minutes today", |st| {
+            let m = st.measure.as_ref();
+            assert_eq!(m.map(|m| m.agg), Some(Agg::Max));
+        });
+    }
+}

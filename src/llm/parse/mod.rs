@@ -236,7 +236,42 @@ mod tests {
         SchemaInfo::new(vec![tickets, agents], (0, 0))
     }
 
-    fn sql(q: &str) -> String {
+    /// The stages' outputs for a question over the help-desk schema, up to the measure.
+    pub(super) struct Staged<'a> {
+        pub p: &'a Parser<'a>,
+        pub q: lexicon::Question,
+        pub ms: Vec<mention::Mention>,
+        pub f: frame::Frame,
+        pub res: resolve::Resolved,
+        pub time: Option<TimeRange>,
+        pub measure: Option<Measure>,
+    }
+
+    /// Runs the stages on `q` and hands them to `check` (a stage's own test reads the part
+    /// it makes).
+    pub(super) fn staged<R>(q: &str, check: impl FnOnce(&Staged) -> R) -> R {
+        let s = schema();
+        let p = Parser::new(&s, None);
+        let as_of = crate::store::value::parse_timestamp("2026-05-01T12:00:00Z").unwrap();
+        let mut lq = p.lex(q, as_of);
+        let (ms, sem) = p.mentions(&mut lq);
+        let sh = shape::Shape::of(&lq);
+        let f = p.frame(&lq, &ms, &sh, sem).expect("a frame");
+        let mut res = p.resolve_mentions(&lq, &ms, &f);
+        let time = p.time_range(&mut lq, &f, &mut res);
+        let measure = p.main_measure(&mut lq, &ms, &sh, &f, &mut res);
+        check(&Staged {
+            p: &p,
+            q: lq,
+            ms,
+            f,
+            res,
+            time,
+            measure,
+        })
+    }
+
+    pub(super) fn sql(q: &str) -> String {
         let s = schema();
         let p = Parser::new(&s, None);
         let as_of = crate::store::value::parse_timestamp("2026-05-01T12:00:00Z").unwrap();

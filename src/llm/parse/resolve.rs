@@ -620,3 +620,41 @@ impl Parser<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::staged;
+    use crate::llm::plan::*;
+
+    fn col(table: usize, column: &str) -> ColRef {
+        ColRef {
+            table,
+            column: column.into(),
+        }
+    }
+
+    #[test]
+    fn mentions_become_filters_joins_and_groups() {
+        staged("urgent tickets of senior agents by state", |st| {
+            let res = &st.res;
+            assert_eq!(res.related.len(), 1);
+            assert_eq!(res.related[0].table, "helpdesk.agents");
+            assert_eq!(res.related[0].link, Link::Join);
+            assert!(res.filters.contains(&Filter {
+                column: col(0, "priority"),
+                op: Op::In(vec![Lit::Text("urgent".into())]),
+            }));
+            assert!(res.filters.contains(&Filter {
+                column: col(1, "is_senior"),
+                op: Op::In(vec![Lit::Bool(true)]),
+            }));
+            assert_eq!(res.group_by, vec![GroupKey::Column(col(0, "state"))]);
+        });
+        // a count of related rows is a condition on the relation
+        staged("agents with at least 2 escalated tickets", |st| {
+            let res = &st.res;
+            assert_eq!(res.related[0].link, Link::Exists);
+            assert_eq!(res.related[0].having.len(), 1);
+        });
+    }
+}

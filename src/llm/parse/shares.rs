@@ -247,3 +247,24 @@ impl Parser<'_> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::sql;
+
+    #[test]
+    fn a_share_and_several_measures() {
+        let q = sql("what percentage of tickets are urgent");
+        assert!(
+            q.contains(
+                "100.0 * SUM(CASE WHEN t0.priority = 'urgent' THEN 1 ELSE 0 END) / COUNT(*)"
+            ),
+            "{q}"
+        );
+        let q = sql("count and average resolution minutes by priority");
+        assert!(
+            q.contains("COUNT(*)") && q.contains("AVG(t0.resolution_minutes)"),
+            "{q}"
+        );
+    }
+}

@@ -183,3 +183,21 @@ pub(super) fn is_verb_time(c: &ColInfo, kinds: &[ColKind], verb: &str) -> bool {
         && c.stems[0] == verb
         && matches!(c.stems[1].as_str(), "at" | "on" | "date" | "time")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::staged;
+    use crate::llm::plan::Link;
+
+    #[test]
+    fn tables_relate_by_the_key_one_holds() {
+        staged("tickets", |st| {
+            let p = st.p;
+            let r = p.relate(0, 1).expect("tickets hold the agent's key");
+            assert_eq!((r.link, r.main_key.as_str()), (Link::Join, "agent_id"));
+            let r = p.relate(1, 0).expect("agents are named by tickets");
+            assert_eq!(r.link, Link::Semi);
+            assert_eq!(p.money_column(0), None);
+        });
+    }
+}

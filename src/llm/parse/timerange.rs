@@ -166,3 +166,31 @@ fn is_participle(w: &str) -> bool {
                 | "drawn"
         )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::tests::staged;
+
+    #[test]
+    fn the_range_dates_the_column_its_verb_names() {
+        staged("tickets opened in the last 2 hours", |st| {
+            let t = st.time.as_ref();
+            let t = t.expect("a range");
+            assert_eq!(t.column.column, "opened_at");
+            let as_of = crate::store::value::parse_timestamp("2026-05-01T12:00:00Z").unwrap();
+            assert_eq!(t.start_us, Some(as_of - 2 * 3_600_000_000));
+            assert_eq!(t.end_us, None);
+        });
+    }
+
+    #[test]
+    fn a_participle_without_a_range_asks_for_rows_with_that_time() {
+        assert!(is_participle_form("escalated"));
+        assert!(is_participle_form("sent"));
+        assert!(!is_participle_form("open"));
+    }
+
+    fn is_participle_form(w: &str) -> bool {
+        super::is_participle(w)
+    }
+}
