@@ -940,3 +940,57 @@ fn comparisons_between_columns_of_related_rows() {
     );
     assert!(!u.is_empty());
 }
+
+#[test]
+fn a_plural_value_names_the_rows_a_count_condition_counts() {
+    // center.contacts: no table of agents, the agent is a column
+    let contacts = table(
+        "center.contacts",
+        vec![
+            id("contact_id", "CO", true),
+            col("agent", ColKind::Text, &["Ines", "Omar"]),
+            col("channel", ColKind::Text, &["call", "email", "chat"]),
+            col("duration", ColKind::Number, &[]),
+            col("opened_at", ColKind::Timestamp, &[]),
+        ],
+        Some("opened_at"),
+    );
+    let s = SchemaInfo::new(vec![contacts], (0, 0));
+    let q = sql(&s, "which agents had more than 20 calls today");
+    has(
+        &q,
+        &[
+            "t0.channel = 'call'",
+            "GROUP BY t0.agent HAVING COUNT(*) > 20",
+        ],
+    );
+    assert!(!q.contains("duration >"), "{q}");
+    // lib.members and lib.loans (loan_id, member_id, kind): the count is of related rows
+    let members = table(
+        "lib.members",
+        vec![
+            id("member_id", "ME", true),
+            col("branch", ColKind::Text, &["central", "harbour"]),
+        ],
+        None,
+    );
+    let loans = table(
+        "lib.loans",
+        vec![
+            id("loan_id", "LO", true),
+            id("member_id", "ME", false),
+            col("kind", ColKind::Text, &["checkout", "renewal"]),
+            col("fine", ColKind::Number, &[]),
+        ],
+        None,
+    );
+    let s = SchemaInfo::new(vec![members, loans], (0, 0));
+    has(
+        &sql(&s, "members in central with more than 3 renewals"),
+        &[
+            "FROM lib.members t0",
+            "t0.branch = 'central'",
+            "WHERE t1.kind = 'renewal' GROUP BY t1.member_id HAVING COUNT(*) > 3",
+        ],
+    );
+}

@@ -22,8 +22,20 @@ impl Parser<'_> {
             if (k..m.start).any(|j| !is_stopword(&q.words[j])) || m.start > num + 4 {
                 return None;
             }
+            // "more than 200 calls": a plural value names the rows counted, unless a table
+            // or a numeric column follows
+            let plural_value = matches!(&m.kind, Kind::Val(_))
+                && m.end == m.start + 1
+                && q.toks[m.start].lower.ends_with('s')
+                && q.toks[m.start].lower != q.toks[m.start].stem
+                && !ms.iter().any(|o| {
+                    o.start >= m.end
+                        && o.start <= m.end + 1
+                        && matches!(&o.kind, Kind::Table(_) | Kind::Col(..))
+                });
             match &m.kind {
                 Kind::Table(_) => return Some(i),
+                Kind::Val(_) if plural_value => return Some(i),
                 Kind::Val(_) => k = m.end,
                 Kind::Col(cs, _) if cs.iter().all(|c| !self.c(*c).kind.numeric()) => k = m.end,
                 _ => return None,

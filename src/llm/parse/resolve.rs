@@ -444,9 +444,13 @@ impl Parser<'_> {
             let Some(i) = self.counted_rows(q, ms, th.0) else {
                 continue;
             };
-            let Kind::Table(ts) = &ms[i].kind else {
-                continue;
+            let ts: Vec<usize> = match &ms[i].kind {
+                Kind::Table(ts) => ts.clone(),
+                // "more than 200 calls": the rows of the value's table
+                Kind::Val(vs) => vs.iter().map(|v| v.0).collect(),
+                _ => continue,
             };
+            let ts = &ts;
             counted.push(th.0);
             let h = having::count_having(th);
             let text = toks[th.0..ms[i].end]
