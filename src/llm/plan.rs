@@ -573,6 +573,25 @@ impl QueryPlan {
                         quote(&r.main_key)
                     ));
                 }
+                // "fewer than 2 tickets": not among the keys with 2 or more, so rows with
+                // none count too
+                Link::Anti if !r.having.is_empty() => {
+                    let k = quote(&r.key);
+                    let mut sub = format!(
+                        "SELECT {a}.{k} FROM {} {a} WHERE {a}.{k} IS NOT NULL",
+                        r.table
+                    );
+                    for c in &semi_conds[i + 1] {
+                        sub.push_str(&format!(" AND {c}"));
+                    }
+                    let hs: Vec<String> = r.having.iter().map(|h| self.having_sql(h)).collect();
+                    sub.push_str(&format!(" GROUP BY {a}.{k} HAVING {}", hs.join(" AND ")));
+                    conds.push(format!(
+                        "{}.{} NOT IN ({sub})",
+                        self.alias(r.via),
+                        quote(&r.main_key)
+                    ));
+                }
                 Link::Anti => {
                     let mut sub = format!(
                         "SELECT 1 FROM {} {a} WHERE {a}.{} = t0.{}",
@@ -855,6 +874,7 @@ impl QueryPlan {
             let mut own: Vec<String> = r
                 .having
                 .iter()
+                .filter(|_| r.link != Link::Anti)
                 .map(|h| format!("{} rows", op_text(&h.op)))
                 .collect();
             let own_text = self.filters_text(&own_filters);
@@ -870,6 +890,18 @@ impl QueryPlan {
                 format!(" ({})", own.join(", "))
             };
             match r.link {
+                Link::Anti if !r.having.is_empty() => {
+                    let fewer: Vec<String> = r
+                        .having
+                        .iter()
+                        .map(|h| match &h.op {
+                            Op::Ge(v) => format!("fewer than {}", v.text()),
+                            Op::Gt(v) => format!("at most {}", v.text()),
+                            other => format!("not {}", op_text(other)),
+                        })
+                        .collect();
+                    parts.push(format!("{} rows of {}{own}", fewer.join(", "), r.table))
+                }
                 Link::Anti => parts.push(format!("no row of {} matches{own}", r.table)),
                 Link::Exists => parts.push(format!("a row of {} matches{own}", r.table)),
                 Link::Semi if !own.is_empty() => {

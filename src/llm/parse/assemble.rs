@@ -52,6 +52,14 @@ impl Parser<'_> {
         } = res;
         let (group_having, having_text): (Vec<Having>, Vec<String>) =
             group_having.into_iter().unzip();
+        // "hours with fewer than 5 calls": only the groups that have rows can be listed
+        let mut assumed = f.trace.assumed.clone();
+        if group_having
+            .iter()
+            .any(|h| matches!(h.op, Op::Lt(_) | Op::Le(_)))
+        {
+            assumed.push("only groups with at least one row are listed".into());
+        }
         let mut measure = measure;
         let mut columns: Vec<ColRef> = Vec::new();
         let mut measures: Vec<Measure> = Vec::new();
@@ -61,6 +69,7 @@ impl Parser<'_> {
             unresolved,
             dropped: dropped.clone(),
             having: having_text.clone(),
+            assumed: assumed.clone(),
             ..f.trace.clone()
         };
         // ---- shapes: rankings, trends, breakdowns, plain

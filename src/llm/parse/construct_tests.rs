@@ -853,10 +853,35 @@ fn conditions_on_a_count() {
             "GROUP BY t0.category HAVING COUNT(*) > 10",
         ],
     );
+    match parse(
+        &garden(),
+        "which categories had fewer than 3 disputed invoices",
+    ) {
+        Parsed::Plan { plan, .. } => {
+            assert!(plan.to_sql().contains("HAVING COUNT(*) < 3"));
+            assert!(plan.assumed.iter().any(|a| a.contains("only groups")));
+        }
+        other => panic!("{other:?}"),
+    }
     let q = sql(&clinic(), "which hours today had at least 4 visits");
     has(
         &q,
         &["GROUP BY date_trunc('hour', t0.visited_at) HAVING COUNT(*) >= 4"],
+    );
+    // "fewer than": rows with none count too
+    let q = sql(&garden(), "suppliers with fewer than 2 disputed invoices");
+    has(
+        &q,
+        &[
+            "t0.supplier_id NOT IN (SELECT t1.supplier_id FROM garden.invoices t1 WHERE t1.supplier_id IS NOT NULL AND t1.status = 'disputed' GROUP BY t1.supplier_id HAVING COUNT(*) >= 2)",
+        ],
+    );
+    has(
+        &sql(&clinic(), "how many patients have at most 1 visit"),
+        &[
+            "NOT IN (SELECT t1.patient_id FROM clinic.visits t1",
+            "HAVING COUNT(*) > 1",
+        ],
     );
     // "at least one" with no condition on the rows is still an existence
     has(

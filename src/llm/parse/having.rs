@@ -60,6 +60,18 @@ pub(super) fn count_having(th: &Threshold) -> Having {
     }
 }
 
+/// The count condition rows must not meet for `h` ("fewer than 2" → not "2 or more").
+pub(super) fn complement(h: Having) -> Having {
+    let op = match h.op {
+        Op::Lt(v) => Op::Ge(v),
+        Op::Le(v) => Op::Gt(v),
+        Op::Gt(v) => Op::Le(v),
+        Op::Ge(v) => Op::Lt(v),
+        other => other,
+    };
+    Having { op, ..h }
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::mention::Kind;

@@ -463,6 +463,15 @@ impl Parser<'_> {
                 continue;
             }
             match self.resolve(main, &mut related, ts) {
+                // "fewer than 2 tickets", "at most 3": rows with none count too, so not
+                // among those with more
+                Some(k)
+                    if matches!(related[k - 1].link, Link::Semi | Link::Anti)
+                        && matches!(h.op, Op::Lt(_) | Op::Le(_)) =>
+                {
+                    related[k - 1].link = Link::Anti;
+                    related[k - 1].having.push(having::complement(h));
+                }
                 Some(k) if matches!(related[k - 1].link, Link::Semi | Link::Exists) => {
                     related[k - 1].link = Link::Exists;
                     related[k - 1].having.push(h);
