@@ -107,7 +107,7 @@ async fn origins_errors_and_continuous_queries() {
     c.send(json!({"subscribe": "query", "id": "q", "sql": "SELECT count(*) AS n FROM db2.transactions", "every_ms": every_ms}))
         .await;
     c.send(
-        json!({"subscribe": "query", "id": "qq", "question": "how many transactions are there"}),
+        json!({"subscribe": "query", "id": "qq", "question": "how many db2 transactions are there"}),
     )
     .await;
     ingest.await.unwrap();

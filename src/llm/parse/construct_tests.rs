@@ -697,6 +697,15 @@ fn tables_whose_names_share_a_word() {
         unmatched(&s, "how many invoices"),
         vec!["invoices".to_string()]
     );
+    // the source named decides, as the clarification suggests
+    has(
+        &sql(&s, "how many archive invoices"),
+        &["FROM archive.invoices"],
+    );
+    has(
+        &sql(&s, "how many garden.invoices"),
+        &["FROM garden.invoices"],
+    );
     let s = with_table(
         clinic(),
         table(

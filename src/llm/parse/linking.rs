@@ -225,7 +225,10 @@ impl Parser<'_> {
         let tables: Vec<usize> = (0..self.s.tables.len())
             .filter(|t| {
                 let tt = self.t(*t);
-                tt.stems.join(" ") == phrase
+                let name = tt.stems.join(" ");
+                // "hive transactions", "db2.transactions": the source names one of namesakes
+                name == phrase
+                    || format!("{} {name}", tt.schema_stem) == phrase
                     || tt.pk().is_some_and(|pk| {
                         let c = tt.col(pk).expect("pk column");
                         c.stems.len() >= 2
