@@ -492,8 +492,12 @@ impl QueryPlan {
         }
     }
 
-    fn having_sql(&self, h: &Having) -> String {
-        self.op_sql(&self.measure_sql(&h.measure), &h.op)
+    /// Count conditions, joined: the body of a `HAVING`.
+    fn having_sql(&self, hs: &[Having]) -> String {
+        hs.iter()
+            .map(|h| self.op_sql(&self.measure_sql(&h.measure), &h.op))
+            .collect::<Vec<_>>()
+            .join(" AND ")
     }
 
     fn time_sql(&self, t: &TimeRange) -> Vec<String> {
@@ -560,11 +564,10 @@ impl QueryPlan {
                         sub.push_str(&format!(" WHERE {}", semi_conds[i + 1].join(" AND ")));
                     }
                     if !r.having.is_empty() {
-                        let hs: Vec<String> = r.having.iter().map(|h| self.having_sql(h)).collect();
                         sub.push_str(&format!(
                             " GROUP BY {a}.{} HAVING {}",
                             quote(&r.key),
-                            hs.join(" AND ")
+                            self.having_sql(&r.having)
                         ));
                     }
                     conds.push(format!(
@@ -584,8 +587,10 @@ impl QueryPlan {
                     for c in &semi_conds[i + 1] {
                         sub.push_str(&format!(" AND {c}"));
                     }
-                    let hs: Vec<String> = r.having.iter().map(|h| self.having_sql(h)).collect();
-                    sub.push_str(&format!(" GROUP BY {a}.{k} HAVING {}", hs.join(" AND ")));
+                    sub.push_str(&format!(
+                        " GROUP BY {a}.{k} HAVING {}",
+                        self.having_sql(&r.having)
+                    ));
                     conds.push(format!(
                         "{}.{} NOT IN ({sub})",
                         self.alias(r.via),
@@ -621,8 +626,7 @@ impl QueryPlan {
             sql.push_str(&format!(" GROUP BY {}", keys.join(", ")));
         }
         if !self.having.is_empty() {
-            let hs: Vec<String> = self.having.iter().map(|h| self.having_sql(h)).collect();
-            sql.push_str(&format!(" HAVING {}", hs.join(" AND ")));
+            sql.push_str(&format!(" HAVING {}", self.having_sql(&self.having)));
         }
         if let Some(o) = &self.order {
             let dir = if o.descending { "DESC" } else { "ASC" };

@@ -185,12 +185,8 @@ mod tests {
 
     #[test]
     fn a_participle_without_a_range_asks_for_rows_with_that_time() {
-        assert!(is_participle_form("escalated"));
-        assert!(is_participle_form("sent"));
-        assert!(!is_participle_form("open"));
-    }
-
-    fn is_participle_form(w: &str) -> bool {
-        super::is_participle(w)
+        assert!(super::is_participle("escalated"));
+        assert!(super::is_participle("sent"));
+        assert!(!super::is_participle("open"));
     }
 }
