@@ -380,6 +380,141 @@ impl WsClosed<'_> {
     }
 }
 
+/// A WebSocket opened or closed (the open-connections gauge).
+pub enum WsConnection {
+    Opened,
+    Closed,
+}
+
+impl WsConnection {
+    pub fn emit(&self, m: &Metrics) {
+        match self {
+            WsConnection::Opened => m.ws_connections.inc(),
+            WsConnection::Closed => m.ws_connections.dec(),
+        }
+    }
+}
+
+/// A frame was written to a WebSocket; a change frame carries when its batch became durable.
+pub struct WsFrameSent<'a> {
+    pub kind: &'a str,
+    pub applied_us: Option<i64>,
+}
+
+impl WsFrameSent<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.ws_frames.with_label_values(&[self.kind]).inc();
+        if let Some(us) = self.applied_us {
+            let now = chrono::Utc::now().timestamp_micros();
+            m.ws_push_seconds.observe((now - us).max(0) as f64 / 1e6);
+        }
+    }
+}
+
+/// A question was answered, clarified or failed.
+pub struct AskDone<'a> {
+    /// `answered`, `clarified` or `failed`.
+    pub outcome: &'a str,
+}
+
+impl AskDone<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.asks.with_label_values(&[self.outcome]).inc();
+    }
+}
+
+/// A question was parsed into a plan (or a clarification).
+pub struct AskParsed {
+    pub ms: f64,
+}
+
+impl AskParsed {
+    pub fn emit(&self, m: &Metrics) {
+        m.ask_parse_seconds.observe(self.ms / 1e3);
+    }
+}
+
+/// A SQL query finished: its time, and its error code if it failed.
+pub struct QueryRan<'a> {
+    pub seconds: f64,
+    pub error: Option<&'a str>,
+}
+
+impl QueryRan<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.query_seconds.observe(self.seconds);
+        if let Some(code) = self.error {
+            m.query_errors.with_label_values(&[code]).inc();
+        }
+    }
+}
+
+/// Whether the Kafka brokers answer.
+pub struct BrokerState {
+    pub up: bool,
+}
+
+impl BrokerState {
+    pub fn emit(&self, m: &Metrics) {
+        m.kafka_broker_up.set(self.up as i64);
+    }
+}
+
+/// How far a Kafka partition's applied state is behind its end.
+pub struct KafkaLag<'a> {
+    pub tp: &'a TopicPartition,
+    pub lag: i64,
+}
+
+impl KafkaLag<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.kafka_lag
+            .with_label_values(&[&self.tp.topic, &self.tp.partition.to_string()])
+            .set(self.lag);
+    }
+}
+
+/// Events of a batch that arrived after their window closed.
+pub struct LateEvents<'a> {
+    pub topic: &'a str,
+    pub n: u64,
+}
+
+impl LateEvents<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.late_events
+            .with_label_values(&[self.topic])
+            .inc_by(self.n);
+    }
+}
+
+/// A webhook notification was delivered, retried or given up on.
+pub struct WebhookDelivery<'a> {
+    /// `delivered`, `retried` or `failed`.
+    pub outcome: &'a str,
+}
+
+impl WebhookDelivery<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.webhooks.with_label_values(&[self.outcome]).inc();
+    }
+}
+
+/// An MCP tool was called.
+pub struct McpCall<'a> {
+    pub tool: &'a str,
+    /// `ok`, `error` or `refused`.
+    pub outcome: &'a str,
+}
+
+impl McpCall<'_> {
+    pub fn emit(&self, m: &Metrics) {
+        m.mcp_calls
+            .with_label_values(&[self.tool, self.outcome])
+            .inc();
+    }
+}
+
 /// The `p` quantile (0–1) of sorted values, nearest rank; NaN when empty.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {

@@ -258,7 +258,25 @@ async fn paced_replay_pushes_insights_alerts_and_the_exact_tail() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Every insight and alert event the engine published has reached the watcher.
+    let published = |name: &str| -> usize {
+        server
+            .metrics()
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>() as usize
+    };
+    let started = Instant::now();
+    while watcher.of_type("insight").len() < published("streamq_insights_total")
+        || watcher.of_type("alert").len() < published("streamq_alert_events_total")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the watcher did not get every published frame"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 
     // 1. Insights: every situation, within one window of its start, naming table and dimension.
     let insights: Vec<Value> = watcher

@@ -111,8 +111,22 @@ async fn origins_errors_and_continuous_queries() {
     )
     .await;
     ingest.await.unwrap();
-    // Past the end of the data: results stop changing, so nothing more is pushed.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Past the end of the data the result stops changing: wait for the push of the final one.
+    let (_, now) = post_sql(&base, "SELECT count(*) AS n FROM db2.transactions");
+    let last_q = |c: &Client| {
+        c.of_type("result")
+            .into_iter()
+            .rfind(|r| r["sub"] == "q")
+            .and_then(|r| r["rows"][0][0].as_i64())
+    };
+    let waited = Instant::now();
+    while last_q(&c) != now["rows"][0][0].as_i64() {
+        assert!(
+            waited.elapsed() < Duration::from_secs(30),
+            "no push of the final count"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let results: Vec<Value> = c
         .of_type("result")
         .into_iter()

@@ -5,6 +5,15 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::ident::TopicPartition;
 
+/// A `debug.fault_panic` that does not read.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum FaultSpecError {
+    #[error("fault_panic {0:?}: expected topic:partition:offset:times")]
+    Shape(String),
+    #[error("fault_panic {spec:?}: {number:?} is not a number")]
+    Number { spec: String, number: String },
+}
+
 /// Where and how often to panic. The count lives here, outside the actor, so a restarted
 /// actor sees how many times it has already failed.
 #[derive(Debug, Default)]
@@ -15,19 +24,19 @@ pub struct FaultHook {
 
 impl FaultHook {
     /// Parses `topic:partition:offset:times` (times 0 = always).
-    pub fn parse(spec: Option<&str>) -> Result<Self, String> {
+    pub fn parse(spec: Option<&str>) -> Result<Self, FaultSpecError> {
         let Some(spec) = spec else {
             return Ok(Self::default());
         };
         let parts: Vec<&str> = spec.rsplitn(4, ':').collect();
         let [times, offset, partition, topic] = parts.as_slice() else {
-            return Err(format!(
-                "fault_panic {spec:?}: expected topic:partition:offset:times"
-            ));
+            return Err(FaultSpecError::Shape(spec.to_string()));
         };
         let num = |s: &str| {
-            s.parse::<i64>()
-                .map_err(|e| format!("fault_panic {spec:?}: {e}"))
+            s.parse::<i64>().map_err(|_| FaultSpecError::Number {
+                spec: spec.to_string(),
+                number: s.to_string(),
+            })
         };
         Ok(Self {
             target: Some((

@@ -1,12 +1,14 @@
 //! Who runs: the supervisor and its partition actors, the router that feeds them, and the
-//! [`Node`] that wires store, catalog, actors and a source together.
+//! [`Pipeline`] that wires them to a source: source → router → supervisor → partition actor
+//! → change broadcast.
 
+pub mod changes;
 pub mod fault;
 pub mod partition;
+pub mod progress;
 pub mod rates;
 pub mod router;
 pub mod supervisor;
-pub mod window;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,17 +16,21 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use ractor::{Actor, ActorRef};
+use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::actors::changes::Changes;
 use crate::actors::fault::FaultHook;
 use crate::actors::partition::PartitionContext;
-use crate::actors::router::{RouterConfig, RouterStats, SourceEvent};
+use crate::actors::progress::Progress;
+use crate::actors::router::{RouterConfig, RouterStats};
 use crate::actors::supervisor::{
     Registry, RestartPolicy, Supervisor, SupervisorArgs, SupervisorMsg,
 };
 use crate::config::{Config, Rate, SourceKind};
+use crate::ingest::event::SourceEvent;
 use crate::ingest::{demo, replay};
 use crate::store::Store;
 use crate::store::catalog::Catalog;
@@ -44,24 +50,15 @@ pub async fn flush_partitions(registry: &Registry) {
     }
 }
 
-/// Errors starting a node.
+/// Errors starting the pipeline.
 #[derive(Debug, thiserror::Error)]
-pub enum NodeError {
-    /// The store could not be opened.
-    #[error("cannot open the store at {dir}: {source}")]
-    Store {
-        dir: String,
-        source: crate::store::StoreError,
-    },
-    /// The data directory could not be moved aside or removed for a rebuild.
-    #[error("cannot clear {dir} for a rebuild: {source}")]
-    Rebuild { dir: String, source: std::io::Error },
+pub enum PipelineError {
     /// The supervisor did not start.
     #[error("supervisor: {0}")]
     Actor(String),
-    /// A setting is wrong.
-    #[error("{0}")]
-    Config(String),
+    /// The fault hook setting is wrong.
+    #[error(transparent)]
+    Fault(#[from] crate::actors::fault::FaultSpecError),
 }
 
 /// Where ingestion stands, for `/readyz` and `/api/sources`.
@@ -80,10 +77,10 @@ pub struct IngestStatus {
     pub demo_start_ms: Option<i64>,
 }
 
-/// A running streamq: the store, the catalog, the supervised actors and (once started) a
-/// source.
+/// The running event path: the supervised partition actors over the store and catalog, the
+/// router and (once started) a source.
 #[derive(Clone)]
-pub struct Node {
+pub struct Pipeline {
     pub config: Arc<Config>,
     pub store: Arc<Store>,
     pub catalog: Arc<Catalog>,
@@ -91,52 +88,55 @@ pub struct Node {
     pub registry: Arc<Registry>,
     pub supervisor: ActorRef<SupervisorMsg>,
     pub status: Arc<Mutex<Option<Arc<IngestStatus>>>>,
-    /// Windows, detectors, alert rules and the change feed.
-    pub live: Arc<crate::live::Live>,
-    live_stop: CancellationToken,
+    /// What partition actors publish after each durable batch.
+    pub changes: Arc<Changes>,
+    /// How far the source has been read and what is on its way.
+    pub progress: Arc<Progress>,
     /// Events/s and lag per partition over the last minutes.
     pub rates: Arc<rates::Rates>,
     registry_client: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
+    /// Stops the pipeline's own tasks (the rates sampler).
+    stopping: CancellationToken,
 }
 
-impl Node {
-    /// Opens the store (moving a corrupt one aside, or clearing it when `rebuild`), starts the
-    /// supervisor and an actor for every partition already on disk, which loads its state.
-    pub async fn start(config: Config, rebuild: bool) -> Result<Node, NodeError> {
-        let dir = config.data_dir.clone();
-        let dir_s = dir.display().to_string();
-        if rebuild && dir.exists() {
-            tracing::warn!(dir = %dir_s, "--rebuild: clearing state; it is rebuilt by replaying the source");
-            std::fs::remove_dir_all(&dir).map_err(|source| NodeError::Rebuild {
-                dir: dir_s.clone(),
-                source,
-            })?;
-        }
-        let flush = config.ingest.flush_interval_ms;
-        let cache = config.ingest.sled_cache_mb;
-        let store = match Store::open(&dir, flush, cache) {
-            Ok(s) => s,
-            Err(e) if e.is_corruption() => {
-                let aside = format!("{dir_s}.corrupt-{}", chrono::Utc::now().timestamp());
-                tracing::error!(dir = %dir_s, moved_to = %aside, error = %e,
-                    "the store is corrupt; moving it aside and rebuilding by replaying the source from the start");
-                std::fs::rename(&dir, &aside).map_err(|source| NodeError::Rebuild {
-                    dir: dir_s.clone(),
-                    source,
-                })?;
-                Store::open(&dir, flush, cache).map_err(|source| NodeError::Store {
-                    dir: dir_s.clone(),
-                    source,
-                })?
-            }
-            Err(source) => return Err(NodeError::Store { dir: dir_s, source }),
-        };
-        let store = Arc::new(store);
-        let catalog = Arc::new(Catalog::new());
-        let metrics = Arc::new(Metrics::new());
+/// Why the node is or is not ready, as `/readyz` reports it.
+#[derive(Clone, Debug, Serialize)]
+pub struct Readiness {
+    pub ready: bool,
+    pub source: String,
+    pub caught_up: bool,
+    pub source_error: Option<String>,
+    pub failed_partitions: Vec<FailedPartition>,
+    pub kafka: Option<BrokerReadiness>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct FailedPartition {
+    pub topic: String,
+    pub partition: i32,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct BrokerReadiness {
+    pub brokers: String,
+    pub up: bool,
+    pub last_error: Option<String>,
+    pub registry_error: Option<String>,
+    pub owned_partitions: usize,
+}
+
+impl Pipeline {
+    /// Starts the supervisor and an actor for every partition already in the store (each
+    /// loads its state); a Kafka pipeline starts only what the group assigns it.
+    pub async fn start(
+        config: Arc<Config>,
+        store: Arc<Store>,
+        catalog: Arc<Catalog>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Pipeline, PipelineError> {
         let registry = Arc::new(Registry::default());
-        let faults =
-            FaultHook::parse(config.debug.fault_panic.as_deref()).map_err(NodeError::Config)?;
+        let faults = FaultHook::parse(config.debug.fault_panic.as_deref())?;
         let registry_client = config.kafka.registry.url.as_deref().map(|url| {
             crate::ingest::registry::SchemaRegistry::new(
                 url,
@@ -144,34 +144,20 @@ impl Node {
                 config.kafka.registry.password.as_deref(),
             )
         });
-        let feed = Arc::new(crate::live::feed::Feed::default());
-        let live = Arc::new(
-            crate::live::Live::new(
-                config.live.clone(),
-                catalog.clone(),
-                metrics.clone(),
-                &store,
-                feed.clone(),
-                config.source.kind == SourceKind::Kafka,
-            )
-            .map_err(|source| NodeError::Store {
-                dir: dir_s.clone(),
-                source,
-            })?,
-        );
-        let live_stop = CancellationToken::new();
-        live.spawn(live_stop.clone());
+        let changes = Arc::new(Changes::default());
+        let progress = Arc::new(Progress::default());
         let ctx = Arc::new(PartitionContext {
             registry: registry_client.clone(),
             max_value_bytes: config.ingest.max_value_bytes,
             store: store.clone(),
-            index_root: dir.join("index"),
+            index_root: config.data_dir.join("index"),
             text: config.text.clone(),
             catalog: catalog.clone(),
             metrics: metrics.clone(),
             faults: Arc::new(faults),
             live: config.live.clone(),
-            feed: feed.clone(),
+            changes: changes.clone(),
+            progress: progress.clone(),
         });
         let (supervisor, _) = Actor::spawn(
             None,
@@ -186,7 +172,7 @@ impl Node {
             },
         )
         .await
-        .map_err(|e| NodeError::Actor(e.to_string()))?;
+        .map_err(|e| PipelineError::Actor(e.to_string()))?;
         // A Kafka node owns only what the group assigns it; other sources own all they stored.
         let owned_on_disk = if config.source.kind == SourceKind::Kafka {
             Vec::new()
@@ -203,25 +189,27 @@ impl Node {
         }
         let status = Arc::new(Mutex::new(None));
         let rates = Arc::new(rates::Rates::default());
+        let stopping = CancellationToken::new();
         rates.spawn(
             registry.clone(),
             catalog.clone(),
-            feed,
+            progress.clone(),
             status.clone(),
-            live_stop.clone(),
+            stopping.clone(),
         );
-        Ok(Node {
-            config: Arc::new(config),
+        Ok(Pipeline {
+            config,
             store,
             catalog,
             metrics,
             registry,
             supervisor,
             status,
-            live,
-            live_stop,
+            changes,
+            progress,
             rates,
             registry_client,
+            stopping,
         })
     }
 
@@ -336,7 +324,7 @@ impl Node {
         let registry = self.registry.clone();
         let registry_for_flush = self.registry.clone();
         let store = self.store.clone();
-        let feed = self.live.feed.clone();
+        let progress = self.progress.clone();
         tokio::spawn(async move {
             let ended = router::route(
                 rx,
@@ -345,7 +333,7 @@ impl Node {
                 registry,
                 store.clone(),
                 router_stats,
-                feed,
+                progress,
                 shutdown,
             )
             .await;
@@ -380,24 +368,25 @@ impl Node {
                 .map(|t| t.partition(tp.partition).rows.read().applied)
                 .unwrap_or(None);
             if let Some(lag) = pos.lag(applied) {
-                self.metrics
-                    .kafka_lag
-                    .with_label_values(&[&tp.topic, &tp.partition.to_string()])
-                    .set(lag);
+                crate::telemetry::KafkaLag { tp, lag }.emit(&self.metrics);
             }
         }
     }
 
     /// Ready: no failed partition, and the source is live or has caught up.
-    pub fn readiness(&self) -> (bool, serde_json::Value) {
-        let failed: Vec<serde_json::Value> = self
+    pub fn readiness(&self) -> Readiness {
+        let failed_partitions: Vec<FailedPartition> = self
             .registry
             .failed()
             .into_iter()
-            .map(|(tp, reason)| serde_json::json!({"topic": tp.topic, "partition": tp.partition, "reason": reason}))
+            .map(|(tp, reason)| FailedPartition {
+                topic: tp.topic,
+                partition: tp.partition,
+                reason,
+            })
             .collect();
         let status = self.status.lock().clone();
-        let (source, caught_up, error) = match &status {
+        let (source, caught_up, source_error) = match &status {
             Some(s) => (
                 s.source.clone(),
                 s.paced || s.finished.load(Ordering::SeqCst),
@@ -405,38 +394,33 @@ impl Node {
             ),
             None => ("none".into(), true, None),
         };
-        let mut broker = serde_json::Value::Null;
-        let mut source_ok = true;
-        if let Some(k) = status.as_ref().and_then(|s| s.kafka.clone()) {
-            let up = k.broker_up.load(Ordering::SeqCst);
-            let registry_error = k.registry_error.lock().clone();
-            source_ok = up && registry_error.is_none();
-            broker = serde_json::json!({
-                "brokers": k.brokers,
-                "up": up,
-                "last_error": k.last_error.lock().clone(),
-                "registry_error": registry_error,
-                "owned_partitions": k.owned.read().len(),
+        let kafka = status
+            .as_ref()
+            .and_then(|s| s.kafka.clone())
+            .map(|k| BrokerReadiness {
+                brokers: k.brokers.clone(),
+                up: k.broker_up.load(Ordering::SeqCst),
+                last_error: k.last_error.lock().clone(),
+                registry_error: k.registry_error.lock().clone(),
+                owned_partitions: k.owned.read().len(),
             });
+        let source_ok = kafka
+            .as_ref()
+            .is_none_or(|k| k.up && k.registry_error.is_none());
+        Readiness {
+            ready: failed_partitions.is_empty() && caught_up && source_error.is_none() && source_ok,
+            source,
+            caught_up,
+            source_error,
+            failed_partitions,
+            kafka,
         }
-        let ready = failed.is_empty() && caught_up && error.is_none() && source_ok;
-        (
-            ready,
-            serde_json::json!({
-                "ready": ready,
-                "source": source,
-                "caught_up": caught_up,
-                "source_error": error,
-                "failed_partitions": failed,
-                "kafka": broker,
-            }),
-        )
     }
 
     /// Graceful stop: stop the actors (each finishes its batch), flush sled, stop the
     /// supervisor. Nothing durable happens in `post_stop`.
     pub async fn stop(&self) {
-        self.live_stop.cancel();
+        self.stopping.cancel();
         flush_partitions(&self.registry).await;
         let _ = self
             .supervisor

@@ -11,9 +11,9 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::actors::IngestStatus;
+use crate::actors::progress::Progress;
 use crate::actors::supervisor::Registry;
 use crate::ident::TopicPartition;
-use crate::live::feed::Feed;
 use crate::store::catalog::Catalog;
 
 /// How often a sample is taken.
@@ -60,7 +60,7 @@ impl Rates {
         self: &Arc<Self>,
         registry: Arc<Registry>,
         catalog: Arc<Catalog>,
-        feed: Arc<Feed>,
+        progress: Arc<Progress>,
         status: Arc<Mutex<Option<Arc<IngestStatus>>>>,
         stop: CancellationToken,
     ) {
@@ -74,7 +74,7 @@ impl Rates {
                     _ = tick.tick() => {}
                 }
                 let kafka = status.lock().as_ref().and_then(|s| s.kafka.clone());
-                let pending = feed.pending();
+                let pending = progress.pending();
                 let mut points = BTreeMap::new();
                 for (tp, _) in registry.all() {
                     let applied = catalog

@@ -18,24 +18,9 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::partition::PartitionMsg;
 use crate::actors::supervisor::{PartitionStatus, Registry, SupervisorMsg};
 use crate::ident::TopicPartition;
-use crate::ingest::record::{Record, SourceFault};
+use crate::ingest::event::SourceEvent;
+use crate::ingest::record::Record;
 use crate::store::Store;
-
-/// What a source sends.
-#[derive(Debug)]
-pub enum SourceEvent {
-    Records(Vec<Record>),
-    /// Input that never became a record.
-    Fault(SourceFault),
-    /// The source has nothing more (end of file, or a limit reached).
-    End,
-    /// These partitions are now this node's (a consumer-group assignment): start their actors,
-    /// which load their state, so they are queryable before new records arrive.
-    Assigned(Vec<TopicPartition>),
-    /// These partitions are leaving this node: deliver every record already routed for them,
-    /// stop their actors, then answer.
-    Revoke(Vec<TopicPartition>, tokio::sync::oneshot::Sender<()>),
-}
 
 /// Router settings.
 #[derive(Clone, Copy, Debug)]
@@ -69,7 +54,7 @@ pub async fn route(
     registry: Arc<Registry>,
     store: Arc<Store>,
     stats: Arc<RouterStats>,
-    feed: Arc<crate::live::feed::Feed>,
+    progress: Arc<crate::actors::progress::Progress>,
     shutdown: CancellationToken,
 ) -> bool {
     let mut feeders: HashMap<TopicPartition, Feeder> = HashMap::new();
@@ -83,7 +68,7 @@ pub async fn route(
             ev = rx.recv() => match ev {
                 Some(SourceEvent::Records(records)) => {
                     stats.records_routed.fetch_add(records.len() as u64, Ordering::Relaxed);
-                    feed.routed(&records);
+                    progress.routed(&records);
                     for r in records {
                         let key = (r.topic.clone(), r.partition);
                         let buf = buffers.entry(key).or_default();
@@ -192,6 +177,9 @@ async fn feed(
             continue;
         }
         loop {
+            // Changes of the registry from here on (a restart, a failure) wake the retry.
+            let mut slots = registry.watch();
+            slots.mark_unchanged();
             let actor = match registry.get(&tp) {
                 Some(slot) if matches!(slot.status, PartitionStatus::Failed { .. }) => None,
                 Some(slot) if slot.actor.is_some() => slot.actor,
@@ -218,7 +206,7 @@ async fn feed(
                     failed = true;
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
+                wait_for_restart(&mut slots).await;
                 continue;
             };
             match actor
@@ -238,7 +226,14 @@ async fn feed(
                 _ => {}
             }
             // The actor died (or is restarting): wait for the supervisor, then re-send.
-            tokio::time::sleep(Duration::from_millis(20)).await;
+            wait_for_restart(&mut slots).await;
         }
     }
+}
+
+/// Waits until the supervisor changes a slot (restarts or fails an actor). A bound remains
+/// for an actor that dies without the supervisor seeing it yet: its retry comes at the latest
+/// after a second.
+async fn wait_for_restart(slots: &mut tokio::sync::watch::Receiver<u64>) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), slots.changed()).await;
 }

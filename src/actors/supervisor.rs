@@ -11,6 +11,7 @@ use ractor::{
     Actor, ActorCell, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent,
 };
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::actors::partition::{PartitionActor, PartitionArgs, PartitionContext, PartitionMsg};
 use crate::ident::TopicPartition;
@@ -35,13 +36,28 @@ pub enum PartitionStatus {
     },
 }
 
-/// Who runs each partition; read by feeders and by `/readyz`.
-#[derive(Default)]
+/// Who runs each partition; read by feeders and by `/readyz`. Every change of a slot is
+/// signalled, so a feeder whose actor died waits for its restart instead of polling.
 pub struct Registry {
     slots: RwLock<HashMap<TopicPartition, Slot>>,
+    changed: watch::Sender<u64>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Self {
+            slots: RwLock::new(HashMap::new()),
+            changed: watch::channel(0).0,
+        }
+    }
 }
 
 impl Registry {
+    /// Signals every change of a slot (an actor started, restarted, failed or released).
+    pub fn watch(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
     pub fn get(&self, tp: &TopicPartition) -> Option<Slot> {
         self.slots.read().get(tp).cloned()
     }
@@ -69,11 +85,24 @@ impl Registry {
 
     fn remove(&self, tp: &TopicPartition) {
         self.slots.write().remove(tp);
+        self.changed.send_modify(|v| *v += 1);
     }
 
     fn set(&self, tp: TopicPartition, slot: Slot) {
         self.slots.write().insert(tp, slot);
+        self.changed.send_modify(|v| *v += 1);
     }
+}
+
+/// Why a partition has no actor to take its records.
+#[derive(Clone, Debug, thiserror::Error, PartialEq)]
+pub enum EnsureError {
+    #[error("partition actor for {tp} failed to start: {reason}")]
+    Start { tp: TopicPartition, reason: String },
+    #[error("partition {tp} failed: {reason}")]
+    Failed { tp: TopicPartition, reason: String },
+    #[error("shutting down")]
+    ShuttingDown,
 }
 
 /// How many restarts are allowed in what window.
@@ -96,7 +125,7 @@ pub enum SupervisorMsg {
     /// partition.
     Ensure(
         TopicPartition,
-        RpcReplyPort<Result<ActorRef<PartitionMsg>, String>>,
+        RpcReplyPort<Result<ActorRef<PartitionMsg>, EnsureError>>,
     ),
     /// Stops every partition actor and waits for them.
     /// Stop these partitions' actors and forget them (their rows leave the tables in memory;
@@ -119,14 +148,17 @@ impl SupervisorState {
         &mut self,
         myself: &ActorCell,
         tp: &TopicPartition,
-    ) -> Result<ActorRef<PartitionMsg>, String> {
+    ) -> Result<ActorRef<PartitionMsg>, EnsureError> {
         let args = PartitionArgs {
             tp: tp.clone(),
             ctx: self.ctx.clone(),
         };
         let (actor, _) = Actor::spawn_linked(None, PartitionActor, args, myself.clone())
             .await
-            .map_err(|e| format!("partition actor for {tp} failed to start: {e}"))?;
+            .map_err(|e| EnsureError::Start {
+                tp: tp.clone(),
+                reason: e.to_string(),
+            })?;
         self.children.insert(actor.get_id(), tp.clone());
         let restarts = self.registry.get(tp).map(|s| s.restarts).unwrap_or(0);
         self.registry.set(
@@ -180,7 +212,7 @@ impl SupervisorState {
             }
             match self.spawn(myself, &tp).await {
                 Ok(_) => return,
-                Err(e) => reason = e,
+                Err(e) => reason = e.to_string(),
             }
         }
     }
@@ -223,13 +255,16 @@ impl Actor for Supervisor {
                     Some(Slot {
                         status: PartitionStatus::Failed { reason },
                         ..
-                    }) => Err(format!("partition {tp} failed: {reason}")),
-                    _ if state.stopping => Err("shutting down".to_string()),
+                    }) => Err(EnsureError::Failed {
+                        tp: tp.clone(),
+                        reason,
+                    }),
+                    _ if state.stopping => Err(EnsureError::ShuttingDown),
                     _ => match state.spawn(&myself.get_cell(), &tp).await {
                         Ok(a) => Ok(a),
                         Err(e) => {
                             state
-                                .on_failure(&myself.get_cell(), tp.clone(), e.clone())
+                                .on_failure(&myself.get_cell(), tp.clone(), e.to_string())
                                 .await;
                             state.registry.get(&tp).and_then(|s| s.actor).ok_or(e)
                         }

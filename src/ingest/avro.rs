@@ -18,9 +18,8 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
-use crate::ingest::debezium::{
-    DecodeError, FieldKind, FieldSpec, bad, infer, param_u8, unscaled_from_be,
-};
+use crate::ingest::change::DecodeError;
+use crate::ingest::fields::{FieldKind, FieldSpec, bad, infer, param_u8, unscaled_from_be};
 use crate::store::value::{DType, Value, parse_timestamp};
 
 /// A writer schema as the registry gave it, parsed and resolved once. Schemas live for the
@@ -41,15 +40,27 @@ impl std::fmt::Debug for AvroWriterSchema {
     }
 }
 
+/// An Avro schema that does not read, a datum that cannot be written, or a JSON value that is
+/// not of its schema.
+#[derive(Debug, thiserror::Error)]
+pub enum AvroError {
+    #[error("invalid Avro schema: {0}")]
+    Schema(String),
+    #[error("Avro datum cannot be written: {0}")]
+    Write(String),
+    #[error("{0}")]
+    Convert(String),
+}
+
 impl AvroWriterSchema {
-    pub fn parse(text: &str) -> Result<Self, String> {
-        let schema: &'static Schema = Box::leak(Box::new(
-            Schema::parse_str(text).map_err(|e| e.to_string())?,
-        ));
+    pub fn parse(text: &str) -> Result<Self, AvroError> {
+        let invalid = |e: &dyn std::fmt::Display| AvroError::Schema(e.to_string());
+        let schema: &'static Schema =
+            Box::leak(Box::new(Schema::parse_str(text).map_err(|e| invalid(&e))?));
         let reader = GenericDatumReader::builder(schema)
             .build()
-            .map_err(|e| e.to_string())?;
-        let json: Json = serde_json::from_str(text).map_err(|e| e.to_string())?;
+            .map_err(|e| invalid(&e))?;
+        let json: Json = serde_json::from_str(text).map_err(|e| invalid(&e))?;
         let row_fields = row_record(&json).map(|rec| {
             rec.get("fields")
                 .and_then(Json::as_array)
@@ -362,11 +373,11 @@ pub(crate) fn key_object(v: Avro) -> Result<Map<String, Json>, DecodeError> {
 }
 
 /// Writes one datum with `schema`.
-pub fn write_datum(schema: &Schema, value: Avro) -> Result<Vec<u8>, String> {
+pub fn write_datum(schema: &Schema, value: Avro) -> Result<Vec<u8>, AvroError> {
     GenericDatumWriter::builder(schema)
         .build()
         .and_then(|w| w.write_value_to_vec(value))
-        .map_err(|e| e.to_string())
+        .map_err(|e| AvroError::Write(e.to_string()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -487,10 +498,10 @@ fn convert(
 
 /// A JSON payload value as an Avro value of schema `schema` (the parsed form of the JSON
 /// `connect_to_avro` gave). Decimals arrive as Connect's base64 bytes.
-pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Avro, String> {
-    let resolved =
-        apache_avro::schema::ResolvedSchema::try_from(schema).map_err(|e| e.to_string())?;
-    to_avro(json, schema, resolved.get_names())
+pub fn json_to_avro(json: &Json, schema: &Schema) -> Result<Avro, AvroError> {
+    let resolved = apache_avro::schema::ResolvedSchema::try_from(schema)
+        .map_err(|e| AvroError::Schema(e.to_string()))?;
+    to_avro(json, schema, resolved.get_names()).map_err(AvroError::Convert)
 }
 
 fn to_avro(
@@ -621,7 +632,7 @@ mod tests {
             .to_string(),
         )
         .unwrap();
-        let payload = serde_json::json!({"after": {"ID": 7, "AMT": crate::ingest::debezium::encode_decimal_bytes(-12345), "AT": 1_700_000_000_000_000i64}, "op": "c"});
+        let payload = serde_json::json!({"after": {"ID": 7, "AMT": crate::ingest::fields::encode_decimal_bytes(-12345), "AT": 1_700_000_000_000_000i64}, "op": "c"});
         let value = json_to_avro(&payload, w.schema).unwrap();
         let bytes = write_datum(w.schema, value).unwrap();
         let env = envelope(w.read(&bytes).unwrap()).unwrap();

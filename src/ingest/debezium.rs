@@ -8,122 +8,16 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value as Json};
 
 use crate::ingest::avro::{self, AvroWriterSchema};
+use crate::ingest::change::{Cell, Change, DecodeError, Op};
+use crate::ingest::fields::{FieldKind, FieldSpec, bad, decode_decimal_bytes, infer, param_u8};
 use crate::ingest::record::Record;
 use crate::ingest::registry::{RegistryError, SchemaRegistry, split_wire};
-use crate::store::value::{DType, Value, parse_date, parse_timestamp};
-
-/// Why a record could not be decoded. Each becomes a quarantine entry's reason.
-#[derive(Debug, thiserror::Error, Clone, PartialEq)]
-pub enum DecodeError {
-    /// The value bytes are not JSON.
-    #[error("value is not valid JSON: {0}")]
-    InvalidJson(String),
-    /// The JSON is not a Debezium change-event envelope.
-    #[error("value is not a Debezium envelope: {0}")]
-    NotAnEnvelope(String),
-    /// The envelope's `op` is none of c, u, d, r.
-    #[error("unknown op {0:?}")]
-    UnknownOp(String),
-    /// A create, update or read without an `after` row.
-    #[error("op {0:?} has no 'after' row")]
-    MissingAfter(String),
-    /// The record has no key, so the row it changes cannot be identified.
-    #[error("record has no key")]
-    NullKey,
-    /// The key is not a JSON object of key columns.
-    #[error("key is not a JSON key struct: {0}")]
-    InvalidKey(String),
-    /// A column's value does not match its declared type.
-    #[error("column {column}: {reason}")]
-    BadValue { column: String, reason: String },
-    /// The value is larger than `ingest.max_value_bytes`.
-    #[error("value is {len} bytes, over the {max}-byte limit (ingest.max_value_bytes)")]
-    TooLarge { len: usize, max: usize },
-    /// Confluent-framed Avro whose bytes do not decode with the writer schema.
-    #[error("Avro datum does not decode: {0}")]
-    InvalidAvro(String),
-    /// The writer schema of an Avro record could not be had.
-    #[error("{0}")]
-    Schema(String),
-}
-
-/// The operation a change applies.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Op {
-    Create,
-    Update,
-    Delete,
-    Read,
-}
-
-impl Op {
-    pub fn code(self) -> u8 {
-        match self {
-            Op::Create => b'c',
-            Op::Update => b'u',
-            Op::Delete => b'd',
-            Op::Read => b'r',
-        }
-    }
-}
-
-/// One decoded column of an `after` row.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Cell {
-    /// The column name as the source spells it (`TXN_ID`).
-    pub original: String,
-    /// The value, typed.
-    pub value: Value,
-    /// The type the envelope schema declares, if it has one.
-    pub declared: Option<DType>,
-}
-
-/// What one record does to its table.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Change {
-    /// Insert or replace the row with this key.
-    Upsert {
-        key: Vec<u8>,
-        key_columns: Vec<String>,
-        op: Op,
-        ts_ms: i64,
-        cells: Vec<Cell>,
-    },
-    /// Remove the row with this key.
-    Delete {
-        key: Vec<u8>,
-        key_columns: Vec<String>,
-    },
-    /// A null value after a delete: nothing to apply.
-    Tombstone,
-}
-
-/// The declared shape of one field in a Kafka Connect schema.
-#[derive(Clone, Debug)]
-pub(crate) struct FieldSpec {
-    pub(crate) kind: FieldKind,
-    pub(crate) declared: Option<DType>,
-}
-
-#[derive(Clone, Copy, Debug)]
-pub(crate) enum FieldKind {
-    /// A plain JSON value; types inferred as in schemaless JSON.
-    Plain,
-    MicroTimestamp,
-    MilliTimestamp,
-    NanoTimestamp,
-    EpochDate,
-    IsoTimestamp,
-    Decimal(u8),
-    Integer,
-    Float,
-}
+use crate::store::value::{DType, Value, parse_timestamp};
 
 type FieldMap = Arc<HashMap<String, FieldSpec>>;
 
@@ -381,13 +275,6 @@ fn field_spec(f: &Json) -> FieldSpec {
     FieldSpec { kind, declared }
 }
 
-pub(crate) fn bad(column: &str, reason: impl Into<String>) -> DecodeError {
-    DecodeError::BadValue {
-        column: column.to_string(),
-        reason: reason.into(),
-    }
-}
-
 fn read_declared(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, DecodeError> {
     if json.is_null() {
         return Ok(Value::Null);
@@ -430,102 +317,6 @@ fn read_declared(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, Dec
     })
 }
 
-/// Kafka Connect's Decimal: base64 of the unscaled value, two's complement, big-endian.
-pub fn decode_decimal_bytes(b64: &str) -> Option<i128> {
-    unscaled_from_be(&base64::engine::general_purpose::STANDARD.decode(b64).ok()?)
-}
-
-/// A decimal's unscaled value from its big-endian two's-complement bytes (Connect's and
-/// Avro's `decimal` encoding); `None` if empty or wider than 128 bits.
-pub(crate) fn unscaled_from_be(bytes: &[u8]) -> Option<i128> {
-    if bytes.is_empty() || bytes.len() > 16 {
-        return None;
-    }
-    let neg = bytes[0] & 0x80 != 0;
-    let mut buf = [if neg { 0xff } else { 0 }; 16];
-    buf[16 - bytes.len()..].copy_from_slice(bytes);
-    Some(i128::from_be_bytes(buf))
-}
-
-/// A small schema parameter that Connect writes as a string (`"2"`) and others as a number.
-pub(crate) fn param_u8(v: &Json) -> Option<u8> {
-    match v {
-        Json::String(s) => s.parse().ok(),
-        Json::Number(n) => n.as_u64().and_then(|n| u8::try_from(n).ok()),
-        _ => None,
-    }
-}
-
-/// Kafka Connect's Decimal bytes for an unscaled value (shortest two's complement form).
-pub fn encode_decimal_bytes(unscaled: i128) -> String {
-    let full = unscaled.to_be_bytes();
-    let mut start = 0;
-    while start < 15 {
-        let (b, next) = (full[start], full[start + 1]);
-        if (b == 0 && next & 0x80 == 0) || (b == 0xff && next & 0x80 != 0) {
-            start += 1;
-        } else {
-            break;
-        }
-    }
-    base64::engine::general_purpose::STANDARD.encode(&full[start..])
-}
-
-fn ends_with_ci(name: &str, suffix: &str) -> bool {
-    name.len() >= suffix.len()
-        && name.as_bytes()[name.len() - suffix.len()..].eq_ignore_ascii_case(suffix.as_bytes())
-}
-
-fn name_hints(name: &str) -> (bool, bool) {
-    let time = ["_at", "_time", "_ts", "_timestamp"]
-        .iter()
-        .any(|s| ends_with_ci(name, s))
-        || name.eq_ignore_ascii_case("timestamp");
-    let date = ["_date", "_on", "_day"]
-        .iter()
-        .any(|s| ends_with_ci(name, s))
-        || name.eq_ignore_ascii_case("date");
-    (time, date)
-}
-
-/// Reads a schemaless JSON value. Integers in a time-named column with the magnitude of
-/// epoch microseconds (or milliseconds) are times; small integers in a date-named column are
-/// epoch days; ISO strings in such columns are times and dates.
-pub fn infer(name: &str, json: &Json) -> Value {
-    match json {
-        Json::Null => Value::Null,
-        Json::Bool(b) => Value::Bool(*b),
-        Json::Number(n) => {
-            if let Some(i) = n.as_i64() {
-                let (time, date) = name_hints(name);
-                let mag = i.unsigned_abs();
-                if time && (100_000_000_000_000..100_000_000_000_000_000).contains(&mag) {
-                    Value::Timestamp(i)
-                } else if time && (100_000_000_000..100_000_000_000_000).contains(&mag) {
-                    Value::Timestamp(i * 1000)
-                } else if date && mag < 200_000 {
-                    Value::Date(i as i32)
-                } else {
-                    Value::Int(i)
-                }
-            } else {
-                Value::Float(n.as_f64().unwrap_or(f64::NAN))
-            }
-        }
-        Json::String(s) => {
-            let (time, date) = name_hints(name);
-            if time && let Some(t) = parse_timestamp(s) {
-                return Value::Timestamp(t);
-            }
-            if date && let Some(d) = parse_date(s) {
-                return Value::Date(d);
-            }
-            Value::Str(s.clone())
-        }
-        other => Value::Str(other.to_string()),
-    }
-}
-
 /// The key struct → (canonical key bytes, key column names). Accepts the schemaless struct
 /// and the schema-enabled `{"schema", "payload"}` form.
 fn decode_key(key: Option<&[u8]>) -> Result<(Vec<u8>, Vec<String>), DecodeError> {
@@ -555,6 +346,7 @@ fn decode_key(key: Option<&[u8]>) -> Result<(Vec<u8>, Vec<String>), DecodeError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ingest::fields::encode_decimal_bytes;
 
     fn rec(key: &str, value: Option<&str>) -> Record {
         Record {

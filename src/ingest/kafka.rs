@@ -28,9 +28,9 @@ use serde::Serialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::router::SourceEvent;
 use crate::config::KafkaConfig;
 use crate::ident::TopicPartition;
+use crate::ingest::event::SourceEvent;
 use crate::ingest::record::Record;
 use crate::ingest::registry::{SchemaRegistry, split_wire};
 use crate::store::Store;
@@ -125,7 +125,7 @@ impl ClientContext for Ctx {
 impl Ctx {
     fn set_broker_up(&self, up: bool) {
         let was = self.status.broker_up.swap(up, Ordering::SeqCst);
-        self.metrics.kafka_broker_up.set(up as i64);
+        crate::telemetry::BrokerState { up }.emit(&self.metrics);
         if was != up {
             if up {
                 tracing::info!("kafka brokers answer again");

@@ -79,6 +79,27 @@ pub struct Budget {
     pub deadline: Instant,
 }
 
+/// Why a log could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: String,
+        source: std::io::Error,
+    },
+    /// Kafka failed at a step (`what` says which).
+    #[error("{what}: {source}")]
+    Kafka {
+        what: String,
+        source: rdkafka::error::KafkaError,
+    },
+}
+
+fn kafka(what: impl Into<String>) -> impl FnOnce(rdkafka::error::KafkaError) -> LogError {
+    let what = what.into();
+    move |source| LogError::Kafka { what, source }
+}
+
 /// Reads `topic`'s records within `range`, in log order (per partition, offset order),
 /// handing each to `visit` until it returns false.
 pub fn scan(
@@ -87,7 +108,7 @@ pub fn scan(
     range: &Range,
     budget: Budget,
     visit: &mut dyn FnMut(Record) -> bool,
-) -> Result<ScanStats, String> {
+) -> Result<ScanStats, LogError> {
     match source {
         LogSource::Demo {
             cfg,
@@ -103,8 +124,11 @@ pub fn scan(
             visit,
         )),
         LogSource::Replay { path } => {
-            let records = crate::ingest::replay::records(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let records =
+                crate::ingest::replay::records(path).map_err(|source| LogError::File {
+                    path: path.display().to_string(),
+                    source,
+                })?;
             Ok(scan_iter(records, topic, range, budget, visit))
         }
         LogSource::Kafka { cfg } => scan_kafka(cfg, topic, range, budget, visit),
@@ -115,7 +139,7 @@ pub fn scan(
 /// early once records are well past it (timestamps in these logs only ever run a little
 /// backwards, for late events).
 fn scan_iter(
-    records: impl Iterator<Item = Result<Record, String>>,
+    records: impl Iterator<Item = Result<Record, crate::ingest::replay::BadLine>>,
     topic: &str,
     range: &Range,
     budget: Budget,
@@ -162,7 +186,7 @@ fn scan_kafka(
     range: &Range,
     budget: Budget,
     visit: &mut dyn FnMut(Record) -> bool,
-) -> Result<ScanStats, String> {
+) -> Result<ScanStats, LogError> {
     let mut client = crate::ingest::kafka::consumer_config(cfg);
     // A reader of its own: not a member of the node's group, commits nothing.
     client.set(
@@ -171,11 +195,14 @@ fn scan_kafka(
     );
     let consumer: BaseConsumer = client
         .create()
-        .map_err(|e| format!("cannot create a Kafka reader: {e}"))?;
+        .map_err(kafka("cannot create a Kafka reader"))?;
     let timeout = Duration::from_secs(5);
     let md = consumer
         .fetch_metadata(Some(topic), timeout)
-        .map_err(|e| format!("cannot read the topic's metadata from {}: {e}", cfg.brokers))?;
+        .map_err(kafka(format!(
+            "cannot read the topic's metadata from {}",
+            cfg.brokers
+        )))?;
     let parts: Vec<i32> = md
         .topics()
         .iter()
@@ -189,16 +216,18 @@ fn scan_kafka(
     for p in parts {
         let (lo, hi) = consumer
             .fetch_watermarks(topic, p, timeout)
-            .map_err(|e| format!("cannot read partition {p}'s offsets: {e}"))?;
+            .map_err(kafka(format!("cannot read partition {p}'s offsets")))?;
         lows.insert(p, lo);
         let mut start = range.from_offset.map_or(lo, |o| o.max(lo));
         if let Some(t) = range.from_ms {
             let mut tpl = TopicPartitionList::new();
             tpl.add_partition_offset(topic, p, Offset::Offset(t))
-                .map_err(|e| e.to_string())?;
+                .map_err(kafka("cannot build a partition list"))?;
             let found = consumer
                 .offsets_for_times(tpl, timeout)
-                .map_err(|e| format!("cannot look up partition {p}'s offset for a time: {e}"))?;
+                .map_err(kafka(format!(
+                    "cannot look up partition {p}'s offset for a time"
+                )))?;
             match found
                 .find_partition(topic, p)
                 .map(|e| e.offset())
@@ -228,11 +257,11 @@ fn scan_kafka(
     let mut tpl = TopicPartitionList::new();
     for (p, start, _) in &plan {
         tpl.add_partition_offset(topic, *p, Offset::Offset(*start))
-            .map_err(|e| e.to_string())?;
+            .map_err(kafka("cannot build a partition list"))?;
     }
     consumer
         .assign(&tpl)
-        .map_err(|e| format!("cannot assign partitions: {e}"))?;
+        .map_err(kafka("cannot assign partitions"))?;
     // Per partition: (partition, wanted start, end, low watermark, fetch position, step back,
     // start confirmed). Some brokers (Tansu 0.6) answer a fetch from the middle of a record
     // batch with the *next* batch; when the first record is past the wanted start, the reader
@@ -267,7 +296,7 @@ fn scan_kafka(
         let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
             continue;
         };
-        let m = msg.map_err(|e| format!("Kafka read failed: {e}"))?;
+        let m = msg.map_err(kafka("Kafka read failed"))?;
         let Some(i) = open.iter().position(|c| c.p == m.partition()) else {
             continue;
         };
@@ -278,7 +307,7 @@ fn scan_kafka(
                 c.back *= 2;
                 consumer
                     .seek(topic, c.p, Offset::Offset(c.at), timeout)
-                    .map_err(|e| format!("cannot seek partition {}: {e}", c.p))?;
+                    .map_err(kafka(format!("cannot seek partition {}", c.p)))?;
                 continue;
             }
             c.confirmed = true;

@@ -2,8 +2,11 @@
 //! decoder turns each into a change.
 
 pub mod avro;
+pub mod change;
 pub mod debezium;
 pub mod demo;
+pub mod event;
+pub mod fields;
 pub mod kafka;
 pub mod log;
 pub mod partitioner;

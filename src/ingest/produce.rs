@@ -23,10 +23,10 @@ use serde::Serialize;
 use serde_json::Value as Json;
 
 use crate::config::{DemoConfig, DemoFormat};
-use crate::ingest::avro::{connect_to_avro, json_to_avro, write_datum};
+use crate::ingest::avro::{AvroError, connect_to_avro, json_to_avro, write_datum};
 use crate::ingest::demo::DemoGenerator;
 use crate::ingest::record::Record;
-use crate::ingest::registry::{SchemaRegistry, wire};
+use crate::ingest::registry::{RegistryError, SchemaRegistry, wire};
 use crate::ingest::replay;
 
 /// The encoding written to Kafka.
@@ -114,26 +114,47 @@ struct AvroEncoder {
     keys: HashMap<String, (u32, Schema)>,
 }
 
+/// Why a record could not be encoded for Kafka.
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("{what} is not JSON: {source}")]
+    NotJson {
+        what: &'static str,
+        source: serde_json::Error,
+    },
+    /// The input does not have the form the output needs.
+    #[error("{0}")]
+    Form(&'static str),
+    #[error(transparent)]
+    Avro(#[from] AvroError),
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
+}
+
+fn not_json(what: &'static str) -> impl FnOnce(serde_json::Error) -> EncodeError {
+    move |source| EncodeError::NotJson { what, source }
+}
+
 impl AvroEncoder {
     fn value(
         &mut self,
         reg: &SchemaRegistry,
         topic: &str,
         value: &[u8],
-    ) -> Result<Vec<u8>, String> {
-        let v: Json = serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
+    ) -> Result<Vec<u8>, EncodeError> {
+        let v: Json = serde_json::from_slice(value).map_err(not_json("value"))?;
         let (Some(schema), Some(payload)) = (v.get("schema"), v.get("payload")) else {
-            return Err("avro needs schema-enabled input (json-schema)".into());
+            return Err(EncodeError::Form(
+                "avro needs schema-enabled input (json-schema)",
+            ));
         };
         let key = schema.to_string();
         if !self.values.contains_key(&key) {
             let ns = topic.replace(['-', ' '], "_");
             let avro = connect_to_avro(schema, &ns, "Envelope");
             let text = avro.to_string();
-            let parsed = Schema::parse_str(&text).map_err(|e| format!("avro schema: {e}"))?;
-            let id = reg
-                .register(&format!("{topic}-value"), &text)
-                .map_err(|e| e.to_string())?;
+            let parsed = Schema::parse_str(&text).map_err(|e| AvroError::Schema(e.to_string()))?;
+            let id = reg.register(&format!("{topic}-value"), &text)?;
             self.values.insert(key.clone(), (id, parsed));
         }
         let (id, parsed) = &self.values[&key];
@@ -141,8 +162,13 @@ impl AvroEncoder {
         Ok(wire(*id, &datum))
     }
 
-    fn key(&mut self, reg: &SchemaRegistry, topic: &str, key: &[u8]) -> Result<Vec<u8>, String> {
-        let v: Json = serde_json::from_slice(key).map_err(|e| format!("key not JSON: {e}"))?;
+    fn key(
+        &mut self,
+        reg: &SchemaRegistry,
+        topic: &str,
+        key: &[u8],
+    ) -> Result<Vec<u8>, EncodeError> {
+        let v: Json = serde_json::from_slice(key).map_err(not_json("key"))?;
         let obj = match &v {
             Json::Object(m) if m.contains_key("payload") && m.contains_key("schema") => {
                 m["payload"].clone()
@@ -150,7 +176,7 @@ impl AvroEncoder {
             other => other.clone(),
         };
         let Json::Object(fields) = &obj else {
-            return Err("key is not a struct".into());
+            return Err(EncodeError::Form("key is not a struct"));
         };
         let avro_fields: Vec<Json> = fields
             .iter()
@@ -169,10 +195,8 @@ impl AvroEncoder {
             "fields": avro_fields})
         .to_string();
         if !self.keys.contains_key(&text) {
-            let parsed = Schema::parse_str(&text).map_err(|e| format!("key schema: {e}"))?;
-            let id = reg
-                .register(&format!("{topic}-key"), &text)
-                .map_err(|e| e.to_string())?;
+            let parsed = Schema::parse_str(&text).map_err(|e| AvroError::Schema(e.to_string()))?;
+            let id = reg.register(&format!("{topic}-key"), &text)?;
             self.keys.insert(text.clone(), (id, parsed));
         }
         let (id, parsed) = &self.keys[&text];
@@ -181,13 +205,13 @@ impl AvroEncoder {
     }
 }
 
-fn strip_schema(value: &[u8]) -> Result<Vec<u8>, String> {
-    let v: Json = serde_json::from_slice(value).map_err(|e| format!("not JSON: {e}"))?;
+fn strip_schema(value: &[u8]) -> Result<Vec<u8>, EncodeError> {
+    let v: Json = serde_json::from_slice(value).map_err(not_json("value"))?;
     match v {
-        Json::Object(mut m) if m.contains_key("schema") && m.contains_key("payload") => {
+        Json::Object(mut m) if m.contains_key("schema") && m.contains_key("payload") => Ok(
             serde_json::to_vec(&m.remove("payload").unwrap_or(Json::Null))
-                .map_err(|e| e.to_string())
-        }
+                .expect("a JSON value serializes"),
+        ),
         _ => Ok(value.to_vec()),
     }
 }
@@ -299,7 +323,7 @@ pub fn run(opts: ProduceOptions) -> anyhow::Result<ProduceSummary> {
         let (key, value) = match encoded {
             Ok(kv) => kv,
             Err(reason) => {
-                *summary.not_encodable.entry(reason).or_default() += 1;
+                *summary.not_encodable.entry(reason.to_string()).or_default() += 1;
                 continue;
             }
         };
@@ -337,7 +361,11 @@ pub fn run(opts: ProduceOptions) -> anyhow::Result<ProduceSummary> {
 
 type Encoded = (Option<Vec<u8>>, Option<Vec<u8>>);
 
-fn encode(opts: &ProduceOptions, avro: &mut AvroEncoder, rec: &Record) -> Result<Encoded, String> {
+fn encode(
+    opts: &ProduceOptions,
+    avro: &mut AvroEncoder,
+    rec: &Record,
+) -> Result<Encoded, EncodeError> {
     Ok(match opts.format {
         ProduceFormat::Json => (
             rec.key.clone(),
@@ -347,12 +375,15 @@ fn encode(opts: &ProduceOptions, avro: &mut AvroEncoder, rec: &Record) -> Result
             if let Some(v) = rec.value.as_deref()
                 && !is_schema_enabled(v)
             {
-                return Err("json-schema needs schema-enabled input".into());
+                return Err(EncodeError::Form("json-schema needs schema-enabled input"));
             }
             (rec.key.clone(), rec.value.clone())
         }
         ProduceFormat::Avro => {
-            let reg = opts.registry.as_ref().ok_or("avro needs --registry")?;
+            let reg = opts
+                .registry
+                .as_ref()
+                .ok_or(EncodeError::Form("avro needs --registry"))?;
             let key = rec
                 .key
                 .as_deref()

@@ -27,15 +27,3 @@ impl Record {
         TopicPartition::new(self.topic.as_ref(), self.partition)
     }
 }
-
-/// A piece of input that could not even be read as a record (a line that is not JSON, a
-/// truncated gzip): kept with where it came from and why.
-#[derive(Clone, Debug)]
-pub struct SourceFault {
-    /// Where in the source: `file.jsonl.gz:1234`.
-    pub position: String,
-    /// Why it could not be read.
-    pub reason: String,
-    /// The raw bytes, as far as they could be read.
-    pub raw: Vec<u8>,
-}

@@ -141,7 +141,10 @@ impl SchemaRegistry {
         })?;
         AvroWriterSchema::parse(text)
             .map(Arc::new)
-            .map_err(|reason| RegistryError::BadSchema { id, reason })
+            .map_err(|e| RegistryError::BadSchema {
+                id,
+                reason: e.to_string(),
+            })
     }
 
     /// Registers `schema` under `subject` (idempotent in the registry) and returns its id.

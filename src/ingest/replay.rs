@@ -13,8 +13,9 @@ use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::actors::router::SourceEvent;
-use crate::ingest::record::{Record, SourceFault};
+use crate::ingest::event::SourceEvent;
+use crate::ingest::record::Record;
+use crate::store::SourceFault;
 
 /// How a replay ended.
 #[derive(Debug, Default, Clone)]
@@ -63,10 +64,29 @@ fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
     Ok(Box::new(BufReader::with_capacity(1 << 20, inner)))
 }
 
+/// A line of the file that is not a record.
+#[derive(Debug, thiserror::Error)]
+pub enum LineError {
+    #[error("not a kcat JSON record: {0}")]
+    NotKcat(#[from] serde_json::Error),
+    #[error("read error: {0}")]
+    Read(#[from] std::io::Error),
+}
+
+/// A line that is not a record, with its (1-based) number.
+#[derive(Debug, thiserror::Error)]
+#[error("line {line}: {error}")]
+pub struct BadLine {
+    pub line: usize,
+    pub error: LineError,
+}
+
 /// Parses one line into a record.
-pub fn parse_line(line: &[u8], topics: &mut HashMap<String, Arc<str>>) -> Result<Record, String> {
-    let l: KcatLine =
-        serde_json::from_slice(line).map_err(|e| format!("not a kcat JSON record: {e}"))?;
+pub fn parse_line(
+    line: &[u8],
+    topics: &mut HashMap<String, Arc<str>>,
+) -> Result<Record, LineError> {
+    let l: KcatLine = serde_json::from_slice(line)?;
     let topic = match topics.get(&l.topic) {
         Some(t) => t.clone(),
         None => {
@@ -86,7 +106,7 @@ pub fn parse_line(line: &[u8], topics: &mut HashMap<String, Arc<str>>) -> Result
 }
 
 /// The file's records in order, lazily; an unreadable line is an `Err` with its line number.
-pub fn records(path: &Path) -> std::io::Result<impl Iterator<Item = Result<Record, String>>> {
+pub fn records(path: &Path) -> std::io::Result<impl Iterator<Item = Result<Record, BadLine>>> {
     let reader = open(path)?;
     let mut topics = HashMap::new();
     Ok(reader
@@ -94,10 +114,12 @@ pub fn records(path: &Path) -> std::io::Result<impl Iterator<Item = Result<Recor
         .enumerate()
         .filter(|(_, l)| !matches!(l, Ok(l) if l.trim_ascii().is_empty()))
         .map(move |(i, l)| match l {
-            Ok(l) => {
-                parse_line(l.trim_ascii(), &mut topics).map_err(|e| format!("line {}: {e}", i + 1))
-            }
-            Err(e) => Err(format!("line {}: read error: {e}", i + 1)),
+            Ok(l) => parse_line(l.trim_ascii(), &mut topics)
+                .map_err(|error| BadLine { line: i + 1, error }),
+            Err(e) => Err(BadLine {
+                line: i + 1,
+                error: LineError::Read(e),
+            }),
         }))
 }
 
@@ -184,7 +206,7 @@ pub fn run_blocking(
                 stats.faults += 1;
                 let fault = SourceFault {
                     position: format!("{name}:{}", stats.lines),
-                    reason,
+                    reason: reason.to_string(),
                     raw: trimmed.to_vec(),
                 };
                 if !chunk.is_empty() && !send(SourceEvent::Records(std::mem::take(&mut chunk))) {

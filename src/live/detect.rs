@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 
 use rustc_hash::FxHashMap;
 
-use crate::actors::window::PaneView;
 use crate::live::insight::{num, pct};
+use crate::store::window::PaneView;
 
 const ALPHA: f64 = 0.1;
 /// Rate at which a window that fired is absorbed.
@@ -296,7 +296,7 @@ impl Baselines {
         }
 
         // Positive measures per value: the mean of logs against the series (or the table).
-        let mut table_measures: Vec<(usize, crate::actors::window::NumStats)> =
+        let mut table_measures: Vec<(usize, crate::store::window::NumStats)> =
             pane.total.measures.clone();
         table_measures.sort_by_key(|(c, _)| *c);
         for (key, acc) in &pane.cells {
@@ -445,7 +445,7 @@ impl Baselines {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::window::{Acc, NumStats};
+    use crate::store::window::{Acc, NumStats};
 
     fn pane(total: u64, by_region: &[(&str, u64, u64)], amount_ln: f64) -> PaneView {
         // by_region: (region, events, declined)

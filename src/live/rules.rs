@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::actors::window::PaneView;
 use crate::live::insight::{Insight, Span, num, pct};
+use crate::store::window::PaneView;
 
 /// What is aggregated.
 #[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
@@ -238,7 +238,7 @@ pub fn resolve(rule: &Rule, columns: &[(String, String)]) -> Result<Resolved, Ru
 /// absent.
 pub fn values(rule: &Rule, r: &Resolved, w: &PaneView) -> BTreeMap<Option<String>, f64> {
     let mut out = BTreeMap::new();
-    let stat = |acc: &crate::actors::window::Acc| -> Option<f64> {
+    let stat = |acc: &crate::store::window::Acc| -> Option<f64> {
         let s = acc.stat(r.measure?)?;
         if s.n == 0 {
             return None;
@@ -336,7 +336,7 @@ pub fn insight_matches(rule: &Rule, group: Option<&str>, i: &Insight) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::actors::window::Acc;
+    use crate::store::window::Acc;
 
     fn rule(agg: RuleAgg, filters: &[(&str, &str)], group: Option<&str>) -> Rule {
         Rule {

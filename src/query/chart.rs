@@ -121,25 +121,50 @@ fn axis_of(ty: Option<&str>, values: &[&Json]) -> Axis {
     Axis::Category
 }
 
+/// Why a result cannot be drawn.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ChartError {
+    #[error("the result has no rows to chart")]
+    NoRows,
+    #[error("no column {name:?} in the result (columns: {columns})")]
+    NoColumn { name: String, columns: String },
+    #[error("nothing numeric to plot: give \"y\" (columns: {0})")]
+    NothingNumeric(String),
+    #[error("at most {MAX_SERIES} y columns can be drawn")]
+    TooManySeries,
+    #[error("column {0:?} is not numeric")]
+    NotNumeric(String),
+    #[error("no row has a usable x value for a line chart")]
+    NoX,
+    #[error("no numeric y values to plot")]
+    NoY,
+    #[error("drawing failed: {0}")]
+    Draw(String),
+    #[error("bad SVG: {0}")]
+    Svg(String),
+    #[error("empty image")]
+    Empty,
+    #[error("PNG encoding failed: {0}")]
+    Png(String),
+}
+
 /// Draws `rows` (with `columns` and, when known, their SQL types).
 pub fn render(
     columns: &[String],
     types: &[Option<String>],
     rows: &[Vec<Json>],
     opts: &ChartOptions,
-) -> Result<Chart, String> {
+) -> Result<Chart, ChartError> {
     if columns.is_empty() || rows.is_empty() {
-        return Err("the result has no rows to chart".into());
+        return Err(ChartError::NoRows);
     }
-    let col = |name: &str| -> Result<usize, String> {
+    let col = |name: &str| -> Result<usize, ChartError> {
         columns
             .iter()
             .position(|c| c.eq_ignore_ascii_case(name))
-            .ok_or_else(|| {
-                format!(
-                    "no column {name:?} in the result (columns: {})",
-                    columns.join(", ")
-                )
+            .ok_or_else(|| ChartError::NoColumn {
+                name: name.to_string(),
+                columns: columns.join(", "),
             })
     };
     let column_values = |i: usize| -> Vec<&Json> { rows.iter().filter_map(|r| r.get(i)).collect() };
@@ -161,17 +186,14 @@ pub fn render(
             .collect(),
     };
     if y.is_empty() {
-        return Err(format!(
-            "nothing numeric to plot: give \"y\" (columns: {})",
-            columns.join(", ")
-        ));
+        return Err(ChartError::NothingNumeric(columns.join(", ")));
     }
     if y.len() > MAX_SERIES {
-        return Err(format!("at most {MAX_SERIES} y columns can be drawn"));
+        return Err(ChartError::TooManySeries);
     }
     for &i in &y {
         if axes[i] != Axis::Number {
-            return Err(format!("column {:?} is not numeric", columns[i]));
+            return Err(ChartError::NotNumeric(columns[i].clone()));
         }
     }
     let x_axis = axes[x];
@@ -262,7 +284,7 @@ fn legend<'a, 'b: 'a>(
         SVGBackend<'b>,
         Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>,
     >,
-) -> Result<(), String> {
+) -> Result<(), ChartError> {
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
@@ -271,8 +293,8 @@ fn legend<'a, 'b: 'a>(
         .map_err(err)
 }
 
-fn err(e: impl std::fmt::Display) -> String {
-    format!("drawing failed: {e}")
+fn err(e: impl std::fmt::Display) -> ChartError {
+    ChartError::Draw(e.to_string())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -285,7 +307,7 @@ fn line_svg(
     title: &str,
     width: u32,
     height: u32,
-) -> Result<(String, usize, usize), String> {
+) -> Result<(String, usize, usize), ChartError> {
     let xv = |r: &Vec<Json>| -> Option<f64> {
         let v = r.get(x)?;
         match x_axis {
@@ -297,7 +319,7 @@ fn line_svg(
     let mut pts: Vec<(f64, &Vec<Json>)> = rows.iter().filter_map(|r| Some((xv(r)?, r))).collect();
     let dropped = rows.len() - pts.len();
     if pts.is_empty() {
-        return Err("no row has a usable x value for a line chart".into());
+        return Err(ChartError::NoX);
     }
     pts.sort_by(|a, b| a.0.total_cmp(&b.0));
     let series: Vec<Vec<(f64, f64)>> = y
@@ -314,7 +336,7 @@ fn line_svg(
         (a.min(v), b.max(v))
     });
     if !ylo.is_finite() {
-        return Err("no numeric y values to plot".into());
+        return Err(ChartError::NoY);
     }
     let (ylo, yhi) = padded(ylo, yhi, ylo >= 0.0);
     let (x0, x1) = if x1 > x0 {
@@ -392,7 +414,7 @@ fn bar_svg(
     title: &str,
     width: u32,
     height: u32,
-) -> Result<(String, usize, usize), String> {
+) -> Result<(String, usize, usize), ChartError> {
     let label = |r: &Vec<Json>| -> String {
         match r.get(x) {
             Some(Json::String(s)) => s.clone(),
@@ -581,20 +603,20 @@ fn fonts() -> Arc<resvg::usvg::fontdb::Database> {
     .clone()
 }
 
-fn png_of(svg: &str) -> Result<Vec<u8>, String> {
+fn png_of(svg: &str) -> Result<Vec<u8>, ChartError> {
     use resvg::{tiny_skia, usvg};
     let opts = usvg::Options {
         fontdb: fonts(),
         ..usvg::Options::default()
     };
-    let tree = usvg::Tree::from_str(svg, &opts).map_err(|e| format!("bad SVG: {e}"))?;
+    let tree = usvg::Tree::from_str(svg, &opts).map_err(|e| ChartError::Svg(e.to_string()))?;
     let size = tree.size().to_int_size();
-    let mut pixmap = tiny_skia::Pixmap::new(size.width(), size.height())
-        .ok_or_else(|| "empty image".to_string())?;
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width(), size.height()).ok_or(ChartError::Empty)?;
     resvg::render(&tree, tiny_skia::Transform::default(), &mut pixmap.as_mut());
     pixmap
         .encode_png()
-        .map_err(|e| format!("PNG encoding failed: {e}"))
+        .map_err(|e| ChartError::Png(e.to_string()))
 }
 
 #[cfg(test)]
@@ -639,6 +661,6 @@ mod tests {
         let e = render(&cols, &[], &rows, &ChartOptions::default())
             .err()
             .unwrap();
-        assert!(e.contains("nothing numeric"), "{e}");
+        assert!(e.to_string().contains("nothing numeric"), "{e}");
     }
 }

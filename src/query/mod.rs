@@ -15,6 +15,7 @@ use futures::StreamExt;
 use serde::Serialize;
 
 use crate::config::QueryConfig;
+use crate::error::{ErrorCode, HasCode};
 use crate::store::catalog::Catalog;
 use crate::telemetry::Metrics;
 
@@ -134,20 +135,15 @@ impl QueryEngine {
             }
         };
         let secs = started.elapsed().as_secs_f64();
-        self.metrics.query_seconds.observe(secs);
-        match result {
-            Ok(mut r) => {
-                r.took_ms = (secs * 1e6).round() / 1e3;
-                Ok(r)
-            }
-            Err(e) => {
-                self.metrics
-                    .query_errors
-                    .with_label_values(&[crate::web::error::ErrorCode::from(&e).as_str()])
-                    .inc();
-                Err(e)
-            }
+        crate::telemetry::QueryRan {
+            seconds: secs,
+            error: result.as_ref().err().map(|e| e.code().as_str()),
         }
+        .emit(&self.metrics);
+        result.map(|mut r| {
+            r.took_ms = (secs * 1e6).round() / 1e3;
+            r
+        })
     }
 }
 
@@ -257,4 +253,17 @@ fn text_match_udf() -> datafusion::logical_expr::ScalarUDF {
         Volatility::Immutable,
         f,
     )
+}
+
+impl HasCode for QueryError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            QueryError::Parse(_) => ErrorCode::InvalidSql,
+            QueryError::NotReadOnly(_) => ErrorCode::ReadOnly,
+            QueryError::UnknownTable(_) => ErrorCode::UnknownTable,
+            QueryError::Plan(_) => ErrorCode::InvalidQuery,
+            QueryError::Timeout(_) => ErrorCode::QueryTimeout,
+            QueryError::Execution(_) => ErrorCode::QueryFailed,
+        }
+    }
 }

@@ -10,16 +10,22 @@
 //! Tree `source-quarantine`: input that never became a record (bad lines, truncated files).
 
 pub mod catalog;
+pub mod checksum;
+pub mod quarantine;
+pub mod rules;
+pub mod schema;
 pub mod table;
 pub mod text;
 pub mod value;
+pub mod window;
+
+pub use quarantine::{QUARANTINE_RAW_CAP, QuarantineEntry, SourceFault};
 
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::ident::TopicPartition;
-use crate::ingest::record::SourceFault;
 use crate::store::value::{DType, Value};
 
 /// Errors from the durable store.
@@ -64,26 +70,6 @@ pub struct StoredSchema {
     pub key_columns: Vec<String>,
     pub columns: Vec<(String, Option<DType>)>,
 }
-
-/// A record (or piece of input) that could not be applied, and why.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
-pub struct QuarantineEntry {
-    pub topic: Option<String>,
-    pub partition: Option<i32>,
-    pub offset: Option<i64>,
-    /// For input that never became a record: where in the source (`file:line`).
-    pub position: Option<String>,
-    pub reason: String,
-    /// The raw bytes, cut at [`QUARANTINE_RAW_CAP`].
-    pub raw: Vec<u8>,
-    /// The full length of the raw bytes.
-    pub raw_len: usize,
-    /// When it was quarantined (ms since the epoch).
-    pub at_ms: i64,
-}
-
-/// How much of a bad record's bytes is kept.
-pub const QUARANTINE_RAW_CAP: usize = 64 * 1024;
 
 fn bincode_config() -> bincode::config::Configuration {
     bincode::config::standard()

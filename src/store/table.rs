@@ -14,7 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::{Mutex, RwLock};
 
-use crate::store::catalog::{ColumnDef, TableSchema};
+use crate::store::schema::{ColumnDef, TableSchema};
 use crate::store::value::{DType, Value};
 
 /// The current version of one row.
@@ -56,7 +56,7 @@ pub struct PartitionState {
     /// The partition's text index, for searching (set by its actor).
     pub text: RwLock<Option<crate::store::text::TextSearcher>>,
     /// The partition's event-time windows (kept by its actor, read by the live engine).
-    pub windows: Mutex<crate::actors::window::PartitionWindows>,
+    pub windows: Mutex<crate::store::window::PartitionWindows>,
 }
 
 /// A table: its schema and its partitions.

@@ -15,6 +15,7 @@ use crate::query::QueryResult;
 use crate::store::value::format_timestamp_us;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorCode};
+use crate::web::params::instant_param;
 
 #[derive(Deserialize)]
 pub struct SqlRequest {
@@ -50,21 +51,8 @@ pub async fn ask(
         st.assistant
             .ask(&req.question, req.as_of.as_deref())
             .await
-            .map_err(ask_error)?,
+            .map_err(ApiError::from)?,
     ))
-}
-
-/// How a failed question is reported.
-pub fn ask_error(e: crate::llm::AskError) -> ApiError {
-    use crate::llm::AskError;
-    match e {
-        AskError::Query { error, sql } => {
-            tracing::warn!(%sql, %error, "generated SQL failed");
-            ApiError::from(error)
-        }
-        e @ AskError::Model(_) => ApiError::new(ErrorCode::ModelUnavailable, e.to_string()),
-        e => ApiError::new(ErrorCode::BadRequest, e.to_string()),
-    }
 }
 
 /// `GET /api/tables`.
@@ -82,7 +70,7 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
                 "columns": s.columns.len(),
                 "primary_key": s.primary_key,
                 "row_count": t.row_count(),
-                "freshness": crate::web::explore::freshness(&st, &t),
+                "freshness": crate::web::freshness::of(&st, &t),
             })
         })
         .collect();
@@ -104,7 +92,7 @@ fn kafka_position(
     tp: &crate::ident::TopicPartition,
     applied: Option<i64>,
 ) -> serde_json::Value {
-    let status = st.node.status.lock().clone();
+    let status = st.node.pipeline.status.lock().clone();
     let Some(k) = status.and_then(|s| s.kafka.clone()) else {
         return serde_json::Value::Null;
     };
@@ -173,7 +161,7 @@ pub async fn table(
                 "kafka": kafka,
             });
             if params.checksum {
-                let (_, sum) = crate::partition_checksum(&rows);
+                let (_, sum) = crate::store::checksum::partition_checksum(&rows);
                 v["checksum"] = json!(format!("{sum:016x}"));
             }
             v
@@ -184,7 +172,7 @@ pub async fn table(
         "topic": s.topic,
         "primary_key": s.primary_key,
         "row_count": t.row_count(),
-        "freshness": crate::web::explore::freshness(&st, &t),
+        "freshness": crate::web::freshness::of(&st, &t),
         "columns": columns,
         "partitions": partitions,
     })))
@@ -232,7 +220,7 @@ pub async fn quarantine(
 
 /// `GET /api/sources`: the source and how far ingestion has come.
 pub async fn sources(State(st): State<AppState>) -> Json<serde_json::Value> {
-    let status = st.node.status.lock().clone();
+    let status = st.node.pipeline.status.lock().clone();
     let partitions: Vec<_> = st
         .node
         .registry
@@ -284,8 +272,8 @@ pub async fn healthz() -> Json<serde_json::Value> {
 
 /// `GET /readyz`: 200 when ready, 503 with the reason otherwise.
 pub async fn readyz(State(st): State<AppState>) -> Response {
-    let (ready, body) = st.node.readiness();
-    let status = if ready {
+    let body = st.node.readiness();
+    let status = if body.ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -319,23 +307,6 @@ pub struct SearchParams {
     pub limit: Option<usize>,
     /// Allow one typo per term.
     pub fuzzy: Option<bool>,
-}
-
-/// A time parameter (`from`, `to`): RFC 3339 or epoch milliseconds, as epoch milliseconds.
-pub fn instant_param(v: &Option<String>, what: &str) -> Result<Option<i64>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            s.parse::<i64>()
-                .ok()
-                .or_else(|| crate::store::value::parse_timestamp(s).map(|us| us / 1000))
-                .ok_or_else(|| {
-                    ApiError::new(
-                        ErrorCode::BadRequest,
-                        format!("'{what}' is not a timestamp (RFC 3339 or epoch ms): {s:?}"),
-                    )
-                })
-        })
-        .transpose()
 }
 
 /// `GET /api/search?q=…&table=…&from=…&to=…&limit=…`: rows whose text matches, merged across

@@ -14,10 +14,11 @@ use serde_json::{Value as Json_, json};
 
 use crate::config::SourceKind;
 use crate::ident::TableName;
-use crate::ingest::debezium::{Change, Decoder};
+use crate::ingest::change::Change;
+use crate::ingest::debezium::Decoder;
 use crate::ingest::log::{Budget, LogSource, Range};
 use crate::ingest::record::Record;
-use crate::store::catalog::TableSchema;
+use crate::store::schema::TableSchema;
 use crate::store::table::{LiveTable, Row};
 use crate::store::value::{DType, Value, format_timestamp_us};
 use crate::web::AppState;
@@ -33,49 +34,6 @@ fn table_of(st: &AppState, name: &str) -> Result<std::sync::Arc<LiveTable>, ApiE
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::new(ErrorCode::BadRequest, msg)
-}
-
-/// A table's freshness: its newest change and how far ingestion is behind.
-pub fn freshness(st: &AppState, t: &LiveTable) -> Json_ {
-    let schema_topic = t.schema.read().topic.clone();
-    let newest = t
-        .partitions()
-        .iter()
-        .filter_map(|(_, p)| p.rows.read().last_change_ms)
-        .max();
-    let pending: u64 = st
-        .node
-        .live
-        .feed
-        .pending()
-        .iter()
-        .filter(|((topic, _), _)| **topic == *schema_topic)
-        .map(|(_, n)| *n)
-        .sum();
-    let kafka_lag: Option<i64> = st.node.status.lock().clone().and_then(|s| {
-        let k = s.kafka.clone()?;
-        let owned = k.owned.read();
-        let mut sum = None;
-        for (p, state) in t.partitions() {
-            let tp = crate::ident::TopicPartition::new(schema_topic.clone(), p);
-            if let Some(l) = owned
-                .get(&tp)
-                .and_then(|pos| pos.lag(state.rows.read().applied))
-            {
-                sum = Some(sum.unwrap_or(0) + l);
-            }
-        }
-        sum
-    });
-    let now_ms = chrono::Utc::now().timestamp_millis();
-    let source_ms = st.node.live.feed.source_ts();
-    json!({
-        "last_change": newest.map(|ms| format_timestamp_us(ms * 1000)),
-        "age_s": newest.map(|ms| ((now_ms - ms) as f64 / 1000.0).max(0.0)),
-        "behind_source_s": newest.zip(source_ms).map(|(ms, s)| ((s - ms) as f64 / 1000.0).max(0.0)),
-        "pending_records": pending,
-        "kafka_lag": kafka_lag,
-    })
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -249,7 +207,7 @@ impl Collector {
                     }
                 }
                 Err(e) => {
-                    self.error = Some(e);
+                    self.error = Some(e.to_string());
                     return false;
                 }
             }
@@ -279,7 +237,7 @@ fn log_source(st: &AppState) -> Result<LogSource, ApiError> {
                 .ok_or_else(|| ApiError::new(ErrorCode::NotAvailable, "no replay file"))?,
         },
         SourceKind::Demo => {
-            let status = st.node.status.lock().clone().ok_or_else(|| {
+            let status = st.node.pipeline.status.lock().clone().ok_or_else(|| {
                 ApiError::new(ErrorCode::NotAvailable, "the demo source has not started")
             })?;
             LogSource::Demo {
@@ -308,8 +266,8 @@ pub async fn changes(
         partitions: p.partition.map(|p| vec![p]),
         from_offset: p.from_offset,
         to_offset: p.to_offset,
-        from_ms: crate::web::api::instant_param(&p.from, "from")?,
-        to_ms: crate::web::api::instant_param(&p.to, "to")?,
+        from_ms: crate::web::params::instant_param(&p.from, "from")?,
+        to_ms: crate::web::params::instant_param(&p.to, "to")?,
     };
     if let (Some(a), Some(b)) = (range.from_offset, range.to_offset)
         && a > b
@@ -336,7 +294,7 @@ pub async fn changes(
     let topic = schema.topic.clone();
     let mut c = Collector {
         decoder: Decoder::with(
-            st.node.partition_registry(),
+            st.node.pipeline.partition_registry(),
             st.node.config.ingest.max_value_bytes,
         ),
         schema,
@@ -363,7 +321,7 @@ pub async fn changes(
     })
     .await
     .map_err(ApiError::internal)?;
-    let stats = stats.map_err(|e| ApiError::new(ErrorCode::NotAvailable, e))?;
+    let stats = stats.map_err(|e| ApiError::new(ErrorCode::NotAvailable, e.to_string()))?;
     if let Some(e) = c.error {
         return Err(ApiError::new(ErrorCode::InvalidQuery, e));
     }
@@ -569,7 +527,7 @@ pub async fn profile(
         "sampled": (rows_seen as usize) < total,
         "primary_key": schema.primary_key,
         "columns": columns,
-        "freshness": freshness(&st, &t),
+        "freshness": crate::web::freshness::of(&st, &t),
         "quarantined": {"count": mine.len(), "recent": recent_reasons},
         "schema": {"version": schema.version, "columns": schema.columns.len(), "changes_seen": schema_changes},
         "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
@@ -613,7 +571,7 @@ pub async fn chart(
                 .assistant
                 .ask(q, req.as_of.as_deref())
                 .await
-                .map_err(crate::web::api::ask_error)?
+                .map_err(ApiError::from)?
             {
                 crate::llm::AskReply::Answer(a) => (a.sql, a.columns, Vec::new(), a.rows),
                 crate::llm::AskReply::Clarify { clarify, .. } => {
@@ -630,7 +588,7 @@ pub async fn chart(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(bad)?;
+    .map_err(|e| bad(e.to_string()))?;
     Ok(Json(json!({
         "spec": chart.spec,
         "mime_type": chart.spec.mime_type,
@@ -657,7 +615,7 @@ pub async fn rates(
 ) -> Result<Json<Json_>, ApiError> {
     let Query(p) = q.map_err(|e| bad(e.body_text()))?;
     let seconds = crate::actors::rates::span_secs(p.seconds);
-    let series = st.node.rates.series(p.topic.as_deref(), seconds);
+    let series = st.node.pipeline.rates.series(p.topic.as_deref(), seconds);
     Ok(Json(json!({
         "interval_ms": crate::actors::rates::INTERVAL.as_millis() as u64,
         "seconds": seconds,
@@ -693,7 +651,7 @@ pub async fn rates_chart(
         other => return Err(bad(format!("metric is rate or lag, not {other:?}"))),
     };
     let seconds = crate::actors::rates::span_secs(p.seconds);
-    let series = st.node.rates.series(Some(&p.topic), seconds);
+    let series = st.node.pipeline.rates.series(Some(&p.topic), seconds);
     if series.is_empty() {
         return Err(ApiError::new(
             ErrorCode::NotAvailable,
@@ -741,7 +699,7 @@ pub async fn rates_chart(
     })
     .await
     .map_err(ApiError::internal)?
-    .map_err(bad)?;
+    .map_err(|e| bad(e.to_string()))?;
     Ok((
         [
             (axum::http::header::CONTENT_TYPE, "image/svg+xml"),

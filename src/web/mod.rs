@@ -5,16 +5,17 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod explore;
+pub mod freshness;
+pub mod params;
 pub mod ws;
-pub mod wsbench;
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
 
-use crate::actors::Node;
 use crate::llm::Assistant;
+use crate::node::Node;
 use crate::query::QueryEngine;
 
 /// What every handler can reach.
@@ -28,22 +29,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The doors over a running node: its engine and assistant, shared.
     pub fn new(node: Node) -> Self {
-        let engine = Arc::new(QueryEngine::new(
-            node.catalog.clone(),
-            node.config.query.clone(),
-            node.metrics.clone(),
-        ));
-        let assistant = Arc::new(Assistant::new(
-            node.catalog.clone(),
-            engine.clone(),
-            node.metrics.clone(),
-            &node.config.llm.model_dir,
-        ));
         Self {
+            engine: node.engine.clone(),
+            assistant: node.assistant.clone(),
             node,
-            engine,
-            assistant,
             tails: Arc::new(ws::Tails::default()),
         }
     }

@@ -10,7 +10,6 @@ use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use streamq::config::{Config, SourceKind};
-use streamq::web::{AppState, router};
 use streamq::{Node, table_checksum};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
@@ -40,37 +39,36 @@ pub struct TestServer {
 }
 
 impl TestServer {
-    /// Replays `file` to the end with `cfg` (data dir in a fresh temp dir), then serves.
+    /// Replays `file` to the end with `cfg` (data dir in a fresh temp dir), serving it.
     pub async fn replayed(file: &Path, tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut cfg = test_config(dir.path());
         cfg.source.kind = SourceKind::Replay;
         cfg.source.file = Some(file.to_path_buf());
         tweak(&mut cfg);
-        let node = Node::start(cfg, false).await.unwrap();
-        node.start_source(CancellationToken::new()).await.unwrap();
-        Self::serve(node, dir).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let shutdown = CancellationToken::new();
+        let running = streamq::server::run(cfg, false, listener, shutdown.clone())
+            .await
+            .unwrap();
+        let base = format!("http://{}", running.addr);
+        running.ingest.await.unwrap();
+        TestServer {
+            node: running.node,
+            base,
+            dir,
+            shutdown,
+        }
     }
 
     /// Serves an already started node.
     pub async fn serve(node: Node, dir: TempDir) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
         let shutdown = CancellationToken::new();
-        let app = router(AppState::new(node.clone()));
-        let token = shutdown.clone();
-        tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await
-            .unwrap();
-        });
+        let (addr, _) = streamq::server::serve(node.clone(), listener, shutdown.clone()).unwrap();
         TestServer {
             node,
-            base,
+            base: format!("http://{addr}"),
             dir,
             shutdown,
         }

@@ -16,7 +16,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
-use crate::store::catalog::TableSchema;
+use crate::store::schema::TableSchema;
 use crate::store::value::{DType, Value};
 
 /// Count, sum, extremes and log-moments of a numeric column.

@@ -1,11 +1,19 @@
-//! One configuration, layered: the file (`config/streamq.toml` documents every field) → the
-//! environment (`STREAMQ_*`, read through an injected map so tests can set it) → the command
-//! line.
+//! One configuration, layered by figment: the defaults → the file (`config/streamq.toml`
+//! documents every field) → the environment (`STREAMQ_*`, every setting, [`env`]; read through
+//! an injected map so tests can set it) → the command line ([`cli`]). Unknown keys are refused
+//! in the file and in the environment alike, and an error names the source that gave the
+//! bad value.
+
+pub mod cli;
+pub mod env;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Configuration errors.
@@ -27,13 +35,16 @@ pub enum ConfigError {
         value: String,
         message: String,
     },
+    /// A `STREAMQ_*` variable that is no setting.
+    #[error("unknown environment variable {var}: {hint}")]
+    UnknownEnv { var: String, hint: String },
     /// The combination of settings cannot work.
     #[error("{0}")]
     Invalid(String),
 }
 
 /// Everything streamq can be told.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address the HTTP server listens on.
@@ -74,7 +85,9 @@ impl Default for Config {
 }
 
 /// Which source feeds the tables.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum, JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceKind {
     /// The built-in generator of the reference dataset.
@@ -87,7 +100,9 @@ pub enum SourceKind {
 }
 
 /// The JSON form the demo writes.
-#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, Default, clap::ValueEnum, JsonSchema,
+)]
 pub enum DemoFormat {
     /// The envelope itself (`schemas.enable=false`).
     #[default]
@@ -108,15 +123,20 @@ pub enum Rate {
     Max,
 }
 
+/// A pace that is neither a positive number nor `max`.
+#[derive(Debug, thiserror::Error, PartialEq)]
+#[error("expected a positive number or 'max', got {0:?}")]
+pub struct RateError(String);
+
 impl FromStr for Rate {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = RateError;
+    fn from_str(s: &str) -> Result<Self, RateError> {
         if s.eq_ignore_ascii_case("max") {
             return Ok(Rate::Max);
         }
         match s.parse::<f64>() {
             Ok(v) if v > 0.0 && v.is_finite() => Ok(Rate::PerSecond(v)),
-            _ => Err(format!("expected a positive number or 'max', got {s:?}")),
+            _ => Err(RateError(s.to_string())),
         }
     }
 }
@@ -146,7 +166,7 @@ impl<'de> Deserialize<'de> for Rate {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SourceConfig {
     /// `demo` or `replay`.
@@ -169,12 +189,13 @@ impl Default for SourceConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DemoConfig {
     /// The generator's seed: the same seed (and start) gives the same records.
     pub seed: u64,
     /// Events per second, or `"max"`.
+    #[schemars(with = "String")]
     pub rate: Rate,
     /// `json` (schemaless) or `json-schema`.
     pub format: DemoFormat,
@@ -197,7 +218,7 @@ impl Default for DemoConfig {
 }
 
 /// The Kafka source.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`: `host:port[,host:port…]`.
@@ -228,7 +249,7 @@ impl Default for KafkaConfig {
 }
 
 /// The Confluent Schema Registry Avro records refer to.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// `http://host:8081`. Unset = Avro records are quarantined.
@@ -238,7 +259,7 @@ pub struct RegistryConfig {
     pub password: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct IngestConfig {
     /// Records per micro-batch sent to a partition actor.
@@ -269,7 +290,7 @@ impl Default for IngestConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
     /// A query running longer is cancelled.
@@ -287,7 +308,7 @@ impl Default for QueryConfig {
     }
 }
 
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct SupervisorConfig {
     /// Restarts allowed within `window_secs` before a partition is marked failed.
@@ -305,7 +326,7 @@ impl Default for SupervisorConfig {
 }
 
 /// Plain-English questions (`/api/ask`).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LlmConfig {
     /// The sentence encoder's folder (`config.json`, `tokenizer.json`, `model.safetensors`),
@@ -322,7 +343,7 @@ impl Default for LlmConfig {
 }
 
 /// Full-text search (a tantivy index per partition).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct TextConfig {
     /// Index text columns for `/api/search`. Off by default for now: indexing every change
@@ -351,7 +372,7 @@ impl Default for TextConfig {
 }
 
 /// Live windows, detectors and alert rules.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct LiveConfig {
     /// Maintain windows and run detectors and alert rules.
@@ -417,7 +438,7 @@ impl Default for LiveConfig {
 }
 
 /// The WebSocket endpoint `/ws`.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct WsConfig {
     /// Frames queued per subscriber before it counts as not reading.
@@ -443,7 +464,7 @@ impl Default for WsConfig {
 }
 
 /// The MCP server: `/mcp` (streamable HTTP) and `streamq mcp` (stdio).
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct McpConfig {
     /// Serve `/mcp` on the HTTP server.
@@ -480,7 +501,7 @@ impl Default for McpConfig {
 }
 
 /// For tests only.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default)]
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct DebugConfig {
     /// `topic:partition:offset:times` — the partition actor panics when it meets that offset,
@@ -489,23 +510,21 @@ pub struct DebugConfig {
 }
 
 impl Config {
-    /// File (if given) → environment.
+    /// The defaults → the file (if given) → the environment.
     pub fn load(file: Option<&Path>, env: &HashMap<String, String>) -> Result<Self, ConfigError> {
-        let mut cfg = match file {
-            Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: path.to_path_buf(),
-                    source,
-                })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse {
-                    path: path.to_path_buf(),
-                    message: e.to_string(),
-                })?
-            }
-            None => Config::default(),
-        };
-        cfg.apply_env(env)?;
-        Ok(cfg)
+        let env_layer = env::EnvLayer::from(env)?;
+        let mut layers = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            layers = layers.merge(Toml::string(&text));
+        }
+        layers
+            .merge(&env_layer)
+            .extract_lossy::<Config>()
+            .map_err(|e| blame(e, &env_layer, file))
     }
 
     /// The process environment as a map (only `STREAMQ_*`).
@@ -513,101 +532,6 @@ impl Config {
         std::env::vars()
             .filter(|(k, _)| k.starts_with("STREAMQ_"))
             .collect()
-    }
-
-    /// Applies `STREAMQ_*` variables over the current values.
-    pub fn apply_env(&mut self, env: &HashMap<String, String>) -> Result<(), ConfigError> {
-        fn parse<T: FromStr>(var: &str, v: &str) -> Result<T, ConfigError>
-        where
-            T::Err: std::fmt::Display,
-        {
-            v.parse::<T>().map_err(|e| ConfigError::Env {
-                var: var.into(),
-                value: v.into(),
-                message: e.to_string(),
-            })
-        }
-        for (var, v) in env {
-            match var.as_str() {
-                "STREAMQ_LISTEN" => self.listen = v.clone(),
-                "STREAMQ_DATA_DIR" => self.data_dir = v.into(),
-                "STREAMQ_SOURCE" => {
-                    self.source.kind =
-                        <SourceKind as clap::ValueEnum>::from_str(v, true).map_err(|message| {
-                            ConfigError::Env {
-                                var: var.clone(),
-                                value: v.clone(),
-                                message,
-                            }
-                        })?
-                }
-                "STREAMQ_FILE" => self.source.file = Some(v.into()),
-                "STREAMQ_SPEED" => self.source.speed = Some(parse(var, v)?),
-                "STREAMQ_DEMO_SEED" => self.source.demo.seed = parse(var, v)?,
-                "STREAMQ_DEMO_RATE" | "STREAMQ_RATE" => self.source.demo.rate = parse(var, v)?,
-                "STREAMQ_DEMO_FORMAT" | "STREAMQ_FORMAT" => {
-                    self.source.demo.format = <DemoFormat as clap::ValueEnum>::from_str(v, true)
-                        .map_err(|message| ConfigError::Env {
-                            var: var.clone(),
-                            value: v.clone(),
-                            message,
-                        })?
-                }
-                "STREAMQ_DEMO_LIMIT" => self.source.demo.limit = Some(parse(var, v)?),
-                "STREAMQ_BATCH_SIZE" => self.ingest.batch_size = parse(var, v)?,
-                "STREAMQ_LINGER_MS" => self.ingest.linger_ms = parse(var, v)?,
-                "STREAMQ_FLUSH_INTERVAL_MS" => self.ingest.flush_interval_ms = parse(var, v)?,
-                "STREAMQ_SLED_CACHE_MB" => self.ingest.sled_cache_mb = parse(var, v)?,
-                "STREAMQ_QUERY_TIMEOUT_MS" => self.query.timeout_ms = parse(var, v)?,
-                "STREAMQ_QUERY_MAX_ROWS" => self.query.max_rows = parse(var, v)?,
-                "STREAMQ_MAX_RESTARTS" => self.supervisor.max_restarts = parse(var, v)?,
-                "STREAMQ_RESTART_WINDOW_SECS" => self.supervisor.window_secs = parse(var, v)?,
-                "STREAMQ_TEXT_ENABLED" => self.text.enabled = parse(var, v)?,
-                "STREAMQ_TEXT_COMMIT_INTERVAL_MS" => self.text.commit_interval_ms = parse(var, v)?,
-                "STREAMQ_TEXT_WRITER_HEAP_MB" => self.text.writer_heap_mb = parse(var, v)?,
-                "STREAMQ_LLM_MODEL_DIR" => self.llm.model_dir = PathBuf::from(v),
-                "STREAMQ_LIVE_ENABLED" => self.live.enabled = parse(var, v)?,
-                "STREAMQ_MCP_ENABLED" => self.mcp.enabled = parse(var, v)?,
-                "STREAMQ_MCP_ALLOW_WRITES" => self.mcp.allow_writes = parse(var, v)?,
-                "STREAMQ_MCP_TOOLS" => {
-                    self.mcp.tools = v
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                }
-                "STREAMQ_WS_ALLOWED_ORIGINS" => {
-                    self.ws.allowed_origins = v
-                        .split(',')
-                        .map(|s| s.trim().to_string())
-                        .filter(|s| !s.is_empty())
-                        .collect()
-                }
-                "STREAMQ_FAULT_PANIC" => self.debug.fault_panic = Some(v.clone()),
-                "STREAMQ_MAX_VALUE_BYTES" => self.ingest.max_value_bytes = parse(var, v)?,
-                "STREAMQ_KAFKA_BROKERS" => self.kafka.brokers = v.clone(),
-                "STREAMQ_KAFKA_TOPICS" => self.kafka.topics = Some(v.clone()),
-                "STREAMQ_KAFKA_GROUP" => self.kafka.group = v.clone(),
-                "STREAMQ_KAFKA_COMMIT_INTERVAL_MS" => {
-                    self.kafka.commit_interval_ms = parse(var, v)?
-                }
-                "STREAMQ_SCHEMA_REGISTRY_URL" => self.kafka.registry.url = Some(v.clone()),
-                "STREAMQ_SCHEMA_REGISTRY_USERNAME" => {
-                    self.kafka.registry.username = Some(v.clone())
-                }
-                "STREAMQ_SCHEMA_REGISTRY_PASSWORD" => {
-                    self.kafka.registry.password = Some(v.clone())
-                }
-                // STREAMQ_KAFKA__SASL_USERNAME=… → the librdkafka property sasl.username.
-                other => {
-                    if let Some(prop) = other.strip_prefix("STREAMQ_KAFKA__") {
-                        let name = prop.to_ascii_lowercase().replace('_', ".");
-                        self.kafka.properties.insert(name, v.clone());
-                    }
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Checks that the settings can work together.
@@ -635,6 +559,32 @@ impl Config {
             )));
         }
         Ok(())
+    }
+}
+
+/// Which layer gave the value an error is about: a variable that set it, else the file.
+fn blame(e: figment::Error, env: &env::EnvLayer, file: Option<&Path>) -> ConfigError {
+    let first = e
+        .into_iter()
+        .next()
+        .expect("an error has at least one part");
+    let mut path = first.path.clone();
+    if let figment::error::Kind::UnknownField(field, _) = &first.kind {
+        path.push(field.clone());
+    }
+    if let Some((var, value)) = env.var_for(&path) {
+        return ConfigError::Env {
+            var: var.clone(),
+            value: value.clone(),
+            message: first.kind.to_string(),
+        };
+    }
+    match file {
+        Some(p) => ConfigError::Parse {
+            path: p.to_path_buf(),
+            message: first.to_string(),
+        },
+        None => ConfigError::Invalid(first.to_string()),
     }
 }
 
@@ -684,5 +634,158 @@ mod tests {
             Config::load(Some(&p), &HashMap::new()),
             Err(ConfigError::Parse { .. })
         ));
+    }
+
+    /// A value for a setting of schema `s` that its default is not: (the variable's text,
+    /// the JSON the loaded setting must serialize to).
+    fn sample(
+        path: &str,
+        s: &serde_json::Value,
+        defs: &serde_json::Value,
+    ) -> (String, serde_json::Value) {
+        use serde_json::json;
+        let s = match s["$ref"].as_str() {
+            Some(r) => &defs[r.rsplit('/').next().unwrap()],
+            None => s,
+        };
+        if let Some(alts) = s["anyOf"].as_array() {
+            let inner = alts.iter().find(|a| a["type"] != "null").unwrap();
+            return sample(path, inner, defs);
+        }
+        // An enum: its last name (never the default here).
+        if let Some(names) = s["enum"].as_array() {
+            let v = names.last().unwrap().clone();
+            return (v.as_str().unwrap().to_string(), v);
+        }
+        if let Some(alts) = s["oneOf"].as_array() {
+            let v = alts.last().unwrap()["const"].clone();
+            return (v.as_str().unwrap().to_string(), v);
+        }
+        let ty = match &s["type"] {
+            serde_json::Value::Array(ts) => ts.iter().find(|t| *t != "null").unwrap().clone(),
+            t => t.clone(),
+        };
+        if path == "source.demo.rate" {
+            return ("max".into(), json!("max"));
+        }
+        match ty.as_str().unwrap() {
+            "integer" => ("7".into(), json!(7)),
+            "number" => ("2.5".into(), json!(2.5)),
+            "boolean" => {
+                let default = serde_json::to_value(Config::default()).unwrap();
+                let now = path
+                    .split('.')
+                    .fold(&default, |v, k| &v[k])
+                    .as_bool()
+                    .unwrap_or(false);
+                ((!now).to_string(), json!(!now))
+            }
+            "string" => ("x-test".into(), json!("x-test")),
+            "array" if s["items"]["type"] == "integer" => {
+                ("[120000, 7]".into(), json!([120000, 7]))
+            }
+            "array" => ("a, b".into(), json!(["a", "b"])),
+            "object" if s["additionalProperties"]["type"] == "array" => {
+                (r#"{ "s.t" = ["c"] }"#.into(), json!({"s.t": ["c"]}))
+            }
+            "object" => (r#"{ "s.t" = "c" }"#.into(), json!({"s.t": "c"})),
+            other => panic!("{path}: no sample for {other}"),
+        }
+    }
+
+    #[test]
+    fn every_config_field_is_settable_from_the_environment() {
+        let schema = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+        let defs = schema["$defs"].clone();
+        // Walk the struct's fields (as its schema lists them), one variable per leaf.
+        fn leaves(
+            s: &serde_json::Value,
+            defs: &serde_json::Value,
+            prefix: &str,
+            out: &mut Vec<(String, serde_json::Value)>,
+        ) {
+            let r = match s["$ref"].as_str() {
+                Some(r) => &defs[r.rsplit('/').next().unwrap()],
+                None => s,
+            };
+            match r["properties"].as_object() {
+                Some(props) => {
+                    for (k, v) in props {
+                        let p = if prefix.is_empty() {
+                            k.clone()
+                        } else {
+                            format!("{prefix}.{k}")
+                        };
+                        leaves(v, defs, &p, out);
+                    }
+                }
+                None => out.push((prefix.to_string(), s.clone())),
+            }
+        }
+        let mut fields = Vec::new();
+        leaves(&schema, &defs, "", &mut fields);
+        assert!(fields.len() >= 60, "{} fields", fields.len());
+        for (path, s) in &fields {
+            let (text, want) = sample(path, s, &defs);
+            let var = env::var_of(path);
+            let cfg = Config::load(None, &[(var.clone(), text.clone())].into())
+                .unwrap_or_else(|e| panic!("{var}={text}: {e}"));
+            let got = serde_json::to_value(&cfg).unwrap();
+            let got = path.split('.').fold(&got, |v, k| &v[k]);
+            assert_eq!(got, &want, "{var}={text} sets {path}");
+        }
+    }
+
+    #[test]
+    fn old_names_keep_working_and_do_not_switch_the_source() {
+        let env: HashMap<String, String> = [
+            ("STREAMQ_FILE", "f.jsonl"),
+            ("STREAMQ_KAFKA_BROKERS", "b:9092"),
+            ("STREAMQ_KAFKA__SASL_USERNAME", "me"),
+            ("STREAMQ_LOG", "debug"),
+            ("STREAMQ_MCP_TOOLS", "run_sql, ask"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(
+            cfg.source.kind,
+            SourceKind::Demo,
+            "a setting does not choose the source"
+        );
+        assert_eq!(cfg.source.file, Some(PathBuf::from("f.jsonl")));
+        assert_eq!(cfg.kafka.brokers, "b:9092");
+        assert_eq!(cfg.kafka.properties["sasl.username"], "me");
+        assert_eq!(cfg.mcp.tools, ["run_sql", "ask"]);
+    }
+
+    #[test]
+    fn an_unknown_variable_is_refused_by_name_and_a_bad_value_names_its_source() {
+        let env: HashMap<String, String> =
+            [("STREAMQ_QUERY_TIMEOUT".to_string(), "5".to_string())].into();
+        let e = Config::load(None, &env).unwrap_err().to_string();
+        assert!(e.contains("STREAMQ_QUERY_TIMEOUT"), "{e}");
+        let env: HashMap<String, String> =
+            [("STREAMQ_QUERY__MAX_ROWS".to_string(), "lots".to_string())].into();
+        match Config::load(None, &env) {
+            Err(ConfigError::Env { var, value, .. }) => {
+                assert_eq!(
+                    (var.as_str(), value.as_str()),
+                    ("STREAMQ_QUERY__MAX_ROWS", "lots")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[query]\nmax_rows = \"lots\"\n").unwrap();
+        match Config::load(Some(&p), &HashMap::new()) {
+            Err(ConfigError::Parse { path, message }) => {
+                assert_eq!(path, p);
+                assert!(message.contains("max_rows"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -17,7 +17,6 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{Config, SourceKind};
 use crate::telemetry::percentile;
-use crate::web::{AppState, router};
 
 /// What to measure.
 pub struct WsBench {
@@ -56,17 +55,11 @@ async fn one(b: &WsBench, setup: &Setup, dir: &std::path::Path) -> anyhow::Resul
     if let Setup::Paced = setup {
         cfg.source.speed = Some(b.paced_speed);
     }
-    let node = crate::Node::start(cfg, true).await?;
+    let node = crate::node::Node::start(cfg, true).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("ws://{}/ws", listener.local_addr()?);
     let stop = CancellationToken::new();
-    let app = router(AppState::new(node.clone()));
-    let token = stop.clone();
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app)
-            .with_graceful_shutdown(async move { token.cancelled().await })
-            .await;
-    });
+    crate::server::serve(node.clone(), listener, stop.clone())?;
     let latencies = Arc::new(Mutex::new(Vec::<f64>::new()));
     let frames = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let mut keep = Vec::new();
@@ -137,6 +130,7 @@ async fn one(b: &WsBench, setup: &Setup, dir: &std::path::Path) -> anyhow::Resul
     ingest.await?;
     let secs = started.elapsed().as_secs_f64();
     let events = node
+        .pipeline
         .status
         .lock()
         .as_ref()

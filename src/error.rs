@@ -1,0 +1,62 @@
+//! The error table every door shares (REST, WebSocket, MCP): a code with its stable
+//! snake_case name. Each module's error says which code it is ([`HasCode`]); the web layer
+//! alone turns codes into HTTP statuses.
+
+/// Every error a client can see.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorCode {
+    /// The request body or parameters are malformed.
+    BadRequest,
+    /// The SQL does not parse.
+    InvalidSql,
+    /// The statement would write; streamq's SQL is read-only.
+    ReadOnly,
+    /// No such table.
+    UnknownTable,
+    /// The query cannot be planned (unknown column, bad types…).
+    InvalidQuery,
+    /// The query ran past its timeout.
+    QueryTimeout,
+    /// The query failed while running.
+    QueryFailed,
+    /// No such resource.
+    NotFound,
+    /// The plain-English model is not installed.
+    ModelUnavailable,
+    /// An alert rule cannot be read or cannot work (the message says why).
+    InvalidRule,
+    /// The page's `Origin` is not allowed to open a WebSocket.
+    OriginNotAllowed,
+    /// WebSocket frames were not delivered while the client was not reading.
+    FramesMissed,
+    /// The feature or source needed is not available here (the message says why).
+    NotAvailable,
+    /// Something failed inside streamq (details are in the log).
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::InvalidSql => "invalid_sql",
+            ErrorCode::ReadOnly => "read_only",
+            ErrorCode::UnknownTable => "unknown_table",
+            ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::QueryTimeout => "query_timeout",
+            ErrorCode::QueryFailed => "query_failed",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::ModelUnavailable => "model_unavailable",
+            ErrorCode::InvalidRule => "invalid_rule",
+            ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::FramesMissed => "frames_missed",
+            ErrorCode::NotAvailable => "not_available",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// An error that knows which client-visible code it is.
+pub trait HasCode {
+    fn code(&self) -> ErrorCode;
+}

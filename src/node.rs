@@ -1,0 +1,183 @@
+//! A running streamq: the store, the event path ([`Pipeline`]), the live engine, the query
+//! engine and the assistant, built once here and handed to every door (web, MCP).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::actors::supervisor::Registry;
+use crate::actors::{Pipeline, PipelineError, Readiness};
+use crate::config::{Config, SourceKind};
+use crate::live::Live;
+use crate::llm::Assistant;
+use crate::query::QueryEngine;
+use crate::store::catalog::Catalog;
+use crate::store::{Store, StoreError};
+use crate::telemetry::Metrics;
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store could not be opened.
+    #[error("cannot open the store at {dir}: {source}")]
+    Store { dir: String, source: StoreError },
+    /// The data directory could not be moved aside or removed for a rebuild.
+    #[error("cannot clear {dir} for a rebuild: {source}")]
+    Rebuild { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Pipeline(#[from] PipelineError),
+}
+
+/// Everything one streamq process runs.
+#[derive(Clone)]
+pub struct Node {
+    pub config: Arc<Config>,
+    pub store: Arc<Store>,
+    pub catalog: Arc<Catalog>,
+    pub metrics: Arc<Metrics>,
+    /// Source → router → partition actors.
+    pub pipeline: Pipeline,
+    /// Who runs each partition (the pipeline's).
+    pub registry: Arc<Registry>,
+    /// Windows, detectors, alert rules.
+    pub live: Arc<Live>,
+    /// The one DataFusion engine every door queries.
+    pub engine: Arc<QueryEngine>,
+    /// Plain English over the same engine.
+    pub assistant: Arc<Assistant>,
+    live_stop: CancellationToken,
+}
+
+impl Node {
+    /// Opens the store (moving a corrupt one aside, or clearing it when `rebuild`), starts the
+    /// pipeline (an actor for every partition already on disk, which loads its state), the
+    /// live engine, the query engine and the assistant.
+    pub async fn start(config: Config, rebuild: bool) -> Result<Node, NodeError> {
+        let store = Arc::new(open_store(&config, rebuild)?);
+        let config = Arc::new(config);
+        let catalog = Arc::new(Catalog::new());
+        let metrics = Arc::new(Metrics::new());
+        let pipeline = Pipeline::start(
+            config.clone(),
+            store.clone(),
+            catalog.clone(),
+            metrics.clone(),
+        )
+        .await?;
+        let live = Arc::new(
+            Live::new(
+                config.live.clone(),
+                catalog.clone(),
+                metrics.clone(),
+                &store,
+                pipeline.changes.clone(),
+                pipeline.progress.clone(),
+                config.source.kind == SourceKind::Kafka,
+            )
+            .map_err(|source| NodeError::Store {
+                dir: config.data_dir.display().to_string(),
+                source,
+            })?,
+        );
+        let live_stop = CancellationToken::new();
+        live.spawn(live_stop.clone());
+        let engine = Arc::new(QueryEngine::new(
+            catalog.clone(),
+            config.query.clone(),
+            metrics.clone(),
+        ));
+        let assistant = Arc::new(Assistant::new(
+            catalog.clone(),
+            engine.clone(),
+            metrics.clone(),
+            &config.llm.model_dir,
+        ));
+        Ok(Node {
+            registry: pipeline.registry.clone(),
+            config,
+            store,
+            catalog,
+            metrics,
+            pipeline,
+            live,
+            engine,
+            assistant,
+            live_stop,
+        })
+    }
+
+    /// Starts the configured source; the handle resolves when the source has ended and
+    /// everything it produced is applied (or on shutdown).
+    pub fn start_source(&self, shutdown: CancellationToken) -> JoinHandle<()> {
+        self.pipeline.start_source(shutdown)
+    }
+
+    /// Ingests the configured source to its end; the time taken and the records read.
+    pub async fn ingest_to_end(&self) -> anyhow::Result<(Duration, u64)> {
+        let started = Instant::now();
+        self.start_source(CancellationToken::new()).await?;
+        let took = started.elapsed();
+        let status = self.pipeline.status.lock().clone();
+        if let Some(err) = status.as_ref().and_then(|s| s.error.lock().clone()) {
+            anyhow::bail!("source failed: {err}");
+        }
+        let read = status
+            .map(|s| {
+                s.router
+                    .records_routed
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            })
+            .unwrap_or(0);
+        Ok((took, read))
+    }
+
+    /// Ready: the pipeline is (no failed partition, the source live or caught up).
+    pub fn readiness(&self) -> Readiness {
+        self.pipeline.readiness()
+    }
+
+    /// Brings gauges computed from state up to date (called when metrics are scraped).
+    pub fn refresh_gauges(&self) {
+        self.pipeline.refresh_gauges();
+    }
+
+    /// Graceful stop: the live engine, then the pipeline (each actor finishes its batch, sled
+    /// flushes).
+    pub async fn stop(&self) {
+        self.live_stop.cancel();
+        self.pipeline.stop().await;
+    }
+}
+
+/// Opens the store in the data dir: cleared first when `rebuild`; a corrupt one is moved
+/// aside and the state rebuilt by replaying the source.
+fn open_store(config: &Config, rebuild: bool) -> Result<Store, NodeError> {
+    let dir = config.data_dir.clone();
+    let dir_s = dir.display().to_string();
+    if rebuild && dir.exists() {
+        tracing::warn!(dir = %dir_s, "--rebuild: clearing state; it is rebuilt by replaying the source");
+        std::fs::remove_dir_all(&dir).map_err(|source| NodeError::Rebuild {
+            dir: dir_s.clone(),
+            source,
+        })?;
+    }
+    let flush = config.ingest.flush_interval_ms;
+    let cache = config.ingest.sled_cache_mb;
+    match Store::open(&dir, flush, cache) {
+        Ok(s) => Ok(s),
+        Err(e) if e.is_corruption() => {
+            let aside = format!("{dir_s}.corrupt-{}", chrono::Utc::now().timestamp());
+            tracing::error!(dir = %dir_s, moved_to = %aside, error = %e,
+                "the store is corrupt; moving it aside and rebuilding by replaying the source from the start");
+            std::fs::rename(&dir, &aside).map_err(|source| NodeError::Rebuild {
+                dir: dir_s.clone(),
+                source,
+            })?;
+            Store::open(&dir, flush, cache)
+                .map_err(|source| NodeError::Store { dir: dir_s, source })
+        }
+        Err(source) => Err(NodeError::Store { dir: dir_s, source }),
+    }
+}

@@ -1,0 +1,363 @@
+//! `/ws`: pushed insights, alert events, windows, the live change feed of a table (filtered by
+//! a SQL predicate) and continuous queries, over one WebSocket.
+//!
+//! The frames both ways are typed in [`protocol`]: a client subscribes
+//! (`{"subscribe": "insights" | "alerts" | "windows" | "tail" | "query", …}`) and unsubscribes
+//! (`{"unsubscribe": id}`); the server answers `{"type": "subscribed" | "insight" | "alert" |
+//! "window" | "change" | "result" | "error", …}`.
+//!
+//! Backpressure: each connection has a bounded queue. Publishing never waits: a frame that
+//! finds the queue full is not queued and counted, and a connection whose queue stays full for
+//! `slow_deadline_ms` is closed with a reason saying how many frames it missed — a client that
+//! stops reading never slows ingestion. Pings keep idle connections alive.
+
+pub mod protocol;
+mod query;
+mod queue;
+mod tail;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use parking_lot::Mutex;
+use tokio::sync::{Notify, broadcast};
+
+use crate::web::AppState;
+use crate::web::error::{ApiError, ErrorCode};
+use protocol::{ClientMessage, ServerFrame, Subscribe};
+use query::start_query;
+use queue::{Queue, error_frame, frame};
+use tail::start_tail;
+pub use tail::{Filter, Tails};
+
+/// Whether a browser page from `origin` may connect: listed, or (with no list) served by this
+/// server. Clients that send no Origin are not browsers and are allowed.
+fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
+    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    if allowed
+        .iter()
+        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
+    {
+        return true;
+    }
+    if !allowed.is_empty() {
+        return false;
+    }
+    let host = headers
+        .get("host")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, h)| h)
+        .unwrap_or(origin)
+        .trim_end_matches('/');
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// `GET /ws` (upgrade).
+pub async fn upgrade(
+    State(st): State<AppState>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    if !origin_allowed(&headers, &st.node.config.ws.allowed_origins) {
+        let origin = headers
+            .get("origin")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        tracing::warn!(%origin, "WebSocket refused: origin not allowed");
+        return ApiError::new(
+            ErrorCode::OriginNotAllowed,
+            format!("origin {origin} may not open /ws; add it to ws.allowed_origins"),
+        )
+        .into_response();
+    }
+    ws.on_upgrade(move |socket| connection(socket, st))
+}
+
+async fn connection(socket: WebSocket, st: AppState) {
+    let cfg = st.node.config.ws.clone();
+    let metrics = st.node.metrics.clone();
+    crate::telemetry::WsConnection::Opened.emit(&metrics);
+    let queue = Queue::new(cfg.queue_frames);
+    let (mut sink, mut stream) = socket.split();
+    let cut = Arc::new(Notify::new());
+    let last_seen = Arc::new(Mutex::new(Instant::now()));
+
+    // Writer: frames out, pings, and the slow-consumer cut.
+    let writer = {
+        let queue = queue.clone();
+        let cut = cut.clone();
+        let metrics = metrics.clone();
+        let last_seen = last_seen.clone();
+        let deadline = Duration::from_millis(cfg.slow_deadline_ms.max(1));
+        let ping_every = Duration::from_millis(cfg.ping_ms.max(100));
+        tokio::spawn(async move {
+            let mut ping = tokio::time::interval(ping_every);
+            ping.tick().await;
+            let mut watch = tokio::time::interval(Duration::from_millis(100).min(deadline / 4));
+            let reason: Option<(u16, String)> = 'conn: loop {
+                while let Some(out) = queue.pop() {
+                    let send = sink.send(Message::Text(out.text.into()));
+                    tokio::pin!(send);
+                    loop {
+                        tokio::select! {
+                            r = &mut send => {
+                                if r.is_err() {
+                                    break 'conn None;
+                                }
+                                crate::telemetry::WsFrameSent {
+                                    kind: out.kind,
+                                    applied_us: out.applied_us,
+                                }
+                                .emit(&metrics);
+                                break;
+                            }
+                            _ = watch.tick() => {
+                                if let Some((full, missed)) = queue.full_for()
+                                    && full >= deadline
+                                {
+                                    break 'conn Some((1008, format!(
+                                        "slow consumer: queue full for {} ms, {missed} frames not delivered",
+                                        full.as_millis()
+                                    )));
+                                }
+                            }
+                            _ = cut.notified() => break 'conn None,
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = queue.ready.notified() => {}
+                    _ = cut.notified() => break None,
+                    _ = watch.tick() => {
+                        if let Some((full, missed)) = queue.full_for()
+                            && full >= deadline
+                        {
+                            break Some((1008, format!(
+                                "slow consumer: queue full for {} ms, {missed} frames not delivered",
+                                full.as_millis()
+                            )));
+                        }
+                    }
+                    _ = ping.tick() => {
+                        if last_seen.lock().elapsed() > ping_every * 3 {
+                            break Some((1001, "no pong for three pings".into()));
+                        }
+                        if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                            break None;
+                        }
+                    }
+                }
+            };
+            queue.close();
+            if let Some((code, text)) = reason {
+                let why = if code == 1008 {
+                    "slow_consumer"
+                } else {
+                    "idle"
+                };
+                crate::telemetry::WsClosed { why, reason: &text }.emit(&metrics);
+                let close = Message::Close(Some(CloseFrame {
+                    code,
+                    reason: text.into(),
+                }));
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(close)).await;
+            }
+            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+        })
+    };
+
+    // Reader: commands in.
+    let mut subs: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut next = 1u64;
+    loop {
+        tokio::select! {
+            msg = stream.next() => {
+                let Some(Ok(msg)) = msg else { break };
+                *last_seen.lock() = Instant::now();
+                match msg {
+                    Message::Text(t) => {
+                        handle_command(&st, &queue, &mut subs, &mut next, t.as_str()).await;
+                    }
+                    Message::Close(_) => break,
+                    _ => {}
+                }
+            }
+            _ = queue.closed() => break,
+        }
+    }
+    for (_, h) in subs.drain() {
+        h.abort();
+    }
+    cut.notify_one();
+    queue.close();
+    let _ = writer.await;
+    crate::telemetry::WsConnection::Closed.emit(&metrics);
+}
+
+async fn handle_command(
+    st: &AppState,
+    queue: &Arc<Queue>,
+    subs: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+    next: &mut u64,
+    text: &str,
+) {
+    let what = match ClientMessage::parse(text) {
+        Ok(ClientMessage::Unsubscribe(id)) => {
+            match subs.remove(&id) {
+                Some(h) => {
+                    h.abort();
+                    queue.push(frame("ack", &ServerFrame::Unsubscribed { sub: &id }));
+                }
+                None => {
+                    queue.push(error_frame(
+                        ErrorCode::NotFound,
+                        format!("no subscription {id}"),
+                    ));
+                }
+            }
+            return;
+        }
+        Ok(ClientMessage::Subscribe(what)) => what,
+        Err(e) => {
+            queue.push(error_frame(ErrorCode::BadRequest, e.to_string()));
+            return;
+        }
+    };
+    let id = what.id().map(str::to_string).unwrap_or_else(|| {
+        let id = format!("s{next}");
+        *next += 1;
+        id
+    });
+    if subs.contains_key(&id) {
+        queue.push(error_frame(
+            ErrorCode::BadRequest,
+            format!("subscription {id} exists"),
+        ));
+        return;
+    }
+    let live = &st.node.live;
+    let started = match &what {
+        Subscribe::Insights { table, .. } => Ok(spawn_forward(
+            live.subscribe_insights(),
+            queue.clone(),
+            id.clone(),
+            table.clone(),
+            |i| i.table.as_str(),
+            "insight",
+            |sub, insight| ServerFrame::Insight { sub, insight },
+        )),
+        Subscribe::Alerts { table, .. } => Ok(spawn_forward(
+            live.subscribe_alerts(),
+            queue.clone(),
+            id.clone(),
+            table.clone(),
+            |e| e.table.as_str(),
+            "alert",
+            |sub, alert| ServerFrame::Alert { sub, alert },
+        )),
+        Subscribe::Windows { table, .. } => Ok(spawn_forward(
+            live.subscribe_windows(),
+            queue.clone(),
+            id.clone(),
+            table.clone(),
+            |w| w.table.as_str(),
+            "window",
+            |sub, window| ServerFrame::Window { sub, window },
+        )),
+        Subscribe::Tail { table, filter, .. } => {
+            start_tail(st, queue, &id, table.as_deref(), filter.as_deref())
+        }
+        Subscribe::Query {
+            sql,
+            question,
+            every_ms,
+            ..
+        } => {
+            start_query(
+                st,
+                queue,
+                &id,
+                sql.as_deref(),
+                question.as_deref(),
+                *every_ms,
+            )
+            .await
+        }
+    };
+    match started {
+        Ok(handle) => {
+            queue.push(frame(
+                "ack",
+                &ServerFrame::Subscribed {
+                    sub: &id,
+                    what: &what,
+                },
+            ));
+            subs.insert(id, handle);
+        }
+        Err(e) => {
+            queue.push(e);
+        }
+    }
+}
+
+/// Forwards a broadcast (insights, alerts, windows) into the queue, optionally for one table.
+fn spawn_forward<T: Send + Sync + 'static>(
+    mut rx: broadcast::Receiver<Arc<T>>,
+    queue: Arc<Queue>,
+    id: String,
+    table: Option<String>,
+    table_of: impl Fn(&T) -> &str + Send + 'static,
+    kind: &'static str,
+    frame_of: impl for<'a> Fn(&'a str, &'a T) -> ServerFrame<'a> + Send + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            match rx.recv().await {
+                Ok(item) => {
+                    if table.as_ref().is_some_and(|want| want != table_of(&item)) {
+                        continue;
+                    }
+                    queue.push(frame(kind, &frame_of(&id, &item)));
+                }
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    queue.push(error_frame(
+                        ErrorCode::Internal,
+                        format!("{n} {kind} frames were lost behind a slow subscription"),
+                    ));
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_are_checked_against_the_list_or_the_host() {
+        let mut h = HeaderMap::new();
+        h.insert("host", "127.0.0.1:8080".parse().unwrap());
+        assert!(origin_allowed(&h, &[]), "no Origin: not a browser");
+        h.insert("origin", "http://127.0.0.1:8080".parse().unwrap());
+        assert!(origin_allowed(&h, &[]), "the server's own pages");
+        h.insert("origin", "http://evil.example".parse().unwrap());
+        assert!(!origin_allowed(&h, &[]));
+        assert!(origin_allowed(&h, &["http://evil.example".to_string()]));
+        assert!(!origin_allowed(&h, &["https://dash.example".to_string()]));
+    }
+}
