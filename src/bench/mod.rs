@@ -63,27 +63,7 @@ pub enum BenchCmd {
     },
     /// WebSocket push: ingest throughput with no subscribers, with one that never reads, and
     /// with many reading a filtered tail and insights; push latency for the latter.
-    Ws {
-        #[arg(long, default_value = "../shared/data/dev-events.jsonl.gz")]
-        file: PathBuf,
-        /// The table tailed.
-        #[arg(long, default_value = "db2.transactions")]
-        table: String,
-        /// The tail filter of the reading subscribers.
-        #[arg(long, default_value = "region = 'LATAM' AND amount > 1000")]
-        filter: String,
-        #[arg(long, default_value_t = 1000)]
-        subscribers: usize,
-        /// Rounds of the set-ups (interleaved); medians are printed at the end.
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
-        /// The latency run replays at this pace (× real time) …
-        #[arg(long, default_value_t = 20.0)]
-        paced_speed: f64,
-        /// … for this many seconds.
-        #[arg(long, default_value_t = 30)]
-        paced_secs: u64,
-    },
+    Ws(ws::WsBench),
     /// Search latency over an index of generated rows.
     Search {
         /// Documents to index.
@@ -106,26 +86,7 @@ impl BenchCmd {
                 no_live,
             } => ingest::run(file, events, format, index, no_live).await,
             BenchCmd::Search { docs, queries } => search::run(docs, queries),
-            BenchCmd::Ws {
-                file,
-                table,
-                filter,
-                subscribers,
-                rounds,
-                paced_speed,
-                paced_secs,
-            } => {
-                ws::run(ws::WsBench {
-                    file,
-                    table,
-                    filter,
-                    subscribers,
-                    rounds,
-                    paced_speed,
-                    paced_secs,
-                })
-                .await
-            }
+            BenchCmd::Ws(b) => ws::run(b).await,
             BenchCmd::Ask {
                 file,
                 questions,

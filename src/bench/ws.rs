@@ -18,15 +18,27 @@ use tokio_util::sync::CancellationToken;
 use crate::config::{Config, SourceKind};
 use crate::telemetry::percentile;
 
-/// What to measure.
+/// What to measure (the `bench ws` flags).
+#[derive(clap::Args)]
 pub struct WsBench {
+    #[arg(long, default_value = "../shared/data/dev-events.jsonl.gz")]
     pub file: std::path::PathBuf,
+    /// The table tailed.
+    #[arg(long, default_value = "db2.transactions")]
     pub table: String,
+    /// The tail filter of the reading subscribers.
+    #[arg(long, default_value = "region = 'LATAM' AND amount > 1000")]
     pub filter: String,
+    #[arg(long, default_value_t = 1000)]
     pub subscribers: usize,
+    /// Rounds of the set-ups (interleaved); medians are printed at the end.
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
-    /// The paced latency run: replay speed and wall-clock seconds.
+    /// The latency run replays at this pace (× real time) …
+    #[arg(long, default_value_t = 20.0)]
     pub paced_speed: f64,
+    /// … for this many seconds.
+    #[arg(long, default_value_t = 30)]
     pub paced_secs: u64,
 }
 
