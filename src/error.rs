@@ -15,6 +15,10 @@ pub enum ErrorCode {
     UnknownTable,
     /// The query cannot be planned (unknown column, bad types…).
     InvalidQuery,
+    /// The query is too deep or too wide to plan safely (the message names the limit).
+    QueryTooComplex,
+    /// The query needed more memory than the query budget allows.
+    QueryMemoryExceeded,
     /// The query ran past its timeout.
     QueryTimeout,
     /// The query failed while running.
@@ -29,6 +33,10 @@ pub enum ErrorCode {
     OriginNotAllowed,
     /// WebSocket frames were not delivered while the client was not reading.
     FramesMissed,
+    /// A configured cap is reached (connections, subscriptions, rules…; the message names it).
+    LimitReached,
+    /// The request or message is larger than allowed (the message names the limit).
+    TooLarge,
     /// The feature or source needed is not available here (the message says why).
     NotAvailable,
     /// Something failed inside streamq (details are in the log).
@@ -43,6 +51,8 @@ impl ErrorCode {
             ErrorCode::ReadOnly => "read_only",
             ErrorCode::UnknownTable => "unknown_table",
             ErrorCode::InvalidQuery => "invalid_query",
+            ErrorCode::QueryTooComplex => "query_too_complex",
+            ErrorCode::QueryMemoryExceeded => "query_memory_exceeded",
             ErrorCode::QueryTimeout => "query_timeout",
             ErrorCode::QueryFailed => "query_failed",
             ErrorCode::NotFound => "not_found",
@@ -50,6 +60,8 @@ impl ErrorCode {
             ErrorCode::InvalidRule => "invalid_rule",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
             ErrorCode::FramesMissed => "frames_missed",
+            ErrorCode::LimitReached => "limit_reached",
+            ErrorCode::TooLarge => "too_large",
             ErrorCode::NotAvailable => "not_available",
             ErrorCode::Internal => "internal",
         }

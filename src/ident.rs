@@ -33,9 +33,31 @@ impl fmt::Display for TopicPartition {
     }
 }
 
-/// A record's position within its partition.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// A record's position within its partition. It serializes as the bare number (JSON and
+/// the stored rows alike), so typing it changes no format.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(transparent)]
 pub struct Offset(pub i64);
+
+impl Offset {
+    /// The position as the number Kafka and the stored formats use.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
+    /// The position after this one: where a consumer resumes once this record is applied.
+    pub fn next(self) -> Offset {
+        Offset(self.0.saturating_add(1))
+    }
+}
+
+impl From<i64> for Offset {
+    fn from(o: i64) -> Self {
+        Offset(o)
+    }
+}
 
 impl fmt::Display for Offset {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -26,9 +26,11 @@
 //! - [`actors`] — the event path: source → router → supervisor → one
 //!   [`actors::partition`] actor per topic partition (decode → commit → index → fold →
 //!   publish) → the change broadcast; the router-owned progress of the input.
-//! - [`llm`], [`query`] — answering: DataFusion over the live tables; a local sentence
-//!   encoder (candle) and a parser that turns a question into a typed plan whose SQL
-//!   [`query`] runs.
+//! - [`llm`], [`query`] — answering: DataFusion over the live tables (every statement
+//!   measured against the complexity limits first, every plan node stopping at its query's
+//!   deadline, all queries within one memory pool); a local sentence encoder (candle, read
+//!   on first use) and a parser that turns a question into a typed plan whose SQL [`query`]
+//!   runs.
 //! - [`ingest`], [`store`] — what comes in (sources produce [`ingest::record::Record`]s, the
 //!   Debezium and Avro decoders make changes) and what is kept (sled rows and offsets in one
 //!   atomic batch per micro-batch, the quarantine, schemas, windows, the rule store, tantivy).

@@ -93,6 +93,7 @@ impl Node {
             engine.clone(),
             metrics.clone(),
             &config.llm.model_dir,
+            config.llm.max_question_chars,
         ));
         Ok(Node {
             registry: pipeline.registry.clone(),
@@ -133,9 +134,18 @@ impl Node {
         Ok((took, read))
     }
 
-    /// Ready: the pipeline is (no failed partition, the source live or caught up).
+    /// Ready: the pipeline is (no failed partition, the source live or caught up), and the
+    /// query engine answers (no query it could not stop).
     pub fn readiness(&self) -> Readiness {
-        self.pipeline.readiness()
+        let mut r = self.pipeline.readiness();
+        if let Some(late) = self.engine.stuck_for() {
+            r.ready = false;
+            r.query_engine = Some(format!(
+                "a query is still running {} s past its timeout",
+                late.as_secs()
+            ));
+        }
+        r
     }
 
     /// Brings gauges computed from state up to date (called when metrics are scraped).

@@ -52,6 +52,9 @@ pub fn serve(
     shutdown: CancellationToken,
 ) -> std::io::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let addr = listener.local_addr()?;
+    // A server answers questions: read the model now rather than on the first one.
+    let assistant = node.assistant.clone();
+    tokio::spawn(async move { assistant.warm().await });
     let app = router(AppState::new(node));
     let http = tokio::spawn(async move {
         axum::serve(

@@ -6,7 +6,7 @@ use prometheus::{
     Registry, TextEncoder,
 };
 
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 
 /// Every metric streamq exports, registered once.
 pub struct Metrics {
@@ -303,13 +303,13 @@ impl BatchApplied<'_> {
 /// A record was quarantined.
 pub struct RecordQuarantined<'a> {
     pub tp: &'a TopicPartition,
-    pub offset: i64,
+    pub offset: Offset,
     pub reason: &'a str,
 }
 
 impl RecordQuarantined<'_> {
     pub fn emit(&self) {
-        tracing::warn!(partition = %self.tp, offset = self.offset, reason = self.reason, "record quarantined");
+        tracing::warn!(partition = %self.tp, offset = self.offset.get(), reason = self.reason, "record quarantined");
     }
 }
 

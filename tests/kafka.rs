@@ -410,7 +410,7 @@ fn durable(data: &Path) -> BTreeMap<(String, i32), i64> {
         .into_iter()
         .filter_map(|tp| {
             let a = store.partition(&tp).unwrap().applied().unwrap()?;
-            Some(((tp.topic.clone(), tp.partition), a))
+            Some(((tp.topic.clone(), tp.partition), a.get()))
         })
         .collect()
 }

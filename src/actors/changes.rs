@@ -9,13 +9,14 @@ use parking_lot::Mutex;
 use rustc_hash::{FxHashMap, FxHashSet};
 use tokio::sync::{broadcast, watch};
 
+use crate::ident::Offset;
 use crate::store::schema::ColumnDef;
 use crate::store::table::Row;
 
 /// One applied change: the row after it (for a delete, the row it removed).
 #[derive(Clone, Debug)]
 pub struct ChangeRow {
-    pub offset: i64,
+    pub offset: Offset,
     /// `c`, `u`, `r` or `d`.
     pub op: u8,
     pub row: Row,

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 
 /// A `debug.fault_panic` that does not read.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -49,10 +49,10 @@ impl FaultHook {
     }
 
     /// Panics if this is the targeted record and the budget of panics is not spent.
-    pub fn check(&self, tp: &TopicPartition, offset: i64) {
+    pub fn check(&self, tp: &TopicPartition, offset: Offset) {
         if let Some((t, o, times)) = &self.target
             && t == tp
-            && *o == offset
+            && *o == offset.get()
         {
             let n = self.fired.fetch_add(1, Ordering::SeqCst);
             if *times == 0 || n < *times {

@@ -108,6 +108,9 @@ pub struct Readiness {
     pub source_error: Option<String>,
     pub failed_partitions: Vec<FailedPartition>,
     pub kafka: Option<BrokerReadiness>,
+    /// Why the query engine cannot answer (a query it could not stop), if it cannot; filled
+    /// by the node, which owns the engine.
+    pub query_engine: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -149,6 +152,7 @@ impl Pipeline {
         let ctx = Arc::new(PartitionContext {
             registry: registry_client.clone(),
             max_value_bytes: config.ingest.max_value_bytes,
+            max_offset_jump: config.ingest.max_offset_jump,
             store: store.clone(),
             index_root: config.data_dir.join("index"),
             text: config.text.clone(),
@@ -414,6 +418,7 @@ impl Pipeline {
             source_error,
             failed_partitions,
             kafka,
+            query_engine: None,
         }
     }
 

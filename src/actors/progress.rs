@@ -75,7 +75,7 @@ mod tests {
         Record {
             topic: Arc::from(topic),
             partition,
-            offset: 0,
+            offset: crate::ident::Offset(0),
             ts_ms,
             key: None,
             value: None,

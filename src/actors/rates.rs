@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::actors::IngestStatus;
 use crate::actors::progress::Progress;
 use crate::actors::supervisor::Registry;
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 use crate::store::catalog::Catalog;
 
 /// How often a sample is taken.
@@ -30,7 +30,7 @@ pub fn span_secs(asked: Option<u64>) -> u64 {
 /// One partition at one instant.
 #[derive(Clone, Copy, Debug)]
 struct Point {
-    applied: Option<i64>,
+    applied: Option<Offset>,
     /// Records not yet applied: the broker's lag for Kafka, else what the source has read and
     /// handed over but the partition has not applied yet.
     lag: i64,
@@ -130,8 +130,8 @@ impl Rates {
                 }
                 let before = prev.points.get(tp).and_then(|q| q.applied);
                 let applied = match (p.applied, before) {
-                    (Some(a), Some(b)) => (a - b).max(0),
-                    (Some(a), None) => a + 1,
+                    (Some(a), Some(b)) => (a.get() - b.get()).max(0),
+                    (Some(a), None) => a.next().get(),
                     _ => 0,
                 };
                 out.entry(tp)
@@ -168,14 +168,14 @@ mod tests {
             m.insert(
                 tp("a", 0),
                 Point {
-                    applied: Some(i * 50),
+                    applied: Some(Offset(i * 50)),
                     lag: i,
                 },
             );
             m.insert(
                 tp("b", 1),
                 Point {
-                    applied: (i >= 3).then_some(i - 3),
+                    applied: (i >= 3).then_some(Offset(i - 3)),
                     lag: 0,
                 },
             );

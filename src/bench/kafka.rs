@@ -59,7 +59,7 @@ pub async fn run(brokers: String, ends: PathBuf, registry: Option<String>) -> an
                 .rows
                 .read()
                 .applied
-                .map_or(0, |a| a + 1);
+                .map_or(0, |a| a.next().get());
             sum += a;
             done &= a >= *e;
         }

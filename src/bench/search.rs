@@ -55,17 +55,17 @@ pub fn run(docs: usize, queries: usize) -> anyhow::Result<()> {
         let (d, m) = text_of(p);
         ix.upsert(
             format!("T{i:09}").as_bytes(),
-            i as i64,
+            crate::ident::Offset(i as i64),
             i as i64,
             &[("description", d.as_str()), ("merchant", m)],
             false,
         );
         if i % 1_000_000 == 999_999 {
-            ix.commit(Some(i as i64))?;
+            ix.commit(Some(crate::ident::Offset(i as i64)))?;
             eprintln!("indexed {} docs", i + 1);
         }
     }
-    ix.commit(Some(docs as i64))?;
+    ix.commit(Some(crate::ident::Offset(docs as i64)))?;
     let index_secs = started.elapsed().as_secs_f64();
     let searcher = ix.searcher();
     let qs = [

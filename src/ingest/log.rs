@@ -9,17 +9,18 @@ use std::time::{Duration, Instant};
 
 use rdkafka::Message;
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
+use rdkafka::topic_partition_list::{Offset as KOffset, TopicPartitionList};
 
 use crate::config::{DemoConfig, KafkaConfig};
+use crate::ident::Offset;
 use crate::ingest::record::Record;
 
 /// Which records to read. Offsets are inclusive; `to_ms` is exclusive.
 #[derive(Clone, Debug, Default)]
 pub struct Range {
     pub partitions: Option<Vec<i32>>,
-    pub from_offset: Option<i64>,
-    pub to_offset: Option<i64>,
+    pub from_offset: Option<Offset>,
+    pub to_offset: Option<Offset>,
     pub from_ms: Option<i64>,
     pub to_ms: Option<i64>,
 }
@@ -218,10 +219,10 @@ fn scan_kafka(
             .fetch_watermarks(topic, p, timeout)
             .map_err(kafka(format!("cannot read partition {p}'s offsets")))?;
         lows.insert(p, lo);
-        let mut start = range.from_offset.map_or(lo, |o| o.max(lo));
+        let mut start = range.from_offset.map_or(lo, |o| o.get().max(lo));
         if let Some(t) = range.from_ms {
             let mut tpl = TopicPartitionList::new();
-            tpl.add_partition_offset(topic, p, Offset::Offset(t))
+            tpl.add_partition_offset(topic, p, KOffset::Offset(t))
                 .map_err(kafka("cannot build a partition list"))?;
             let found = consumer
                 .offsets_for_times(tpl, timeout)
@@ -231,13 +232,13 @@ fn scan_kafka(
             match found
                 .find_partition(topic, p)
                 .map(|e| e.offset())
-                .unwrap_or(Offset::End)
+                .unwrap_or(KOffset::End)
             {
-                Offset::Offset(o) => start = start.max(o),
+                KOffset::Offset(o) => start = start.max(o),
                 _ => start = hi,
             }
         }
-        let end = range.to_offset.map_or(hi, |o| hi.min(o + 1));
+        let end = range.to_offset.map_or(hi, |o| hi.min(o.get() + 1));
         if start < end {
             plan.push((p, start, end));
         }
@@ -256,7 +257,7 @@ fn scan_kafka(
     }
     let mut tpl = TopicPartitionList::new();
     for (p, start, _) in &plan {
-        tpl.add_partition_offset(topic, *p, Offset::Offset(*start))
+        tpl.add_partition_offset(topic, *p, KOffset::Offset(*start))
             .map_err(kafka("cannot build a partition list"))?;
     }
     consumer
@@ -306,7 +307,7 @@ fn scan_kafka(
                 c.at = (c.start - c.back).max(c.lo);
                 c.back *= 2;
                 consumer
-                    .seek(topic, c.p, Offset::Offset(c.at), timeout)
+                    .seek(topic, c.p, KOffset::Offset(c.at), timeout)
                     .map_err(kafka(format!("cannot seek partition {}", c.p)))?;
                 continue;
             }
@@ -326,7 +327,7 @@ fn scan_kafka(
         let r = Record {
             topic: topic_arc.clone(),
             partition: m.partition(),
-            offset: m.offset(),
+            offset: crate::ident::Offset(m.offset()),
             ts_ms: m.timestamp().to_millis().unwrap_or(0),
             key: m.key().map(<[u8]>::to_vec),
             value: m.payload().map(<[u8]>::to_vec),
@@ -355,14 +356,14 @@ mod tests {
         let topic = produced[10].topic.to_string();
         let want: Vec<(i32, i64)> = produced
             .iter()
-            .filter(|r| *r.topic == *topic && r.partition == 1 && (3..=9).contains(&r.offset))
-            .map(|r| (r.partition, r.offset))
+            .filter(|r| *r.topic == *topic && r.partition == 1 && (3..=9).contains(&r.offset.get()))
+            .map(|r| (r.partition, r.offset.get()))
             .collect();
         assert_eq!(want.len(), 7);
         let range = Range {
             partitions: Some(vec![1]),
-            from_offset: Some(3),
-            to_offset: Some(9),
+            from_offset: Some(Offset(3)),
+            to_offset: Some(Offset(9)),
             ..Range::default()
         };
         let mut got = Vec::new();
@@ -376,7 +377,7 @@ mod tests {
             deadline: Instant::now() + Duration::from_secs(60),
         };
         let stats = scan(&src, &topic, &range, budget, &mut |r| {
-            got.push((r.partition, r.offset));
+            got.push((r.partition, r.offset.get()));
             true
         })
         .unwrap();

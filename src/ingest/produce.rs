@@ -306,7 +306,7 @@ pub fn run(opts: ProduceOptions) -> anyhow::Result<ProduceSummary> {
     let started = Instant::now();
     let replaying = matches!(opts.source, ProduceSource::Replay(_));
     for rec in records {
-        if replaying && !seen.insert((rec.topic.clone(), rec.partition, rec.offset)) {
+        if replaying && !seen.insert((rec.topic.clone(), rec.partition, rec.offset.get())) {
             summary.skipped_duplicates += 1;
             continue;
         }

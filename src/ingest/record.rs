@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 
 /// One record as a source delivers it: where it sits in its partition and its raw bytes.
 /// The demo generator, a replay file and Kafka all produce exactly this.
@@ -13,7 +13,7 @@ pub struct Record {
     /// The partition within the topic.
     pub partition: i32,
     /// The position within the partition; increasing, never reused.
-    pub offset: i64,
+    pub offset: Offset,
     /// The record timestamp in milliseconds since the epoch.
     pub ts_ms: i64,
     /// The key bytes, if any.

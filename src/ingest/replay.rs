@@ -98,7 +98,7 @@ pub fn parse_line(
     Ok(Record {
         topic,
         partition: l.partition,
-        offset: l.offset,
+        offset: crate::ident::Offset(l.offset),
         ts_ms: l.ts.unwrap_or(0),
         key: l.key.map(String::into_bytes),
         value: l.payload.map(String::into_bytes),
@@ -241,7 +241,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (&*r.topic, r.partition, r.offset, r.ts_ms),
+            (&*r.topic, r.partition, r.offset.get(), r.ts_ms),
             ("db2.accounts", 1, 5, 17)
         );
         assert_eq!(r.key.as_deref(), Some(&br#"{"ID":1}"#[..]));

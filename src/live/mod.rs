@@ -8,6 +8,7 @@
 //! within the allowed lateness still change it. Silence (stalls) is judged on the node's clock:
 //! the largest record time of any topic (and the wall clock for a Kafka source).
 
+pub mod delivery;
 pub mod detect;
 pub mod english;
 mod evaluate;
@@ -64,7 +65,7 @@ struct TableLive {
     dup_pending: u64,
     /// When the count of redelivered records last grew (wall clock, stream time).
     dup_grew: Option<(Instant, i64)>,
-    dup_partitions: BTreeMap<i32, (i64, i64)>,
+    dup_partitions: BTreeMap<i32, (crate::ident::Offset, crate::ident::Offset)>,
 }
 
 /// The live engine and what it publishes.
@@ -88,6 +89,8 @@ pub struct Live {
     /// Stalls are also judged against the wall clock (live sources).
     wall_clock: bool,
     tables: Mutex<BTreeMap<String, TableLive>>,
+    /// The webhook delivery workers every rule shares.
+    deliveries: Arc<delivery::Pool>,
 }
 
 /// Errors of the rule API.
@@ -97,6 +100,9 @@ pub enum LiveError {
     Rule(#[from] RuleError),
     #[error("no alert rule {0}")]
     NotFound(String),
+    /// A configured cap is reached.
+    #[error("{0}")]
+    Limit(String),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
 }
@@ -120,6 +126,7 @@ impl Live {
         let rule_store = RuleStore::open(store)?;
         let mut rules = BTreeMap::new();
         let mut max_rule = 0u64;
+        let deliveries = delivery::Pool::new(cfg.webhook_workers);
         for rule in rule_store.rules::<Rule>()? {
             if let Some(n) = rule
                 .id
@@ -128,7 +135,10 @@ impl Live {
             {
                 max_rule = max_rule.max(n);
             }
-            rules.insert(rule.id.clone(), RuleState::new(rule, &cfg, &metrics));
+            rules.insert(
+                rule.id.clone(),
+                RuleState::new(rule, &cfg, &metrics, &deliveries),
+            );
         }
         let mut max_event = 0u64;
         for e in rule_store.all_events::<AlertEvent>()? {
@@ -156,6 +166,7 @@ impl Live {
             next_rule: AtomicU64::new(max_rule + 1),
             wall_clock,
             tables: Mutex::new(BTreeMap::new()),
+            deliveries,
         })
     }
 

@@ -2,6 +2,7 @@
 //! stands (what fires, why it cannot be judged). Kept through the store's [`RuleStore`].
 
 use super::*;
+use crate::live::delivery::Pool;
 
 /// A rule and how it stands.
 #[derive(Clone, Debug, Serialize)]
@@ -29,13 +30,19 @@ pub(super) struct RuleState {
 
 impl RuleState {
     /// A rule as loaded or added: nothing firing yet, its webhook (if any) idle.
-    pub(super) fn new(rule: Rule, cfg: &LiveConfig, metrics: &Arc<Metrics>) -> RuleState {
+    pub(super) fn new(
+        rule: Rule,
+        cfg: &LiveConfig,
+        metrics: &Arc<Metrics>,
+        pool: &Arc<Pool>,
+    ) -> RuleState {
         let webhook = rule.webhook.as_ref().map(|url| {
             let retry = webhook::Retry {
                 attempts: cfg.webhook_attempts,
                 backoff_ms: cfg.webhook_backoff_ms,
+                timeout_ms: cfg.webhook_timeout_ms,
             };
-            webhook::Webhook::new(url.clone(), retry, metrics.clone())
+            webhook::Webhook::new(url.clone(), retry, metrics.clone(), pool.clone())
         });
         RuleState {
             rule,
@@ -51,13 +58,20 @@ impl Live {
     /// Adds a rule (validated, given an id), persisting it.
     pub fn add_rule(&self, mut rule: Rule) -> Result<RuleStatus, LiveError> {
         rule.validate()?;
+        let held = self.rules.read().len();
+        if held >= self.cfg.max_rules {
+            return Err(LiveError::Limit(format!(
+                "{held} alert rules exist (live.max_rules); delete one first"
+            )));
+        }
         rule.id = format!("r{}", self.next_rule.fetch_add(1, Ordering::SeqCst));
         rule.created_at = now_rfc3339();
         self.persist(&rule)?;
         let id = rule.id.clone();
-        self.rules
-            .write()
-            .insert(id.clone(), RuleState::new(rule, &self.cfg, &self.metrics));
+        self.rules.write().insert(
+            id.clone(),
+            RuleState::new(rule, &self.cfg, &self.metrics, &self.deliveries),
+        );
         self.rule(&id)
     }
 

@@ -1,9 +1,9 @@
 //! Webhook notifications: each alert event is POSTed as JSON, retried with doubling backoff;
 //! what happened is kept on the rule (`webhook_status`) and counted in metrics.
 //!
-//! A rule's events are delivered one at a time, in the order they happened, by at most one
-//! worker thread per rule (started when an event arrives, gone when the queue is empty): a
-//! receiver sees `firing` before the `resolved` that follows it, even while retrying.
+//! A rule's events are delivered one at a time, in the order they happened, by one of the
+//! shared delivery workers ([`crate::live::delivery`]) at a time: a receiver sees `firing`
+//! before the `resolved` that follows it, even while retrying.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -12,6 +12,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use serde::Serialize;
 
+use crate::live::delivery::{Drain, Pool};
 use crate::live::rules::AlertEvent;
 use crate::telemetry::Metrics;
 
@@ -37,6 +38,8 @@ pub struct WebhookStatus {
 pub struct Retry {
     pub attempts: u32,
     pub backoff_ms: u64,
+    /// One attempt is given up after this long.
+    pub timeout_ms: u64,
 }
 
 #[derive(Default)]
@@ -51,15 +54,17 @@ pub struct Webhook {
     url: String,
     retry: Retry,
     metrics: Arc<Metrics>,
+    pool: Arc<Pool>,
     state: Mutex<State>,
 }
 
 impl Webhook {
-    pub fn new(url: String, retry: Retry, metrics: Arc<Metrics>) -> Arc<Webhook> {
+    pub fn new(url: String, retry: Retry, metrics: Arc<Metrics>, pool: Arc<Pool>) -> Arc<Webhook> {
         Arc::new(Webhook {
             url,
             retry,
             metrics,
+            pool,
             state: Mutex::new(State::default()),
         })
     }
@@ -72,7 +77,8 @@ impl Webhook {
         }
     }
 
-    /// Queues `event` behind the rule's earlier ones, starting the worker if none runs.
+    /// Queues `event` behind the rule's earlier ones; the rule joins the workers' queue if it
+    /// is not being delivered already.
     pub fn send(self: &Arc<Self>, event: Arc<AlertEvent>) {
         let mut st = self.state.lock();
         if st.queue.len() >= MAX_QUEUED
@@ -91,14 +97,13 @@ impl Webhook {
         }
         st.worker = true;
         drop(st);
-        let me = self.clone();
-        std::thread::spawn(move || me.work());
+        self.pool.submit(self.clone());
     }
 
     /// Delivers queued events in order until the queue is empty.
     fn work(&self) {
         let agent = ureq::AgentBuilder::new()
-            .timeout(Duration::from_secs(10))
+            .timeout(Duration::from_millis(self.retry.timeout_ms.max(1)))
             .build();
         loop {
             let event = {
@@ -158,5 +163,11 @@ impl Webhook {
             std::thread::sleep(Duration::from_millis(wait));
             wait = wait.saturating_mul(2).min(60_000);
         }
+    }
+}
+
+impl Drain for Webhook {
+    fn drain(&self) {
+        self.work();
     }
 }

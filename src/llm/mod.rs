@@ -12,8 +12,8 @@ pub mod text;
 pub mod time;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -44,6 +44,8 @@ pub enum AskError {
     AsOf(String),
     #[error("the question is empty")]
     Empty,
+    #[error("the question is {len} characters; at most {max} are read (llm.max_question_chars)")]
+    TooLong { len: usize, max: usize },
     #[error("the generated SQL failed: {error} (SQL: {sql})")]
     Query { sql: String, error: QueryError },
 }
@@ -54,6 +56,7 @@ impl HasCode for AskError {
             AskError::Query { error, .. } => error.code(),
             AskError::Model(_) => ErrorCode::ModelUnavailable,
             AskError::AsOf(_) | AskError::Empty => ErrorCode::BadRequest,
+            AskError::TooLong { .. } => ErrorCode::TooLarge,
         }
     }
 }
@@ -107,9 +110,13 @@ pub struct Assistant {
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
     engine: Arc<QueryEngine>,
-    /// The encoder, or why it could not be loaded (said on every question that needs it).
-    encoder: Result<Arc<Encoder>, EncoderError>,
+    /// The encoder, loaded on first use (or by [`Assistant::warm`]), or why it could not be
+    /// loaded (said on every question that needs it). A node that only ingests never pays
+    /// for the model's memory.
+    encoder: Arc<OnceLock<Result<Arc<Encoder>, EncoderError>>>,
     model_dir: PathBuf,
+    /// Longer questions are refused before any work is done.
+    max_question_chars: usize,
     snapshot: Arc<Mutex<Option<Arc<Snapshot>>>>,
     build_lock: tokio::sync::Mutex<()>,
     refreshing: Arc<AtomicBool>,
@@ -117,26 +124,21 @@ pub struct Assistant {
 }
 
 impl Assistant {
-    /// Loads the model from `model_dir`; a missing model leaves the assistant answering a
-    /// clear error (everything else in streamq keeps working).
+    /// An assistant whose model is read from `model_dir` on first use; a missing model leaves
+    /// it answering a clear error (everything else in streamq keeps working).
     pub fn new(
         catalog: Arc<Catalog>,
         engine: Arc<QueryEngine>,
         metrics: Arc<Metrics>,
         model_dir: &Path,
+        max_question_chars: usize,
     ) -> Self {
-        let encoder = match Encoder::load(model_dir) {
-            Ok(e) => Ok(Arc::new(e)),
-            Err(e) => {
-                tracing::warn!(error = %e, "plain-English questions are unavailable");
-                Err(e)
-            }
-        };
         Self {
+            max_question_chars,
             catalog,
             metrics,
             engine,
-            encoder,
+            encoder: Arc::new(OnceLock::new()),
             model_dir: model_dir.to_path_buf(),
             snapshot: Arc::new(Mutex::new(None)),
             build_lock: tokio::sync::Mutex::new(()),
@@ -145,24 +147,33 @@ impl Assistant {
         }
     }
 
-    pub fn model_ready(&self) -> bool {
-        self.encoder.is_ok()
-    }
-
     pub fn model_dir(&self) -> &Path {
         &self.model_dir
     }
 
-    fn encoder(&self) -> Result<Arc<Encoder>, AskError> {
-        match &self.encoder {
-            Ok(e) => Ok(e.clone()),
-            Err(e) => Err(AskError::Model(e.clone())),
-        }
+    /// Loads the model now, off the async threads, so the first question does not wait for
+    /// it; a server calls this once it is up.
+    pub async fn warm(&self) {
+        let _ = self.encoder().await;
+    }
+
+    /// The encoder, loading it (on a blocking thread) the first time.
+    async fn encoder(&self) -> Result<Arc<Encoder>, AskError> {
+        let loaded = match self.encoder.get() {
+            Some(r) => r.clone(),
+            None => {
+                let (slot, dir) = (self.encoder.clone(), self.model_dir.clone());
+                tokio::task::spawn_blocking(move || slot.get_or_init(|| load(&dir)).clone())
+                    .await
+                    .map_err(|e| AskError::Model(EncoderError::Run(e.to_string())))?
+            }
+        };
+        loaded.map_err(AskError::Model)
     }
 
     /// The current snapshot, rebuilt when the catalog changed shape or it is old.
     async fn snapshot(&self) -> Result<Arc<Snapshot>, AskError> {
-        let encoder = self.encoder()?;
+        let encoder = self.encoder().await?;
         let fp = SchemaInfo::fingerprint_of(&self.catalog);
         let current = self.snapshot.lock().clone();
         if let Some(s) = &current {
@@ -223,13 +234,20 @@ impl Assistant {
         if question.is_empty() {
             return Err(AskError::Empty);
         }
+        let len = question.chars().count();
+        if len > self.max_question_chars {
+            return Err(AskError::TooLong {
+                len,
+                max: self.max_question_chars,
+            });
+        }
         let as_of_us = match as_of {
             Some(s) if !s.trim().is_empty() => crate::store::value::parse_timestamp(s.trim())
                 .ok_or_else(|| AskError::AsOf(s.to_string()))?,
             _ => chrono::Utc::now().timestamp_micros(),
         };
         let snap = self.snapshot().await?;
-        let encoder = self.encoder()?;
+        let encoder = self.encoder().await?;
         let cache = self.cache.clone();
         tokio::task::spawn_blocking(move || {
             let started = Instant::now();
@@ -360,6 +378,13 @@ fn closest(
 }
 
 /// Reads the catalog's value statistics and embeds what is new.
+/// Reads the model, saying once in the log why plain English is unavailable if it cannot.
+fn load(model_dir: &Path) -> Result<Arc<Encoder>, EncoderError> {
+    Encoder::load(model_dir).map(Arc::new).inspect_err(|e| {
+        tracing::warn!(error = %e, "plain-English questions are unavailable");
+    })
+}
+
 async fn build_snapshot(
     catalog: &Arc<Catalog>,
     engine: &QueryEngine,

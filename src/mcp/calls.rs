@@ -226,6 +226,26 @@ fn cut(v: &mut Json, key: &str, max: usize) -> bool {
     }
 }
 
+/// Cuts every string in `v` longer than `max` bytes (at a character boundary, marked `…`).
+fn cut_strings(v: &mut Json, max: usize) -> bool {
+    match v {
+        Json::String(s) if s.len() > max => {
+            let mut end = max;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            s.truncate(end);
+            s.push('…');
+            true
+        }
+        Json::Array(a) => a.iter_mut().fold(false, |acc, x| cut_strings(x, max) | acc),
+        Json::Object(o) => o
+            .values_mut()
+            .fold(false, |acc, x| cut_strings(x, max) | acc),
+        _ => false,
+    }
+}
+
 /// Keeps a result under `max_bytes` by halving its largest row-like array; says so in
 /// `truncated` and `note`.
 pub(super) fn cap_bytes(v: &mut Json, max_bytes: usize) {
@@ -258,6 +278,13 @@ pub(super) fn cap_bytes(v: &mut Json, max_bytes: usize) {
         a.truncate(keep);
         cut_any = true;
     }
+    // What is still too large is long text (an echoed question, a message): cut every string
+    // to a share of the budget, more each round.
+    let mut longest = max_bytes / 4;
+    while serde_json::to_vec(v).map(|b| b.len()).unwrap_or(0) > max_bytes && longest > 16 {
+        cut_any |= cut_strings(v, longest);
+        longest /= 2;
+    }
     if cut_any && let Some(o) = v.as_object_mut() {
         o.insert("truncated".into(), json!(true));
         o.insert(
@@ -286,6 +313,15 @@ mod tests {
         assert_eq!(v["truncated"], json!(true));
         assert_eq!(v["row_count"], json!(v["rows"].as_array().unwrap().len()));
         assert!(v["rows"].as_array().unwrap().len() > 500);
+    }
+
+    #[test]
+    fn an_echoed_text_is_cut_to_the_cap_too() {
+        let mut v = json!({"question": "é".repeat(300_000), "clarify": "which table?"});
+        cap_bytes(&mut v, 64 * 1024);
+        assert!(serde_json::to_vec(&v).unwrap().len() <= 64 * 1024);
+        assert_eq!(v["truncated"], json!(true));
+        assert_eq!(v["clarify"], "which table?", "short text is kept");
     }
 
     #[test]

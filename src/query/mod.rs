@@ -1,18 +1,27 @@
 //! How questions are answered: one DataFusion engine over the live tables. SQL, and later the
 //! plain-English path, MCP and the dashboard, all come through [`QueryEngine::sql`].
 
+pub mod cancel;
 pub mod chart;
 pub mod json;
+pub mod limits;
 pub mod provider;
 
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use datafusion::error::DataFusionError;
 use datafusion::execution::context::SQLOptions;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use futures::StreamExt;
+use parking_lot::Mutex;
 use serde::Serialize;
+
+use cancel::{RaiseOnDrop, StopFlag};
+use limits::Limits;
 
 use crate::config::QueryConfig;
 use crate::error::{ErrorCode, HasCode};
@@ -34,6 +43,12 @@ pub enum QueryError {
     /// The query is valid SQL but cannot be planned (unknown column, type mismatch, …).
     #[error("{0}")]
     Plan(String),
+    /// The query is too deep or too wide to plan safely.
+    #[error("{0}")]
+    TooComplex(String),
+    /// The query needed more memory than the budget for queries.
+    #[error("{0}")]
+    MemoryExceeded(String),
     /// The query ran longer than allowed.
     #[error("query exceeded the {0} ms timeout")]
     Timeout(u64),
@@ -60,14 +75,21 @@ pub struct QueryResult {
     pub took_ms: f64,
 }
 
-/// The SQL engine. Queries run on their own small runtime, so a heavy query never starves
-/// ingestion or the HTTP server, and one past its timeout is abandoned at once (and aborted at
-/// its next yield point).
+/// The SQL engine. Queries run on their own small runtime (threads with a known, large
+/// stack), so a heavy query never starves ingestion or the HTTP server; within a memory pool
+/// of their own; and one past its timeout is stopped: its caller gets the timeout at once and
+/// every node of its plan ends at its next batch ([`cancel`]).
 pub struct QueryEngine {
     ctx: SessionContext,
     cfg: QueryConfig,
+    limits: Limits,
+    /// The memory budget of all queries, in bytes.
+    memory_limit: usize,
     metrics: Arc<Metrics>,
     runtime: Option<tokio::runtime::Runtime>,
+    /// Queries whose task is still running, by id, with when they started.
+    running: Arc<Mutex<HashMap<u64, Instant>>>,
+    next_id: AtomicU64,
 }
 
 impl Drop for QueryEngine {
@@ -80,12 +102,20 @@ impl Drop for QueryEngine {
 
 impl QueryEngine {
     pub fn new(catalog: Arc<Catalog>, cfg: QueryConfig, metrics: Arc<Metrics>) -> Self {
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema("streamq", "public")
             .with_information_schema(true)
             .with_target_partitions(2);
-        let ctx = SessionContext::new_with_config(config);
+        if let Ok(n) = datafusion::config::ConfigNonZeroUsize::try_new(cfg.max_nesting) {
+            config.options_mut().sql_parser.recursion_limit = n;
+        }
+        let memory_limit = memory_budget(cfg.memory_limit_mb);
+        let env = RuntimeEnvBuilder::new()
+            .with_memory_limit(memory_limit, 1.0)
+            .build_arc()
+            .expect("the query memory pool is built");
+        let ctx = SessionContext::new_with_config_rt(config, env);
         ctx.register_catalog(
             "streamq",
             Arc::new(provider::LiveCatalogProvider { catalog }),
@@ -94,15 +124,38 @@ impl QueryEngine {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("streamq-query")
+            .thread_stack_size(cfg.thread_stack_mb.max(2) << 20)
             .enable_all()
             .build()
             .expect("the query runtime starts");
         Self {
+            limits: Limits::of(&cfg),
             ctx,
             cfg,
+            memory_limit,
             metrics,
             runtime: Some(runtime),
+            running: Arc::default(),
+            next_id: AtomicU64::new(0),
         }
+    }
+
+    /// The complexity limits every statement and filter is measured against.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// The memory budget of all queries together, in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory_limit
+    }
+
+    /// How long the oldest query has run past its timeout and a grace period: a query the
+    /// engine could not stop, which `/readyz` reports (`None` when every query is in time).
+    pub fn stuck_for(&self) -> Option<Duration> {
+        let allowed = Duration::from_millis(self.cfg.timeout_ms) + STOP_GRACE;
+        let oldest = self.running.lock().values().min().copied()?;
+        oldest.elapsed().checked_sub(allowed)
     }
 
     /// The tables a statement reads (`schema.table`), if it parses.
@@ -111,6 +164,7 @@ impl QueryEngine {
         let stmt = state
             .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
             .ok()?;
+        limits::check(&stmt, self.limits).ok()?;
         let refs = state.resolve_table_references(&stmt).ok()?;
         Some(
             refs.iter()
@@ -124,12 +178,32 @@ impl QueryEngine {
         let started = Instant::now();
         let timeout = Duration::from_millis(self.cfg.timeout_ms);
         let (ctx, cap, owned) = (self.ctx.clone(), self.cfg.max_rows, sql.to_string());
+        let (limits, budget) = (self.limits, self.memory_limit);
         let rt = self.runtime.as_ref().expect("runtime lives until drop");
-        let mut task = rt.spawn(async move { run(&ctx, &owned, cap).await });
+        let flag = StopFlag::default();
+        // Whoever stops waiting (the timeout below, a caller gone) stops the query.
+        let _stop = RaiseOnDrop(flag.clone());
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        self.running.lock().insert(id, started);
+        let running = Running {
+            id,
+            set: self.running.clone(),
+        };
+        let task_flag = flag.clone();
+        let mut task = rt.spawn(async move {
+            let _running = running;
+            run(&ctx, &owned, cap, limits, &task_flag).await
+        });
         let result = match tokio::time::timeout(timeout, &mut task).await {
+            Ok(Ok(Err(_))) if flag.is_raised() => Err(QueryError::Timeout(self.cfg.timeout_ms)),
+            Ok(Ok(Err(QueryError::MemoryExceeded(m)))) => Err(QueryError::MemoryExceeded(format!(
+                "{m} (query.memory_limit_mb: {} MiB for all queries)",
+                budget >> 20
+            ))),
             Ok(Ok(r)) => r,
             Ok(Err(e)) => Err(QueryError::Execution(format!("query task failed: {e}"))),
             Err(_) => {
+                flag.raise();
                 task.abort();
                 Err(QueryError::Timeout(self.cfg.timeout_ms))
             }
@@ -147,12 +221,41 @@ impl QueryEngine {
     }
 }
 
-async fn run(ctx: &SessionContext, sql: &str, cap: usize) -> Result<QueryResult, QueryError> {
+/// How long past its timeout a query may take to stop before `/readyz` calls the engine stuck.
+const STOP_GRACE: Duration = Duration::from_secs(5);
+
+/// A query's entry among the running ones, removed when its task ends (or is dropped).
+struct Running {
+    id: u64,
+    set: Arc<Mutex<HashMap<u64, Instant>>>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.set.lock().remove(&self.id);
+    }
+}
+
+/// Parse → measure → plan → check it reads only → run with every node guarded by `flag`.
+async fn run(
+    ctx: &SessionContext,
+    sql: &str,
+    cap: usize,
+    limits: Limits,
+    flag: &StopFlag,
+) -> Result<QueryResult, QueryError> {
     let opts = SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    let df = ctx.sql_with_options(sql, opts).await.map_err(classify)?;
+    let state = ctx.state();
+    let stmt = state
+        .sql_to_statement(sql, &datafusion::config::Dialect::Generic)
+        .map_err(|e| classify_parse(e, &state))?;
+    limits::check(&stmt, limits).map_err(|e| QueryError::TooComplex(e.to_string()))?;
+    let plan = state.statement_to_plan(stmt).await.map_err(classify)?;
+    opts.verify_plan(&plan).map_err(classify)?;
+    let df = ctx.execute_logical_plan(plan).await.map_err(classify)?;
     let schema = df.schema().inner().clone();
     let columns = schema
         .fields()
@@ -162,7 +265,11 @@ async fn run(ctx: &SessionContext, sql: &str, cap: usize) -> Result<QueryResult,
             data_type: json::type_name(f.data_type()),
         })
         .collect();
-    let mut stream = df.execute_stream().await.map_err(classify)?;
+    let task_ctx = Arc::new(df.task_ctx());
+    let physical = df.create_physical_plan().await.map_err(classify)?;
+    let physical = cancel::guard(physical, flag).map_err(classify)?;
+    let mut stream =
+        datafusion::physical_plan::execute_stream(physical, task_ctx).map_err(classify)?;
     let mut rows = Vec::new();
     let mut truncated = false;
     'outer: while let Some(batch) = stream.next().await {
@@ -183,6 +290,32 @@ async fn run(ctx: &SessionContext, sql: &str, cap: usize) -> Result<QueryResult,
     })
 }
 
+/// A parse error; the parser's nesting limit is a complexity limit, said as one.
+fn classify_parse(e: DataFusionError, state: &datafusion::execution::SessionState) -> QueryError {
+    let text = e.to_string();
+    if text.contains("RecursionLimitExceeded") || text.contains("recursion limit exceeded") {
+        let n = state.config().options().sql_parser.recursion_limit;
+        return QueryError::TooComplex(format!(
+            "the query nests parentheses or subqueries more than {n} deep (query.max_nesting)"
+        ));
+    }
+    classify(e)
+}
+
+/// The budget for all queries: the configured MiB, or a quarter of the machine's memory.
+fn memory_budget(configured_mb: u64) -> usize {
+    if configured_mb > 0 {
+        return (configured_mb as usize) << 20;
+    }
+    let total = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<usize>().ok())
+            .map(|kb| kb * 1024)
+    });
+    total.unwrap_or(4 << 30) / 4
+}
+
 fn classify(e: DataFusionError) -> QueryError {
     let e = e.find_root().to_string();
     let msg = e
@@ -200,6 +333,8 @@ fn classify(e: DataFusionError) -> QueryError {
         || e.contains("Statement not supported")
     {
         QueryError::NotReadOnly(msg)
+    } else if e.starts_with("Resources exhausted") {
+        QueryError::MemoryExceeded(format!("the query needs more memory than allowed: {msg}"))
     } else if e.contains("table") && e.contains("not found") {
         QueryError::UnknownTable(msg)
     } else if e.starts_with("Error during planning") || e.starts_with("Schema error") {
@@ -262,6 +397,8 @@ impl HasCode for QueryError {
             QueryError::NotReadOnly(_) => ErrorCode::ReadOnly,
             QueryError::UnknownTable(_) => ErrorCode::UnknownTable,
             QueryError::Plan(_) => ErrorCode::InvalidQuery,
+            QueryError::TooComplex(_) => ErrorCode::QueryTooComplex,
+            QueryError::MemoryExceeded(_) => ErrorCode::QueryMemoryExceeded,
             QueryError::Timeout(_) => ErrorCode::QueryTimeout,
             QueryError::Execution(_) => ErrorCode::QueryFailed,
         }

@@ -30,7 +30,7 @@ pub fn partition_checksum(rows: &PartitionRows) -> (usize, u64) {
             h.write(key);
             h.write(&[row.op]);
             h.write(&row.ts_ms.to_le_bytes());
-            h.write(&row.offset.to_le_bytes());
+            h.write(&row.offset.get().to_le_bytes());
             let trimmed = {
                 let mut v = row.values.as_slice();
                 while let [rest @ .., Value::Null] = v {

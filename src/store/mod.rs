@@ -25,7 +25,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 use crate::store::value::{DType, Value};
 
 /// Errors from the durable store.
@@ -60,7 +60,7 @@ const SCHEMA_KEY: &[u8] = b"\x03schema";
 pub struct StoredRow {
     pub op: u8,
     pub ts_ms: i64,
-    pub offset: i64,
+    pub offset: Offset,
     pub cells: Vec<(u16, Value)>,
 }
 
@@ -185,7 +185,7 @@ impl Store {
 
 /// What a partition has on disk.
 pub struct LoadedPartition {
-    pub applied: Option<i64>,
+    pub applied: Option<Offset>,
     pub schema: Option<StoredSchema>,
     pub rows: Vec<(Vec<u8>, StoredRow)>,
 }
@@ -217,7 +217,7 @@ impl PartitionStore {
     }
 
     /// The last applied offset, as written (durable once the store is flushed).
-    pub fn applied(&self) -> Result<Option<i64>, StoreError> {
+    pub fn applied(&self) -> Result<Option<Offset>, StoreError> {
         self.tree
             .get(APPLIED_KEY)?
             .map(|v| decode_offset(&v))
@@ -230,17 +230,17 @@ impl PartitionStore {
     }
 }
 
-fn decode_offset(v: &[u8]) -> Result<i64, StoreError> {
+fn decode_offset(v: &[u8]) -> Result<Offset, StoreError> {
     let arr: [u8; 8] = v
         .try_into()
         .map_err(|_| StoreError::Decode("applied offset is not 8 bytes".into()))?;
-    Ok(i64::from_be_bytes(arr))
+    Ok(Offset(i64::from_be_bytes(arr)))
 }
 
-fn quarantine_key(offset: i64) -> [u8; 9] {
+fn quarantine_key(offset: Offset) -> [u8; 9] {
     let mut k = [0u8; 9];
     k[0] = QUARANTINE_PREFIX;
-    k[1..].copy_from_slice(&((offset as u64) ^ (1 << 63)).to_be_bytes());
+    k[1..].copy_from_slice(&((offset.get() as u64) ^ (1 << 63)).to_be_bytes());
     k
 }
 
@@ -267,7 +267,7 @@ impl WriteBatch {
     }
 
     pub fn quarantine(&mut self, entry: &QuarantineEntry) {
-        let offset = entry.offset.unwrap_or(-1);
+        let offset = entry.offset.unwrap_or(Offset(-1));
         self.inner
             .insert(&quarantine_key(offset)[..], encode(entry));
     }
@@ -276,8 +276,9 @@ impl WriteBatch {
         self.inner.insert(SCHEMA_KEY, encode(schema));
     }
 
-    pub fn applied(&mut self, offset: i64) {
-        self.inner.insert(APPLIED_KEY, &offset.to_be_bytes()[..]);
+    pub fn applied(&mut self, offset: Offset) {
+        self.inner
+            .insert(APPLIED_KEY, &offset.get().to_be_bytes()[..]);
     }
 }
 
@@ -294,17 +295,17 @@ mod tests {
         let row = StoredRow {
             op: b'c',
             ts_ms: 5,
-            offset: 9,
+            offset: Offset(9),
             cells: vec![(0, Value::Int(1))],
         };
         let mut b = WriteBatch::default();
         b.upsert(b"k1", &row);
         b.upsert(b"k2", &row);
         b.delete(b"k2");
-        b.applied(9);
+        b.applied(Offset(9));
         ps.commit(b).unwrap();
         let loaded = ps.load().unwrap();
-        assert_eq!(loaded.applied, Some(9));
+        assert_eq!(loaded.applied, Some(Offset(9)));
         assert_eq!(loaded.rows, vec![(b"k1".to_vec(), row)]);
         assert_eq!(store.partitions(), vec![tp]);
     }

@@ -3,12 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ident::Offset;
+
 /// A record (or piece of input) that could not be applied, and why.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct QuarantineEntry {
     pub topic: Option<String>,
     pub partition: Option<i32>,
-    pub offset: Option<i64>,
+    pub offset: Option<Offset>,
     /// For input that never became a record: where in the source (`file:line`).
     pub position: Option<String>,
     pub reason: String,

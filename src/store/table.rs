@@ -14,6 +14,7 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit}
 use datafusion::arrow::record_batch::RecordBatch;
 use parking_lot::{Mutex, RwLock};
 
+use crate::ident::Offset;
 use crate::store::schema::{ColumnDef, TableSchema};
 use crate::store::value::{DType, Value};
 
@@ -27,7 +28,7 @@ pub struct Row {
     /// The change's `ts_ms`.
     pub ts_ms: i64,
     /// The offset of the record that produced this version.
-    pub offset: i64,
+    pub offset: Offset,
 }
 
 /// The rows of one partition and the offset they cover.
@@ -35,7 +36,7 @@ pub struct Row {
 pub struct PartitionRows {
     pub rows: FxHashMap<Vec<u8>, Row>,
     /// The last applied offset (`None` before the first record).
-    pub applied: Option<i64>,
+    pub applied: Option<Offset>,
     /// Bumped on every applied batch.
     pub version: u64,
     /// The newest change applied (its `ts_ms`; a delete's record time): the table's freshness.
@@ -260,7 +261,7 @@ pub fn rows_batch(columns: &[ColumnDef], partition: i32, rows_vec: &[&Row]) -> R
         op.append_value(char::from(r.op).encode_utf8(&mut op_buf));
         ts.append_value(r.ts_ms.saturating_mul(1000));
         part.append_value(partition);
-        off.append_value(r.offset);
+        off.append_value(r.offset.get());
     }
     arrays.push(Arc::new(op.finish()));
     arrays.push(Arc::new(ts.finish()));

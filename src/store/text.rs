@@ -21,6 +21,8 @@ use tantivy::schema::{
 use tantivy::snippet::SnippetGenerator;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
 
+use crate::ident::Offset;
+
 /// Errors from a text index.
 #[derive(Debug, thiserror::Error)]
 pub enum TextError {
@@ -81,7 +83,7 @@ pub fn is_free_text(s: &str) -> bool {
 #[derive(Clone, Debug)]
 pub struct Hit {
     pub key: Vec<u8>,
-    pub offset: i64,
+    pub offset: Offset,
     pub score: f32,
     /// The best fragment with matches wrapped in `<b>…</b>`.
     pub snippet: String,
@@ -132,12 +134,13 @@ impl TextIndex {
     }
 
     /// The applied offset the last commit covered.
-    pub fn committed_offset(&self) -> Option<i64> {
+    pub fn committed_offset(&self) -> Option<Offset> {
         self.index
             .load_metas()
             .ok()?
             .payload
             .and_then(|p| p.parse().ok())
+            .map(Offset)
     }
 
     fn key_term(&self, key: &[u8]) -> Term {
@@ -149,7 +152,7 @@ impl TextIndex {
     pub fn upsert(
         &mut self,
         key: &[u8],
-        offset: i64,
+        offset: Offset,
         ts_ms: i64,
         texts: &[(&str, &str)],
         known: bool,
@@ -161,7 +164,7 @@ impl TextIndex {
         // Every live row has exactly one document, text or not, so counts can be checked.
         let mut doc = TantivyDocument::default();
         doc.add_text(self.fields.key, String::from_utf8_lossy(key));
-        doc.add_i64(self.fields.offset, offset);
+        doc.add_i64(self.fields.offset, offset.get());
         doc.add_i64(self.fields.ts, ts_ms);
         let mut cols = Map::new();
         for (c, v) in texts {
@@ -195,7 +198,7 @@ impl TextIndex {
     }
 
     /// Makes pending changes durable and visible, recording `applied` with them.
-    pub fn commit(&mut self, applied: Option<i64>) -> Result<(), TextError> {
+    pub fn commit(&mut self, applied: Option<Offset>) -> Result<(), TextError> {
         let mut prepared = self.writer.prepare_commit()?;
         prepared.set_payload(&applied.map(|a| a.to_string()).unwrap_or_default());
         prepared.commit()?;
@@ -278,7 +281,7 @@ impl TextSearcher {
             let offset = doc
                 .get_first(self.fields.offset)
                 .and_then(|v| v.as_i64())
-                .unwrap_or(-1);
+                .map_or(Offset(-1), Offset);
             let Some(text) = text_of(&key) else { continue };
             hits.push(Hit {
                 snippet: snippets.snippet(&text).to_html(),
@@ -378,7 +381,7 @@ mod tests {
         let mut ix = TextIndex::open(dir.path(), 15_000_000).unwrap();
         ix.upsert(
             b"k1",
-            1,
+            Offset(1),
             10,
             &[(
                 "description",
@@ -388,21 +391,21 @@ mod tests {
         );
         ix.upsert(
             b"k2",
-            2,
+            Offset(2),
             20,
             &[("description", "ATM cash withdrawal")],
             false,
         );
         ix.upsert(
             b"k1",
-            3,
+            Offset(3),
             30,
             &[("description", "Refund from Northwind Books")],
             true,
         );
         ix.delete(b"k2");
-        ix.commit(Some(3)).unwrap();
-        assert_eq!(ix.committed_offset(), Some(3));
+        ix.commit(Some(Offset(3))).unwrap();
+        assert_eq!(ix.committed_offset(), Some(Offset(3)));
         let s = ix.searcher();
         assert_eq!(s.num_docs(), 1);
         let live = |k: &[u8]| (k == b"k1").then(|| "Refund from Northwind Books".to_string());
@@ -425,7 +428,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(hits.len(), 1);
-        assert_eq!((hits[0].key.as_slice(), hits[0].offset), (&b"k1"[..], 3));
+        assert_eq!(
+            (hits[0].key.as_slice(), hits[0].offset),
+            (&b"k1"[..], Offset(3))
+        );
         assert!(
             hits[0].snippet.contains("<b>Northwind</b>"),
             "{}",
@@ -444,7 +450,7 @@ mod tests {
         );
         drop(ix);
         let again = TextIndex::open(dir.path(), 15_000_000).unwrap();
-        assert_eq!(again.committed_offset(), Some(3));
+        assert_eq!(again.committed_offset(), Some(Offset(3)));
     }
 
     #[test]

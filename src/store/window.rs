@@ -16,6 +16,7 @@ use std::time::Instant;
 use rustc_hash::FxHashMap;
 use serde::Serialize;
 
+use crate::ident::Offset;
 use crate::store::schema::TableSchema;
 use crate::store::value::{DType, Value};
 
@@ -250,7 +251,7 @@ pub struct PartitionWindows {
     pub late_max_ms: i64,
     /// Records skipped as already applied (redelivery) so far, and the offsets of the last ones.
     pub duplicates: u64,
-    pub duplicate_offsets: (i64, i64),
+    pub duplicate_offsets: (Offset, Offset),
     /// The live engine has emitted every window starting before this (ms): panes are kept at
     /// least until then, however far this partition runs ahead of the others.
     pub emitted_before: Option<i64>,

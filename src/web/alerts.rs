@@ -19,6 +19,7 @@ impl From<LiveError> for ApiError {
         match e {
             LiveError::Rule(r) => ApiError::new(ErrorCode::InvalidRule, r.to_string()),
             LiveError::NotFound(_) => ApiError::new(ErrorCode::NotFound, e.to_string()),
+            LiveError::Limit(m) => ApiError::new(ErrorCode::LimitReached, m),
             LiveError::Store(m) => ApiError::internal(m),
         }
     }
@@ -40,7 +41,7 @@ pub async fn create(
     State(st): State<AppState>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Json(body) = body.map_err(ApiError::from)?;
     let rule = match body.get("text").and_then(|t| t.as_str()) {
         Some(text) if body.get("table").is_none() => {
             let mut rule = parse_rule(&st.assistant, text).await?;
@@ -91,7 +92,7 @@ pub async fn patch(
     Path(id): Path<String>,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(body) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Json(body) = body.map_err(ApiError::from)?;
     let obj = body.as_object();
     let enabled = obj
         .filter(|o| o.len() == 1)

@@ -27,7 +27,7 @@ pub async fn sql(
     State(st): State<AppState>,
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Json<QueryResult>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Json(req) = body.map_err(ApiError::from)?;
     if req.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::BadRequest, "'sql' is empty"));
     }
@@ -46,7 +46,7 @@ pub async fn ask(
     State(st): State<AppState>,
     body: Result<Json<AskRequest>, JsonRejection>,
 ) -> Result<Json<crate::llm::AskReply>, ApiError> {
-    let Json(req) = body.map_err(|e| ApiError::new(ErrorCode::BadRequest, e.body_text()))?;
+    let Json(req) = body.map_err(ApiError::from)?;
     Ok(Json(
         st.assistant
             .ask(&req.question, req.as_of.as_deref())
@@ -90,7 +90,7 @@ pub struct TableParams {
 fn kafka_position(
     st: &AppState,
     tp: &crate::ident::TopicPartition,
-    applied: Option<i64>,
+    applied: Option<crate::ident::Offset>,
 ) -> serde_json::Value {
     let status = st.node.pipeline.status.lock().clone();
     let Some(k) = status.and_then(|s| s.kafka.clone()) else {

@@ -14,12 +14,14 @@ pub fn status(code: ErrorCode) -> StatusCode {
         ErrorCode::BadRequest
         | ErrorCode::InvalidSql
         | ErrorCode::InvalidQuery
+        | ErrorCode::QueryTooComplex
         | ErrorCode::InvalidRule => StatusCode::BAD_REQUEST,
         ErrorCode::ReadOnly | ErrorCode::OriginNotAllowed => StatusCode::FORBIDDEN,
         ErrorCode::UnknownTable | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
-        ErrorCode::QueryFailed => StatusCode::UNPROCESSABLE_ENTITY,
-        ErrorCode::FramesMissed => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::QueryFailed | ErrorCode::QueryMemoryExceeded => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::FramesMissed | ErrorCode::LimitReached => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::ModelUnavailable | ErrorCode::NotAvailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -72,5 +74,19 @@ impl From<crate::llm::AskError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (status(self.code), Json(self)).into_response()
+    }
+}
+
+/// A body that could not be read: over the body limit is 413 `too_large`, anything else 400.
+impl From<axum::extract::rejection::JsonRejection> for ApiError {
+    fn from(e: axum::extract::rejection::JsonRejection) -> Self {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                ErrorCode::TooLarge,
+                format!("{} (the request body limit)", e.body_text()),
+            )
+        } else {
+            ApiError::new(ErrorCode::BadRequest, e.body_text())
+        }
     }
 }

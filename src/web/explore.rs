@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
 use crate::config::SourceKind;
-use crate::ident::TableName;
+use crate::ident::{Offset, TableName};
 use crate::ingest::change::Change;
 use crate::ingest::debezium::Decoder;
 use crate::ingest::log::{Budget, LogSource, Range};
@@ -43,8 +43,8 @@ fn bad(msg: impl Into<String>) -> ApiError {
 #[serde(deny_unknown_fields)]
 pub struct ChangesParams {
     pub partition: Option<i32>,
-    pub from_offset: Option<i64>,
-    pub to_offset: Option<i64>,
+    pub from_offset: Option<Offset>,
+    pub to_offset: Option<Offset>,
     /// Record time lower bound (inclusive): RFC 3339 or epoch ms.
     pub from: Option<String>,
     /// Record time upper bound (exclusive).
@@ -281,9 +281,10 @@ pub async fn changes(
     }
     let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         Some(text) => {
-            let mut f = Filter::new(text);
+            let mut f = Filter::new(text, st.node.engine.limits());
             f.compile(schema.version, &t.arrow_schema()).map_err(|e| {
-                ApiError::new(ErrorCode::InvalidQuery, format!("filter {text:?}: {e}"))
+                use crate::error::HasCode;
+                ApiError::new(e.code(), format!("filter {text:?}: {e}"))
             })?;
             Some(f)
         }
@@ -552,7 +553,7 @@ pub async fn chart(
     State(st): State<AppState>,
     body: Result<Json<ChartRequest>, JsonRejection>,
 ) -> Result<Json<Json_>, ApiError> {
-    let Json(req) = body.map_err(|e| bad(e.body_text()))?;
+    let Json(req) = body.map_err(ApiError::from)?;
     let (sql, columns, types, rows) = match (req.sql.as_deref(), req.question.as_deref()) {
         (Some(sql), None) if !sql.trim().is_empty() => {
             let r = st.engine.sql(sql).await?;

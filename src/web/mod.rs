@@ -26,6 +26,8 @@ pub struct AppState {
     pub assistant: Arc<Assistant>,
     /// Shared tails of the change feed (one evaluation per table and filter).
     pub tails: Arc<ws::Tails>,
+    /// Who holds a `/ws` connection.
+    pub ws_gate: Arc<ws::Gate>,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
             assistant: node.assistant.clone(),
             node,
             tails: Arc::new(ws::Tails::default()),
+            ws_gate: Arc::new(ws::Gate::default()),
         }
     }
 }

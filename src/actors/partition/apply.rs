@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::actors::changes::{ChangeBatch, ChangeRow};
-use crate::actors::partition::{ApplyOutcome, MemOp, PartitionActorState};
+use crate::actors::partition::{ApplyOutcome, MemOp, PartitionActorState, guard};
+use crate::ident::Offset;
 use crate::ingest::change::{Cell, Change};
 use crate::ingest::record::Record;
 use crate::store::table::Row;
@@ -24,9 +25,9 @@ pub(super) struct Decoded {
     /// The same changes for the in-memory table, in offset order.
     pub(super) mem: Vec<MemOp>,
     /// The last offset the batch reaches (applied or quarantined).
-    pub(super) applied: Option<i64>,
+    pub(super) applied: Option<Offset>,
     /// The range of redelivered offsets, if any.
-    pub(super) dup: Option<(i64, i64)>,
+    pub(super) dup: Option<(Offset, Offset)>,
     /// The newest change time.
     pub(super) newest: Option<i64>,
     pub(super) schema_changed: bool,
@@ -37,7 +38,7 @@ impl PartitionActorState {
     pub(super) fn apply(&mut self, records: &[Record]) -> Result<ApplyOutcome, StoreError> {
         let started = Instant::now();
         let mut d = self.decode(records);
-        if d.applied == self.applied {
+        if d.applied == self.applied && d.out.quarantined == 0 {
             d.out.applied = d.applied;
             self.note_batch(records, &d.out, d.dup);
             return Ok(d.out);
@@ -70,6 +71,14 @@ impl PartitionActorState {
             ..Decoded::default()
         };
         for rec in records {
+            if let Some(reason) =
+                guard::offset_refusal(rec.offset, d.applied, self.ctx.max_offset_jump)
+            {
+                // Quarantined at its own offset; the applied offset stays where it was, so the
+                // records that follow are applied as usual.
+                self.quarantine(&mut d, rec, reason);
+                continue;
+            }
             if d.applied.is_some_and(|a| rec.offset <= a) {
                 d.out.duplicates += 1;
                 d.dup = Some(d.dup.map_or((rec.offset, rec.offset), |(lo, hi)| {
@@ -78,7 +87,19 @@ impl PartitionActorState {
                 continue;
             }
             self.ctx.faults.check(&self.tp, rec.offset);
-            match self.decoder.decode(rec) {
+            let change = self.decoder.decode(rec);
+            let wrong_kind = match &change {
+                Ok(Change::Upsert { cells, .. }) => {
+                    guard::type_refusal(&self.table.schema.read(), cells)
+                }
+                _ => None,
+            };
+            if let Some(reason) = wrong_kind {
+                self.quarantine(&mut d, rec, reason);
+                d.applied = Some(rec.offset);
+                continue;
+            }
+            match change {
                 Ok(Change::Tombstone) => d.out.tombstones += 1,
                 Ok(Change::Delete { key, key_columns }) => {
                     d.newest = d.newest.max(Some(rec.ts_ms));
@@ -94,6 +115,7 @@ impl PartitionActorState {
                     );
                     self.quarantine(&mut d, rec, reason);
                 }
+
                 Ok(Change::Upsert {
                     key,
                     key_columns,
@@ -328,6 +350,7 @@ mod tests {
     use crate::ident::TopicPartition;
     use crate::store::Store;
     use crate::store::catalog::Catalog;
+    use crate::store::value::DType;
     use crate::telemetry::Metrics;
 
     fn state(dir: &std::path::Path, text: bool) -> PartitionActorState {
@@ -344,6 +367,7 @@ mod tests {
             faults: Arc::new(FaultHook::default()),
             registry: None,
             max_value_bytes: cfg.ingest.max_value_bytes,
+            max_offset_jump: cfg.ingest.max_offset_jump,
             live: cfg.live.clone(),
             changes: Arc::new(Changes::default()),
             progress: Arc::new(Progress::default()),
@@ -360,7 +384,7 @@ mod tests {
         Record {
             topic: "shop.orders".into(),
             partition: 0,
-            offset,
+            offset: Offset(offset),
             ts_ms: 1_772_409_600_000 + offset,
             key: Some(format!(r#"{{"ID":{id}}}"#).into_bytes()),
             value: Some(value.into_bytes()),
@@ -384,14 +408,18 @@ mod tests {
             (d.out.duplicates, d.out.quarantined, d.out.upserts),
             (1, 1, 1)
         );
-        assert_eq!(d.dup, Some((1, 1)));
-        assert_eq!(d.applied, Some(3), "a quarantined record is passed too");
+        assert_eq!(d.dup, Some((Offset(1), Offset(1))));
+        assert_eq!(
+            d.applied,
+            Some(Offset(3)),
+            "a quarantined record is passed too"
+        );
         assert_eq!(
             s.part.rows.read().rows.len(),
             2,
             "decoding makes nothing visible"
         );
-        assert_eq!(s.applied, Some(1));
+        assert_eq!(s.applied, Some(Offset(1)));
     }
 
     #[test]
@@ -407,10 +435,10 @@ mod tests {
             ])
             .unwrap();
         assert_eq!((out.upserts, out.quarantined), (2, 1));
-        assert_eq!(out.applied, Some(2));
+        assert_eq!(out.applied, Some(Offset(2)));
         let q = s.ctx.store.quarantine().unwrap();
         assert_eq!(q.len(), 1);
-        assert_eq!(q[0].offset, Some(1));
+        assert_eq!(q[0].offset, Some(Offset(1)));
         assert!(
             q[0].reason.contains("more than 3 distinct columns"),
             "{}",
@@ -420,14 +448,72 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_offset_is_quarantined_and_the_records_after_it_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path(), false);
+        s.apply(&[rec(0, 1, "")]).unwrap();
+        let out = s
+            .apply(&[
+                rec(-4, 2, ""),
+                rec(1 << 62, 3, ""),
+                rec(1, 4, ""),
+                rec(2, 5, ""),
+            ])
+            .unwrap();
+        assert_eq!((out.upserts, out.quarantined, out.duplicates), (2, 2, 0));
+        assert_eq!(out.applied, Some(Offset(2)));
+        let q = s.ctx.store.quarantine().unwrap();
+        let reasons: Vec<&str> = q.iter().map(|e| e.reason.as_str()).collect();
+        assert!(
+            reasons.iter().any(|r| r.contains("offset -4 is negative")),
+            "{reasons:?}"
+        );
+        assert!(
+            reasons.iter().any(|r| r.contains("ingest.max_offset_jump")),
+            "{reasons:?}"
+        );
+        // A batch holding only a bad offset still records it.
+        let out = s.apply(&[rec(-1, 6, "")]).unwrap();
+        assert_eq!((out.quarantined, out.applied), (1, Some(Offset(2))));
+        assert_eq!(s.ctx.store.quarantine().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn a_value_of_another_kind_is_quarantined_and_the_column_keeps_its_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path(), false);
+        s.apply(&[rec(0, 1, r#","AMOUNT":12.5"#)]).unwrap();
+        let out = s
+            .apply(&[
+                rec(1, 2, r#","AMOUNT":"12.50""#),
+                rec(2, 3, r#","AMOUNT":true"#),
+                rec(3, 4, r#","AMOUNT":7"#),
+            ])
+            .unwrap();
+        assert_eq!((out.upserts, out.quarantined), (1, 2));
+        let schema = s.table.schema.read();
+        let amount = &schema.columns[schema.index_of("AMOUNT").unwrap()];
+        assert_eq!(amount.dtype, Some(DType::Float64));
+        drop(schema);
+        let q = s.ctx.store.quarantine().unwrap();
+        assert_eq!(q[0].reason, r#"amount: expected a number, got "12.50""#);
+        assert_eq!(q[0].offset, Some(Offset(1)));
+        assert_eq!(
+            s.part.rows.read().rows.len(),
+            2,
+            "the good records are applied"
+        );
+    }
+
+    #[test]
     fn commit_makes_rows_schema_and_offset_durable_together() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = state(dir.path(), false);
         let mut d = s.decode(&[rec(0, 1, ""), rec(1, 2, r#","QTY":4"#)]);
         s.commit(&mut d).unwrap();
-        assert_eq!(s.applied, Some(1));
+        assert_eq!(s.applied, Some(Offset(1)));
         let loaded = s.store.load().unwrap();
-        assert_eq!(loaded.applied, Some(1));
+        assert_eq!(loaded.applied, Some(Offset(1)));
         assert_eq!(loaded.rows.len(), 2);
         let cols: Vec<&str> = loaded
             .schema
@@ -452,7 +538,7 @@ mod tests {
         s.commit(&mut d).unwrap();
         s.index(&d.mem);
         s.commit_text().unwrap();
-        assert_eq!(s.text.as_ref().unwrap().committed_offset(), Some(1));
+        assert_eq!(s.text.as_ref().unwrap().committed_offset(), Some(Offset(1)));
     }
 
     #[test]
@@ -464,13 +550,13 @@ mod tests {
         let applied = s.ctx.changes.watch_applied();
         s.apply(&[rec(0, 1, ""), rec(1, 2, "")]).unwrap();
         let rows = s.part.rows.read();
-        assert_eq!((rows.rows.len(), rows.applied), (2, Some(1)));
+        assert_eq!((rows.rows.len(), rows.applied), (2, Some(Offset(1))));
         drop(rows);
         let b = rx.try_recv().expect("the tail got the batch");
         assert_eq!(b.table, "shop.orders");
         assert_eq!(
             b.changes.iter().map(|c| c.offset).collect::<Vec<_>>(),
-            [0, 1]
+            [Offset(0), Offset(1)]
         );
         assert!(
             applied.has_changed().unwrap(),

@@ -3,6 +3,7 @@
 //! visible in memory. The stages of a batch are `apply.rs`.
 
 mod apply;
+mod guard;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use crate::actors::changes::Changes;
 use crate::actors::fault::FaultHook;
 use crate::actors::progress::Progress;
-use crate::ident::TopicPartition;
+use crate::ident::{Offset, TopicPartition};
 use crate::ingest::debezium::Decoder;
 use crate::ingest::record::Record;
 use crate::store::catalog::Catalog;
@@ -37,6 +38,8 @@ pub struct PartitionContext {
     pub registry: Option<Arc<crate::ingest::registry::SchemaRegistry>>,
     /// Values larger than this are quarantined.
     pub max_value_bytes: usize,
+    /// A record further than this past its partition's last applied offset is quarantined.
+    pub max_offset_jump: u64,
     /// Windows: what they are computed over.
     pub live: crate::config::LiveConfig,
     /// Where applied changes are published.
@@ -57,7 +60,7 @@ pub struct PartitionArgs {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct ApplyOutcome {
     /// The last applied offset after the batch.
-    pub applied: Option<i64>,
+    pub applied: Option<Offset>,
     pub upserts: u64,
     pub deletes: u64,
     pub duplicates: u64,
@@ -93,7 +96,7 @@ pub struct PartitionActorState {
     seen_pos: HashMap<String, (u16, Option<DType>)>,
     /// Position in `seen.columns` → index in the table schema.
     seen_to_table: Vec<usize>,
-    applied: Option<i64>,
+    applied: Option<Offset>,
     text: Option<TextIndex>,
     last_commit: Instant,
     /// What windows are computed over, for the schema version it was derived from.
@@ -412,7 +415,7 @@ impl PartitionActorState {
 
     /// Records the batch's clocks and redeliveries in the windows (for stall and redelivery
     /// insights).
-    fn note_batch(&self, records: &[Record], out: &ApplyOutcome, dup: Option<(i64, i64)>) {
+    fn note_batch(&self, records: &[Record], out: &ApplyOutcome, dup: Option<(Offset, Offset)>) {
         let mut w = self.part.windows.lock();
         for r in records {
             w.saw_record(r.ts_ms);

@@ -271,7 +271,7 @@ impl DemoGenerator {
         let rec = Record {
             topic: self.topics[topic].clone(),
             partition,
-            offset,
+            offset: crate::ident::Offset(offset),
             ts_ms: ts,
             key: Some(key),
             value,

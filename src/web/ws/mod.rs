@@ -11,6 +11,7 @@
 //! `slow_deadline_ms` is closed with a reason saying how many frames it missed — a client that
 //! stops reading never slows ingestion. Pings keep idle connections alive.
 
+mod gate;
 pub mod protocol;
 mod query;
 mod queue;
@@ -30,6 +31,7 @@ use tokio::sync::{Notify, broadcast};
 
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorCode};
+pub use gate::Gate;
 use protocol::{ClientMessage, ServerFrame, Subscribe};
 use query::start_query;
 use queue::{Queue, error_frame, frame};
@@ -67,6 +69,7 @@ fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
 pub async fn upgrade(
     State(st): State<AppState>,
     headers: HeaderMap,
+    extensions: axum::http::Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
     if !origin_allowed(&headers, &st.node.config.ws.allowed_origins) {
@@ -82,10 +85,27 @@ pub async fn upgrade(
         )
         .into_response();
     }
-    ws.on_upgrade(move |socket| connection(socket, st))
+    let cfg = &st.node.config.ws;
+    let ip = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map_or(std::net::IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let place = match st
+        .ws_gate
+        .admit(ip, cfg.max_connections, cfg.max_connections_per_client)
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(%ip, "WebSocket refused: {e}");
+            return ApiError::new(ErrorCode::LimitReached, e.to_string()).into_response();
+        }
+    };
+    let max = cfg.max_message_bytes.max(1024);
+    ws.max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| connection(socket, st, place))
 }
 
-async fn connection(socket: WebSocket, st: AppState) {
+async fn connection(socket: WebSocket, st: AppState, _place: gate::Admitted) {
     let cfg = st.node.config.ws.clone();
     let metrics = st.node.metrics.clone();
     crate::telemetry::WsConnection::Opened.emit(&metrics);
@@ -179,12 +199,25 @@ async fn connection(socket: WebSocket, st: AppState) {
     };
 
     // Reader: commands in.
-    let mut subs: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+    let mut subs: HashMap<String, Sub> = HashMap::new();
     let mut next = 1u64;
     loop {
         tokio::select! {
             msg = stream.next() => {
-                let Some(Ok(msg)) = msg else { break };
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        // A message over ws.max_message_bytes (or a broken frame) ends the
+                        // connection; say why before it closes.
+                        queue.push(error_frame(
+                            ErrorCode::TooLarge,
+                            format!("{e} (ws.max_message_bytes = {})", cfg.max_message_bytes),
+                        ));
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        break;
+                    }
+                    None => break,
+                };
                 *last_seen.lock() = Instant::now();
                 match msg {
                     Message::Text(t) => {
@@ -197,8 +230,8 @@ async fn connection(socket: WebSocket, st: AppState) {
             _ = queue.closed() => break,
         }
     }
-    for (_, h) in subs.drain() {
-        h.abort();
+    for (_, s) in subs.drain() {
+        s.handle.abort();
     }
     cut.notify_one();
     queue.close();
@@ -206,18 +239,24 @@ async fn connection(socket: WebSocket, st: AppState) {
     crate::telemetry::WsConnection::Closed.emit(&metrics);
 }
 
+/// A subscription of a connection: its task, and whether it is a continuous query.
+struct Sub {
+    handle: tokio::task::JoinHandle<()>,
+    query: bool,
+}
+
 async fn handle_command(
     st: &AppState,
     queue: &Arc<Queue>,
-    subs: &mut HashMap<String, tokio::task::JoinHandle<()>>,
+    subs: &mut HashMap<String, Sub>,
     next: &mut u64,
     text: &str,
 ) {
     let what = match ClientMessage::parse(text) {
         Ok(ClientMessage::Unsubscribe(id)) => {
             match subs.remove(&id) {
-                Some(h) => {
-                    h.abort();
+                Some(s) => {
+                    s.handle.abort();
                     queue.push(frame("ack", &ServerFrame::Unsubscribed { sub: &id }));
                 }
                 None => {
@@ -244,6 +283,29 @@ async fn handle_command(
         queue.push(error_frame(
             ErrorCode::BadRequest,
             format!("subscription {id} exists"),
+        ));
+        return;
+    }
+    let cfg = &st.node.config.ws;
+    subs.retain(|_, s| !s.handle.is_finished());
+    if subs.len() >= cfg.max_subscriptions {
+        queue.push(error_frame(
+            ErrorCode::LimitReached,
+            format!(
+                "this connection holds {} subscriptions (ws.max_subscriptions); unsubscribe one first",
+                subs.len()
+            ),
+        ));
+        return;
+    }
+    let is_query = matches!(what, Subscribe::Query { .. });
+    if is_query && subs.values().filter(|s| s.query).count() >= cfg.max_queries {
+        queue.push(error_frame(
+            ErrorCode::LimitReached,
+            format!(
+                "this connection holds {} continuous queries (ws.max_queries); unsubscribe one first",
+                cfg.max_queries
+            ),
         ));
         return;
     }
@@ -305,7 +367,13 @@ async fn handle_command(
                     what: &what,
                 },
             ));
-            subs.insert(id, handle);
+            subs.insert(
+                id,
+                Sub {
+                    handle,
+                    query: is_query,
+                },
+            );
         }
         Err(e) => {
             queue.push(e);

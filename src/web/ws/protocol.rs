@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ErrorCode;
+use crate::ident::Offset;
 
 /// A subscription a client asks for; `id` names it (the server picks one if absent).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
@@ -162,7 +163,7 @@ fn code_name<S: serde::Serializer>(c: &ErrorCode, s: S) -> Result<S::Ok, S::Erro
 pub struct ChangeBody<'a> {
     pub table: &'a str,
     pub partition: i32,
-    pub offset: i64,
+    pub offset: Offset,
     pub op: String,
     pub ts: String,
     pub applied_us: i64,
@@ -248,7 +249,7 @@ mod tests {
         let body = ChangeBody {
             table: "a.t",
             partition: 1,
-            offset: 7,
+            offset: Offset(7),
             op: "c".into(),
             ts: "2026-01-01T00:00:00Z".into(),
             applied_us: 5,

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::actors::changes::ChangeBatch;
 use crate::error::ErrorCode;
+use crate::query::limits::Limits;
 use crate::web::AppState;
 use crate::web::ws::protocol::{ChangeBody, change_frame};
 use crate::web::ws::queue::{Out, Queue, error_frame};
@@ -27,6 +28,17 @@ pub enum FilterError {
     Plan(#[from] datafusion::error::DataFusionError),
     #[error("the filter is not a true/false condition")]
     NotBoolean,
+    #[error("{0}")]
+    TooComplex(#[from] crate::query::limits::TooComplex),
+}
+
+impl crate::error::HasCode for FilterError {
+    fn code(&self) -> ErrorCode {
+        match self {
+            FilterError::TooComplex(_) => ErrorCode::QueryTooComplex,
+            _ => ErrorCode::InvalidQuery,
+        }
+    }
 }
 
 /// A SQL predicate over a table's rows (columns and `_op`, `_ts`, `_partition`, `_offset`),
@@ -35,15 +47,37 @@ pub struct Filter {
     text: String,
     compiled: Option<(u64, Arc<dyn PhysicalExpr>)>,
     ctx: SessionContext,
+    /// Evaluation recurses over the expression: it is measured before it is compiled.
+    limits: Limits,
+    measured: bool,
 }
 
 impl Filter {
-    pub fn new(text: &str) -> Self {
+    pub fn new(text: &str, limits: Limits) -> Self {
         Self {
             text: text.to_string(),
             compiled: None,
             ctx: SessionContext::new(),
+            limits,
+            measured: false,
         }
+    }
+
+    /// Refuses a filter deeper than the query limits (a text that does not parse is left to
+    /// DataFusion, whose message says where).
+    fn measure(&mut self) -> Result<(), FilterError> {
+        if self.measured {
+            return Ok(());
+        }
+        use datafusion::sql::sqlparser::{dialect::GenericDialect, parser::Parser};
+        if let Ok(expr) = Parser::new(&GenericDialect {})
+            .try_with_sql(&self.text)
+            .and_then(|mut p| p.parse_expr())
+        {
+            crate::query::limits::check_expr(&expr, self.limits)?;
+        }
+        self.measured = true;
+        Ok(())
     }
 
     pub fn compile(
@@ -56,6 +90,7 @@ impl Filter {
         {
             return Ok(e.clone());
         }
+        self.measure()?;
         let df = DFSchema::try_from(schema.as_ref().clone())?;
         let expr = self.ctx.parse_sql_expr(&self.text, &df)?;
         let phys = self.ctx.create_physical_expr(expr, &df)?;
@@ -148,13 +183,11 @@ pub(super) fn start_tail(
     if !text.is_empty()
         && let Some(t) = &live_table
     {
-        let mut f = Filter::new(&text);
+        let mut f = Filter::new(&text, st.node.engine.limits());
         let version = t.schema.read().version;
         if let Err(e) = f.compile(version, &t.arrow_schema()) {
-            return Err(error_frame(
-                ErrorCode::InvalidQuery,
-                format!("filter {text:?}: {e}"),
-            ));
+            use crate::error::HasCode;
+            return Err(error_frame(e.code(), format!("filter {text:?}: {e}")));
         }
     }
     let tails = st.tails.clone();
@@ -167,7 +200,8 @@ pub(super) fn start_tail(
                 members: Mutex::new(Vec::new()),
                 task: Mutex::new(None),
             });
-            let filter = (!text.is_empty()).then(|| Filter::new(&text));
+            let limits = st.node.engine.limits();
+            let filter = (!text.is_empty()).then(|| Filter::new(&text, limits));
             let guard = st.node.pipeline.changes.tail(&name);
             let rx = st.node.pipeline.changes.subscribe();
             let task = tokio::spawn(run_tail_group(
