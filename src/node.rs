@@ -148,6 +148,69 @@ impl Node {
         r
     }
 
+    /// Which partitions of the tables `sql` reads are on this node and which are not, when a
+    /// consumer group splits them (`None`: every partition is here, or the source is not a
+    /// group).
+    pub fn coverage(&self, sql: &str) -> Option<crate::query::Coverage> {
+        let kafka = self.pipeline.status.lock().as_ref()?.kafka.clone()?;
+        let tables = self.engine.tables_of(sql)?;
+        let (all, owned) = (kafka.partitions.read(), kafka.owned.read());
+        let mut cov = crate::query::Coverage {
+            owned: Vec::new(),
+            missing: Vec::new(),
+        };
+        for t in tables {
+            let Some(table) = self.catalog.get(&crate::ident::TableName::parse(&t)) else {
+                continue;
+            };
+            let topic = table.schema.read().topic.clone();
+            let Some(parts) = all.get(&topic) else {
+                continue;
+            };
+            let (here, elsewhere): (Vec<i32>, Vec<i32>) = parts.iter().partition(|p| {
+                owned.contains_key(&crate::ident::TopicPartition::new(topic.clone(), **p))
+            });
+            if elsewhere.is_empty() || cov.missing.iter().any(|m| m.table == t) {
+                continue;
+            }
+            cov.owned.push(crate::query::TableParts {
+                table: t.clone(),
+                partitions: here,
+            });
+            cov.missing.push(crate::query::TableParts {
+                table: t,
+                partitions: elsewhere,
+            });
+        }
+        (!cov.missing.is_empty()).then_some(cov)
+    }
+
+    /// Partitions of `topic` the brokers report that this node does not own (a consumer
+    /// group gave them to another node).
+    pub fn partitions_elsewhere(&self, topic: &str) -> Vec<i32> {
+        let Some(kafka) = self
+            .pipeline
+            .status
+            .lock()
+            .as_ref()
+            .and_then(|s| s.kafka.clone())
+        else {
+            return Vec::new();
+        };
+        let owned = kafka.owned.read();
+        kafka
+            .partitions
+            .read()
+            .get(topic)
+            .map(|ps| {
+                ps.iter()
+                    .copied()
+                    .filter(|p| !owned.contains_key(&crate::ident::TopicPartition::new(topic, *p)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Brings gauges computed from state up to date (called when metrics are scraped).
     pub fn refresh_gauges(&self) {
         self.pipeline.refresh_gauges();

@@ -327,6 +327,10 @@ fn two_nodes_split_the_partitions_and_take_over_from_each_other() {
         std::thread::sleep(Duration::from_millis(200));
     };
     assert_eq!(table_sums(&[&a, &b]), reference, "split {na}/{nb}");
+    assert!(
+        assert_partial(&a) + assert_partial(&b) > 0,
+        "some table is split between the nodes"
+    );
 
     // A leaves: B takes its partitions over, rebuilding them from the log.
     a.terminate();
@@ -413,6 +417,55 @@ fn durable(data: &Path) -> BTreeMap<(String, i32), i64> {
             Some(((tp.topic.clone(), tp.partition), a.get()))
         })
         .collect()
+}
+
+/// Every SQL answer of a node that holds only some partitions of a table says which ones it
+/// holds and which are elsewhere, and `/api/tables` says the same. Returns how many of its
+/// tables are split.
+fn assert_partial(node: &Streamq) -> usize {
+    let mut split = 0;
+    let mut owned: BTreeMap<String, Vec<i64>> = BTreeMap::new();
+    for p in node.sources()["partitions"].as_array().unwrap() {
+        owned
+            .entry(p["topic"].as_str().unwrap().to_string())
+            .or_default()
+            .push(p["partition"].as_i64().unwrap());
+    }
+    let (_, tables) = common::get_json(&format!("{}/api/tables", node.base));
+    for t in tables["tables"].as_array().unwrap() {
+        let (name, topic) = (t["name"].as_str().unwrap(), t["topic"].as_str().unwrap());
+        let mut here = owned.get(topic).cloned().unwrap_or_default();
+        here.sort_unstable();
+        let (status, body) = post_sql(&node.base, &format!("SELECT count(*) FROM {name}"));
+        assert_eq!(status, 200, "{body}");
+        let elsewhere: Vec<i64> = t["partitions_elsewhere"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_i64().unwrap())
+            .collect();
+        if here.len() == 3 {
+            assert!(body.get("partial").is_none(), "{name}: {body}");
+            assert!(elsewhere.is_empty(), "{name}: {t}");
+            continue;
+        }
+        let parts = |k: &str| -> Vec<i64> {
+            body["partial"][k][0]["partitions"]
+                .as_array()
+                .unwrap_or_else(|| panic!("{name}: no partial.{k}: {body}"))
+                .iter()
+                .map(|p| p.as_i64().unwrap())
+                .collect()
+        };
+        assert_eq!(body["partial"]["owned"][0]["table"], name, "{body}");
+        assert_eq!(parts("owned"), here, "{name}: {body}");
+        let mut all = [parts("owned"), parts("missing")].concat();
+        all.sort_unstable();
+        assert_eq!(all, [0, 1, 2], "{name}: {body}");
+        assert_eq!(elsewhere, parts("missing"), "{name}: {t}");
+        split += 1;
+    }
+    split
 }
 
 #[test]

@@ -75,6 +75,8 @@ pub struct KafkaStatus {
     pub registry_error: Mutex<Option<String>>,
     /// The partitions this node owns now.
     pub owned: RwLock<BTreeMap<TopicPartition, PartitionPosition>>,
+    /// Every topic's partitions as the brokers last reported them (owned here or not).
+    pub partitions: RwLock<BTreeMap<String, Vec<i32>>>,
     pub rebalances: std::sync::atomic::AtomicU64,
 }
 
@@ -453,10 +455,17 @@ fn probe(
     next_read.retain(|tp, _| owned.contains(tp));
     let mut marks = Vec::new();
     let mut up = true;
-    if owned.is_empty() {
-        up = consumer
-            .fetch_metadata(None, Duration::from_millis(1500))
-            .is_ok();
+    // The topics' partitions, so answers can say which ones are on other nodes.
+    match consumer.fetch_metadata(None, Duration::from_millis(1500)) {
+        Ok(md) => {
+            let mut all = status.partitions.write();
+            for t in md.topics() {
+                let mut ps: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+                ps.sort_unstable();
+                all.insert(t.name().to_string(), ps);
+            }
+        }
+        Err(_) => up = false,
     }
     for tp in &owned {
         match consumer.fetch_watermarks(&tp.topic, tp.partition, Duration::from_millis(1500)) {

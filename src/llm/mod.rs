@@ -92,6 +92,10 @@ pub struct Answer {
     pub confidence: f32,
     pub parse_ms: f64,
     pub took_ms: f64,
+    /// Set when the tables read are split with other nodes: the rows cover this node's
+    /// partitions only (and `answer` says so).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<crate::query::Coverage>,
 }
 
 struct Snapshot {
@@ -333,6 +337,7 @@ impl Assistant {
                     confidence: (confidence * 100.0).round() / 100.0,
                     parse_ms: round3(parse_ms),
                     took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+                    partial: None,
                 })))
             }
         }

@@ -73,6 +73,53 @@ pub struct QueryResult {
     /// More rows existed than the row cap allowed.
     pub truncated: bool,
     pub took_ms: f64,
+    /// Set when this node holds only some partitions of a table the query read (a consumer
+    /// group split them): the answer covers the owned ones only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partial: Option<Coverage>,
+}
+
+/// Which partitions of the tables an answer read were on this node, and which were not.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Coverage {
+    pub owned: Vec<TableParts>,
+    pub missing: Vec<TableParts>,
+}
+
+/// Some partitions of one table.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TableParts {
+    pub table: String,
+    pub partitions: Vec<i32>,
+}
+
+impl Coverage {
+    /// What an answer from these partitions leaves out, said in a sentence.
+    pub fn sentence(&self) -> String {
+        let list = |ps: &[i32]| {
+            ps.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let parts: Vec<String> = self
+            .missing
+            .iter()
+            .map(|m| {
+                let held = self
+                    .owned
+                    .iter()
+                    .find(|o| o.table == m.table)
+                    .map_or(String::from("none"), |o| list(&o.partitions));
+                format!(
+                    "{} from partitions {held} only (partition {} is on another node)",
+                    m.table,
+                    list(&m.partitions)
+                )
+            })
+            .collect();
+        format!("Partial answer: {}.", parts.join("; "))
+    }
 }
 
 /// The SQL engine. Queries run on their own small runtime (threads with a known, large
@@ -287,6 +334,7 @@ async fn run(
         rows,
         truncated,
         took_ms: 0.0,
+        partial: None,
     })
 }
 

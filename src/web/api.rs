@@ -31,7 +31,9 @@ pub async fn sql(
     if req.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::BadRequest, "'sql' is empty"));
     }
-    Ok(Json(st.engine.sql(&req.sql).await?))
+    let mut result = st.engine.sql(&req.sql).await?;
+    result.partial = st.node.coverage(&req.sql);
+    Ok(Json(result))
 }
 
 #[derive(Deserialize)]
@@ -47,12 +49,18 @@ pub async fn ask(
     body: Result<Json<AskRequest>, JsonRejection>,
 ) -> Result<Json<crate::llm::AskReply>, ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
-    Ok(Json(
-        st.assistant
-            .ask(&req.question, req.as_of.as_deref())
-            .await
-            .map_err(ApiError::from)?,
-    ))
+    let mut reply = st
+        .assistant
+        .ask(&req.question, req.as_of.as_deref())
+        .await
+        .map_err(ApiError::from)?;
+    if let crate::llm::AskReply::Answer(a) = &mut reply
+        && let Some(cov) = st.node.coverage(&a.sql)
+    {
+        a.answer = format!("{} {}", a.answer, cov.sentence());
+        a.partial = Some(cov);
+    }
+    Ok(Json(reply))
 }
 
 /// `GET /api/tables`.
@@ -70,6 +78,7 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
                 "columns": s.columns.len(),
                 "primary_key": s.primary_key,
                 "row_count": t.row_count(),
+                "partitions_elsewhere": st.node.partitions_elsewhere(&s.topic),
                 "freshness": crate::web::freshness::of(&st, &t),
             })
         })
@@ -175,6 +184,7 @@ pub async fn table(
         "freshness": crate::web::freshness::of(&st, &t),
         "columns": columns,
         "partitions": partitions,
+        "partitions_elsewhere": st.node.partitions_elsewhere(&s.topic),
     })))
 }
 

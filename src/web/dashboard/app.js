@@ -135,6 +135,13 @@ const recent = {
   },
 };
 
+/** What a partial answer (tables split with other nodes of a consumer group) leaves out. */
+function partialNote(partial) {
+  if (!partial) return '';
+  const miss = partial.missing.map((m) => `${m.table} partition ${m.partitions.join(', ')}`);
+  return ` · partial: ${miss.join('; ')} on another node`;
+}
+
 function renderResult(columns, rows, meta) {
   const names = columns.map((c) => (typeof c === 'string' ? c : c.name));
   const shown = rows.slice(0, 500);
@@ -179,7 +186,7 @@ async function runSql() {
   $('#result-meta').textContent = 'running…';
   try {
     const j = await post('/api/sql', { sql });
-    renderResult(j.columns, j.rows, `${j.took_ms} ms${j.truncated ? ' · truncated' : ''}`);
+    renderResult(j.columns, j.rows, `${j.took_ms} ms${j.truncated ? ' · truncated' : ''}${partialNote(j.partial)}`);
     drawChart(sql, j.columns.map((c) => c.name), j.rows);
   } catch (e) {
     $('#result-meta').textContent = '';
@@ -210,7 +217,7 @@ async function ask(ev) {
     }
     $('#answer-text').textContent = j.answer;
     $('#sql').value = j.sql;
-    renderResult(j.columns, j.rows, `answered in ${Math.round(j.took_ms)} ms · confidence ${j.confidence.toFixed(2)}`);
+    renderResult(j.columns, j.rows, `answered in ${Math.round(j.took_ms)} ms · confidence ${j.confidence.toFixed(2)}${partialNote(j.partial)}`);
     drawChart(j.sql, j.columns, j.rows);
   } catch (e) {
     $('#answer-text').textContent = '';
