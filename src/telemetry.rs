@@ -13,6 +13,9 @@ pub struct Metrics {
     registry: Registry,
     pub events_applied: IntCounterVec,
     pub records_skipped: IntCounterVec,
+    /// Offsets passed over between consecutive records of a partition (compaction,
+    /// transaction markers): the records are applied, the gaps counted.
+    pub offset_gaps: IntCounterVec,
     pub quarantined: IntCounterVec,
     pub batch_apply_seconds: HistogramVec,
     pub partition_restarts: IntCounterVec,
@@ -64,6 +67,14 @@ impl Metrics {
                 "Records not applied: already applied (redelivery) or tombstones",
             ),
             &["topic", "reason"],
+        )
+        .expect("valid metric");
+        let offset_gaps = IntCounterVec::new(
+            Opts::new(
+                "streamq_ingest_offset_gaps_total",
+                "Offsets with no record between consecutive records of a partition (compacted topics, transaction markers), by topic",
+            ),
+            &["topic"],
         )
         .expect("valid metric");
         let quarantined = IntCounterVec::new(
@@ -197,6 +208,7 @@ impl Metrics {
         for c in [
             Box::new(events_applied.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(records_skipped.clone()),
+            Box::new(offset_gaps.clone()),
             Box::new(quarantined.clone()),
             Box::new(batch_apply_seconds.clone()),
             Box::new(partition_restarts.clone()),
@@ -223,6 +235,7 @@ impl Metrics {
             registry,
             events_applied,
             records_skipped,
+            offset_gaps,
             quarantined,
             batch_apply_seconds,
             partition_restarts,
@@ -268,6 +281,7 @@ pub struct BatchApplied<'a> {
     pub duplicates: u64,
     pub tombstones: u64,
     pub quarantined: u64,
+    pub gaps: u64,
     pub seconds: f64,
 }
 
@@ -281,6 +295,9 @@ impl BatchApplied<'_> {
             m.records_skipped
                 .with_label_values(&[topic, "duplicate"])
                 .inc_by(self.duplicates);
+        }
+        if self.gaps > 0 {
+            m.offset_gaps.with_label_values(&[topic]).inc_by(self.gaps);
         }
         if self.tombstones > 0 {
             m.records_skipped

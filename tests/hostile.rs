@@ -206,6 +206,17 @@ fn queries_too_complex_runaway_or_too_large_are_refused_and_the_server_goes_on()
         "RSS went from {baseline} KiB to {peak} KiB with a 256 MiB query budget"
     );
 
+    // Through MCP (stdio, as a desktop client launches it): the same code, as a tool error.
+    let reply = mcp_call(
+        &base,
+        json!({"name": "run_sql", "arguments": {"sql": sum(2000)}}),
+    );
+    assert_eq!(
+        reply["result"]["structuredContent"]["error"]["code"], "query_too_complex",
+        "{reply}"
+    );
+    assert_eq!(reply["result"]["isError"], true, "{reply}");
+
     // A tail filter is measured the same way.
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
@@ -221,6 +232,41 @@ fn queries_too_complex_runaway_or_too_large_are_refused_and_the_server_goes_on()
     let after = count(&base, "db2.transactions");
     wait_rows(&base, "db2.transactions", before + 1);
     assert!(after >= before);
+}
+
+/// One MCP `tools/call` through `streamq mcp --server base` over stdio: initialize, the
+/// initialized notification, the call; its JSON-RPC reply.
+fn mcp_call(base: &str, params: Value) -> Value {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(env!("CARGO_BIN_EXE_streamq"))
+        .args(["mcp", "--server", base])
+        .env("STREAMQ_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut send = |v: Value| writeln!(stdin, "{v}").unwrap();
+    send(
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "hostile-test", "version": "0"}}}),
+    );
+    let _init = lines.next().unwrap().unwrap();
+    send(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+    send(json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}));
+    let reply = loop {
+        let v: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        if v["id"] == 2 {
+            break v;
+        }
+    };
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    reply
 }
 
 /// A kcat line (what `--file` replays).
@@ -357,6 +403,7 @@ fn caps_answer_clear_errors_and_the_server_goes_on() {
         .env("STREAMQ_WS__MAX_CONNECTIONS_PER_CLIENT", "5000")
         .env("STREAMQ_WS__MAX_SUBSCRIPTIONS", "8")
         .env("STREAMQ_WS__MAX_QUERIES", "2")
+        .env("STREAMQ_LIVE__MAX_RULES_PER_CLIENT", "5000")
         .env("STREAMQ_LIVE__WEBHOOK_WORKERS", "4")
         .env("STREAMQ_LIVE__WEBHOOK_TIMEOUT_MS", "2000");
     let server = Served::start(cmd);

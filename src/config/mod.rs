@@ -445,6 +445,8 @@ pub struct LiveConfig {
     pub webhook_workers: usize,
     /// Alert rules that may exist; creating one more answers 429 `limit_reached`.
     pub max_rules: usize,
+    /// Alert rules one client address may create.
+    pub max_rules_per_client: usize,
 }
 
 impl Default for LiveConfig {
@@ -469,6 +471,7 @@ impl Default for LiveConfig {
             webhook_timeout_ms: 10_000,
             webhook_workers: 8,
             max_rules: 500,
+            max_rules_per_client: 100,
         }
     }
 }

@@ -390,6 +390,7 @@ pub async fn parse_rule(assistant: &Assistant, text: &str) -> Result<Rule, Engli
         webhook: None,
         created_at: String::new(),
         enabled: true,
+        created_by: None,
     };
     rule.validate()
         .map_err(|e| EnglishError::Unclear(format!("'{}': {e}", text.trim())))?;

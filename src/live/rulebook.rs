@@ -58,10 +58,23 @@ impl Live {
     /// Adds a rule (validated, given an id), persisting it.
     pub fn add_rule(&self, mut rule: Rule) -> Result<RuleStatus, LiveError> {
         rule.validate()?;
-        let held = self.rules.read().len();
+        let (held, mine) = {
+            let rules = self.rules.read();
+            let mine = rules
+                .values()
+                .filter(|r| rule.created_by.is_some() && r.rule.created_by == rule.created_by)
+                .count();
+            (rules.len(), mine)
+        };
         if held >= self.cfg.max_rules {
             return Err(LiveError::Limit(format!(
                 "{held} alert rules exist (live.max_rules); delete one first"
+            )));
+        }
+        if mine >= self.cfg.max_rules_per_client {
+            return Err(LiveError::Limit(format!(
+                "{} created {mine} alert rules (live.max_rules_per_client); delete one first",
+                rule.created_by.as_deref().unwrap_or("this client")
             )));
         }
         rule.id = format!("r{}", self.next_rule.fetch_add(1, Ordering::SeqCst));
@@ -168,7 +181,40 @@ mod tests {
             webhook: None,
             created_at: String::new(),
             enabled: true,
+            created_by: None,
         }
+    }
+
+    #[test]
+    fn rules_are_capped_in_total_and_per_client() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 100, 16).unwrap();
+        let cfg = LiveConfig {
+            max_rules: 3,
+            max_rules_per_client: 2,
+            ..LiveConfig::default()
+        };
+        let live = Live::new(
+            cfg,
+            Arc::new(Catalog::new()),
+            Arc::new(Metrics::new()),
+            &store,
+            Arc::new(Changes::default()),
+            Arc::new(Progress::default()),
+            false,
+        )
+        .unwrap();
+        let from = |ip: &str| Rule {
+            created_by: Some(ip.into()),
+            ..rule()
+        };
+        live.add_rule(from("10.0.0.1")).unwrap();
+        live.add_rule(from("10.0.0.1")).unwrap();
+        let mine = live.add_rule(from("10.0.0.1")).unwrap_err().to_string();
+        assert!(mine.contains("live.max_rules_per_client"), "{mine}");
+        live.add_rule(from("10.0.0.2")).unwrap();
+        let all = live.add_rule(from("10.0.0.3")).unwrap_err().to_string();
+        assert!(all.contains("live.max_rules"), "{all}");
     }
 
     #[test]

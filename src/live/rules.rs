@@ -79,6 +79,10 @@ pub struct Rule {
     /// A disabled rule is kept (with its history) but not evaluated.
     #[serde(default = "default_enabled")]
     pub enabled: bool,
+    /// The client address that created it (set by the server, never by the request), for the
+    /// per-client cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_by: Option<String>,
 }
 
 fn default_enabled() -> bool {
@@ -361,6 +365,7 @@ mod tests {
             webhook: None,
             created_at: String::new(),
             enabled: true,
+            created_by: None,
         }
     }
 

@@ -39,6 +39,7 @@ impl From<EnglishError> for ApiError {
 /// `POST /api/alerts`: a structured rule, or `{"text": "alert me when …", "name"?, "webhook"?}`.
 pub async fn create(
     State(st): State<AppState>,
+    extensions: axum::http::Extensions,
     body: Result<Json<serde_json::Value>, JsonRejection>,
 ) -> Result<(StatusCode, Json<serde_json::Value>), ApiError> {
     let Json(body) = body.map_err(ApiError::from)?;
@@ -69,6 +70,10 @@ pub async fn create(
             "webhook must be an http:// or https:// URL",
         ));
     }
+    let mut rule = rule;
+    rule.created_by = extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string());
     let status = st.node.live.add_rule(rule)?;
     Ok((StatusCode::CREATED, Json(json!(status))))
 }

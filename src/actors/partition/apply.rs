@@ -56,6 +56,7 @@ impl PartitionActorState {
             duplicates: d.out.duplicates,
             tombstones: d.out.tombstones,
             quarantined: d.out.quarantined,
+            gaps: d.out.gaps,
             seconds: started.elapsed().as_secs_f64(),
         }
         .emit(&self.ctx.metrics);
@@ -85,6 +86,9 @@ impl PartitionActorState {
                     (lo.min(rec.offset), hi.max(rec.offset))
                 }));
                 continue;
+            }
+            if let Some(a) = d.applied {
+                d.out.gaps += u64::try_from(rec.offset.get() - a.get() - 1).unwrap_or(0);
             }
             self.ctx.faults.check(&self.tp, rec.offset);
             let change = self.decoder.decode(rec);
@@ -476,6 +480,16 @@ mod tests {
         let out = s.apply(&[rec(-1, 6, "")]).unwrap();
         assert_eq!((out.quarantined, out.applied), (1, Some(Offset(2))));
         assert_eq!(s.ctx.store.quarantine().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn ordinary_gaps_are_applied_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = state(dir.path(), false);
+        let out = s
+            .apply(&[rec(0, 1, ""), rec(5, 2, ""), rec(6, 3, "")])
+            .unwrap();
+        assert_eq!((out.upserts, out.gaps, out.quarantined), (3, 4, 0));
     }
 
     #[test]

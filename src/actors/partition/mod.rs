@@ -66,6 +66,8 @@ pub struct ApplyOutcome {
     pub duplicates: u64,
     pub tombstones: u64,
     pub quarantined: u64,
+    /// Offsets passed over between records (compaction, transaction markers).
+    pub gaps: u64,
 }
 
 pub enum PartitionMsg {
