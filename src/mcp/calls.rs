@@ -226,18 +226,25 @@ fn cut(v: &mut Json, key: &str, max: usize) -> bool {
     }
 }
 
+/// Cuts `s` to at most `max` bytes at a character boundary, then appends `mark`; true when
+/// something was cut.
+pub(super) fn cut_text(s: &mut String, max: usize, mark: &str) -> bool {
+    if s.len() <= max {
+        return false;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    s.truncate(end);
+    s.push_str(mark);
+    true
+}
+
 /// Cuts every string in `v` longer than `max` bytes (at a character boundary, marked `…`).
 fn cut_strings(v: &mut Json, max: usize) -> bool {
     match v {
-        Json::String(s) if s.len() > max => {
-            let mut end = max;
-            while !s.is_char_boundary(end) {
-                end -= 1;
-            }
-            s.truncate(end);
-            s.push('…');
-            true
-        }
+        Json::String(s) => cut_text(s, max, "…"),
         Json::Array(a) => a.iter_mut().fold(false, |acc, x| cut_strings(x, max) | acc),
         Json::Object(o) => o
             .values_mut()

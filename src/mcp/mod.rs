@@ -225,14 +225,7 @@ impl ServerHandler for StreamqMcp {
             Err(mut e) => {
                 // An error echoes what it was given at most within the output cap.
                 let max = self.inner.cfg.max_output_bytes / 2;
-                if e.message.len() > max {
-                    let mut end = max;
-                    while !e.message.is_char_boundary(end) {
-                        end -= 1;
-                    }
-                    e.message.truncate(end);
-                    e.message.push_str("… (cut to the output cap)");
-                }
+                calls::cut_text(&mut e.message, max, "… (cut to the output cap)");
                 let v = json!({"error": {"code": e.code, "message": e.message}});
                 let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
                     "error ({}): {}",

@@ -242,7 +242,6 @@ impl QueryEngine {
             run(&ctx, &owned, cap, limits, &task_flag).await
         });
         let result = match tokio::time::timeout(timeout, &mut task).await {
-            Ok(Ok(Err(_))) if flag.is_raised() => Err(QueryError::Timeout(self.cfg.timeout_ms)),
             Ok(Ok(Err(QueryError::MemoryExceeded(m)))) => Err(QueryError::MemoryExceeded(format!(
                 "{m} (query.memory_limit_mb: {} MiB for all queries)",
                 budget >> 20
