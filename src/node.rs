@@ -152,9 +152,8 @@ impl Node {
     /// consumer group splits them (`None`: every partition is here, or the source is not a
     /// group).
     pub fn coverage(&self, sql: &str) -> Option<crate::query::Coverage> {
-        let kafka = self.pipeline.status.lock().as_ref()?.kafka.clone()?;
+        let kafka = self.kafka()?;
         let tables = self.engine.tables_of(sql)?;
-        let (all, owned) = (kafka.partitions.read(), kafka.owned.read());
         let mut cov = crate::query::Coverage {
             owned: Vec::new(),
             missing: Vec::new(),
@@ -164,12 +163,9 @@ impl Node {
                 continue;
             };
             let topic = table.schema.read().topic.clone();
-            let Some(parts) = all.get(&topic) else {
+            let Some((here, elsewhere)) = kafka.split(&topic) else {
                 continue;
             };
-            let (here, elsewhere): (Vec<i32>, Vec<i32>) = parts.iter().partition(|p| {
-                owned.contains_key(&crate::ident::TopicPartition::new(topic.clone(), **p))
-            });
             if elsewhere.is_empty() || cov.missing.iter().any(|m| m.table == t) {
                 continue;
             }
@@ -188,27 +184,15 @@ impl Node {
     /// Partitions of `topic` the brokers report that this node does not own (a consumer
     /// group gave them to another node).
     pub fn partitions_elsewhere(&self, topic: &str) -> Vec<i32> {
-        let Some(kafka) = self
-            .pipeline
-            .status
-            .lock()
-            .as_ref()
-            .and_then(|s| s.kafka.clone())
-        else {
-            return Vec::new();
-        };
-        let owned = kafka.owned.read();
-        kafka
-            .partitions
-            .read()
-            .get(topic)
-            .map(|ps| {
-                ps.iter()
-                    .copied()
-                    .filter(|p| !owned.contains_key(&crate::ident::TopicPartition::new(topic, *p)))
-                    .collect()
-            })
+        self.kafka()
+            .and_then(|k| k.split(topic))
+            .map(|(_, elsewhere)| elsewhere)
             .unwrap_or_default()
+    }
+
+    /// The Kafka source's status, when the source is a consumer group.
+    fn kafka(&self) -> Option<Arc<crate::ingest::kafka::KafkaStatus>> {
+        self.pipeline.status.lock().as_ref()?.kafka.clone()
     }
 
     /// Brings gauges computed from state up to date (called when metrics are scraped).

@@ -12,14 +12,20 @@ use std::time::{Duration, Instant};
 use common::{Served, get_json, post_sql};
 use serde_json::{Value, json};
 
-/// The demo source at a steady rate, with a 1.5 s query timeout and a 256 MiB query budget.
-fn demo(dir: &std::path::Path) -> Served {
+/// `streamq serve` on the live demo source in `dir`, on a free loopback port.
+fn demo_cmd(dir: &std::path::Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamq"));
     cmd.arg("serve")
         .current_dir(dir)
         .env("STREAMQ_LISTEN", "127.0.0.1:0")
-        .env("STREAMQ_LOG", "warn")
-        .env("STREAMQ_QUERY__TIMEOUT_MS", "1500")
+        .env("STREAMQ_LOG", "warn");
+    cmd
+}
+
+/// The demo source with a 1.5 s query timeout and a 256 MiB query budget.
+fn demo(dir: &std::path::Path) -> Served {
+    let mut cmd = demo_cmd(dir);
+    cmd.env("STREAMQ_QUERY__TIMEOUT_MS", "1500")
         .env("STREAMQ_QUERY__MEMORY_LIMIT_MB", "256");
     Served::start(cmd)
 }
@@ -394,12 +400,8 @@ fn threads_named(pid: u32, prefix: &str) -> usize {
 #[test]
 fn caps_answer_clear_errors_and_the_server_goes_on() {
     let dir = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_streamq"));
-    cmd.arg("serve")
-        .current_dir(dir.path())
-        .env("STREAMQ_LISTEN", "127.0.0.1:0")
-        .env("STREAMQ_LOG", "warn")
-        .env("STREAMQ_WS__MAX_CONNECTIONS", "100")
+    let mut cmd = demo_cmd(dir.path());
+    cmd.env("STREAMQ_WS__MAX_CONNECTIONS", "100")
         .env("STREAMQ_WS__MAX_CONNECTIONS_PER_CLIENT", "5000")
         .env("STREAMQ_WS__MAX_SUBSCRIPTIONS", "8")
         .env("STREAMQ_WS__MAX_QUERIES", "2")

@@ -80,6 +80,20 @@ pub struct KafkaStatus {
     pub rebalances: std::sync::atomic::AtomicU64,
 }
 
+impl KafkaStatus {
+    /// `topic`'s partitions as the brokers report them, split into those this node owns and
+    /// those it does not (`None` before the brokers reported the topic).
+    pub fn split(&self, topic: &str) -> Option<(Vec<i32>, Vec<i32>)> {
+        let owned = self.owned.read();
+        let all = self.partitions.read();
+        Some(
+            all.get(topic)?
+                .iter()
+                .partition(|p| owned.contains_key(&TopicPartition::new(topic, **p))),
+        )
+    }
+}
+
 /// Errors starting the consumer.
 #[derive(Debug, thiserror::Error)]
 pub enum KafkaSourceError {

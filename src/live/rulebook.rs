@@ -185,6 +185,20 @@ mod tests {
         }
     }
 
+    /// A live engine with `cfg` over `store` and an empty catalog.
+    fn live_over(store: &Store, cfg: LiveConfig) -> Live {
+        Live::new(
+            cfg,
+            Arc::new(Catalog::new()),
+            Arc::new(Metrics::new()),
+            store,
+            Arc::new(Changes::default()),
+            Arc::new(Progress::default()),
+            false,
+        )
+        .unwrap()
+    }
+
     #[test]
     fn rules_are_capped_in_total_and_per_client() {
         let dir = tempfile::tempdir().unwrap();
@@ -194,16 +208,7 @@ mod tests {
             max_rules_per_client: 2,
             ..LiveConfig::default()
         };
-        let live = Live::new(
-            cfg,
-            Arc::new(Catalog::new()),
-            Arc::new(Metrics::new()),
-            &store,
-            Arc::new(Changes::default()),
-            Arc::new(Progress::default()),
-            false,
-        )
-        .unwrap();
+        let live = live_over(&store, cfg);
         let from = |ip: &str| Rule {
             created_by: Some(ip.into()),
             ..rule()
@@ -222,16 +227,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let open = || {
             let store = Store::open(dir.path(), 100, 16).unwrap();
-            let live = Live::new(
-                LiveConfig::default(),
-                Arc::new(Catalog::new()),
-                Arc::new(Metrics::new()),
-                &store,
-                Arc::new(Changes::default()),
-                Arc::new(Progress::default()),
-                false,
-            )
-            .unwrap();
+            let live = live_over(&store, LiveConfig::default());
             (store, live)
         };
         let (store, live) = open();
