@@ -222,6 +222,15 @@ fn queries_too_complex_runaway_or_too_large_are_refused_and_the_server_goes_on()
         "{reply}"
     );
     assert_eq!(reply["result"]["isError"], true, "{reply}");
+    // And over MCP's streamable HTTP, the server's own `/mcp`.
+    let reply = mcp_http_call(
+        &base,
+        json!({"name": "run_sql", "arguments": {"sql": sum(2000)}}),
+    );
+    assert_eq!(
+        reply["result"]["structuredContent"]["error"]["code"], "query_too_complex",
+        "{reply}"
+    );
 
     // A tail filter is measured the same way.
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -238,6 +247,50 @@ fn queries_too_complex_runaway_or_too_large_are_refused_and_the_server_goes_on()
     let after = count(&base, "db2.transactions");
     wait_rows(&base, "db2.transactions", before + 1);
     assert!(after >= before);
+}
+
+/// One MCP `tools/call` over streamable HTTP (`POST /mcp`): initialize, the initialized
+/// notification, the call, in the session the server names; its JSON-RPC reply.
+fn mcp_http_call(base: &str, params: Value) -> Value {
+    let url = format!("{base}/mcp");
+    let post = |session: Option<&str>, body: Value| {
+        let mut req = ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .set("Accept", "application/json, text/event-stream");
+        if let Some(s) = session {
+            req = req.set("Mcp-Session-Id", s);
+        }
+        req.send_string(&body.to_string())
+            .unwrap_or_else(|e| panic!("POST /mcp {body}: {e}"))
+    };
+    // A reply is JSON, or server-sent events whose data lines carry it.
+    let reply_of = |r: ureq::Response| -> Value {
+        let text = r.into_string().unwrap();
+        let data: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(str::to_string)
+            .unwrap_or(text);
+        serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"))
+    };
+    let init = post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "hostile-test", "version": "0"}}}),
+    );
+    let session = init.header("mcp-session-id").map(str::to_string);
+    let _ = reply_of(init);
+    let _ = post(
+        session.as_deref(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    reply_of(post(
+        session.as_deref(),
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}),
+    ))
 }
 
 /// One MCP `tools/call` through `streamq mcp --server base` over stdio: initialize, the
@@ -291,7 +344,13 @@ fn wrong_kinds_and_impossible_offsets_are_quarantined_and_nothing_else_is_lost()
     let path = dir.path().join("hostile.jsonl");
     let mut f = std::fs::File::create(&path).unwrap();
     let t = "shop.payments";
-    let good = |id: u64| json!({"ID": id, "AMOUNT": 10.5 + id as f64, "CREATED_AT": "2026-03-02T10:00:00Z"});
+    // QTY is discovered (integers, one fraction at the end: widened and recorded); CODE is
+    // fixed as text by configuration (numbers and one postcode, all applied as text).
+    let good = |id: u64| {
+        json!({"ID": id, "AMOUNT": 10.5 + id as f64, "CREATED_AT": "2026-03-02T10:00:00Z",
+            "QTY": if id == 445 { json!(2.5) } else { json!(2) },
+            "CODE": if id == 301 { json!("SW1A") } else { json!(1010) }})
+    };
     let mut offset = 0;
     let line = |f: &mut std::fs::File, off: i64, id: u64, after: Value| {
         writeln!(f, "{}", kcat(t, 0, off, id, after)).unwrap();
@@ -312,6 +371,10 @@ fn wrong_kinds_and_impossible_offsets_are_quarantined_and_nothing_else_is_lost()
         line(&mut f, offset, 100 + i as u64, p);
         offset += 1;
     }
+    // A redelivery (the same bytes at an applied offset) is skipped; another record claiming
+    // an applied offset is quarantined.
+    line(&mut f, 3, 3, good(3));
+    line(&mut f, 4, 999, good(999));
     // Impossible offsets, then 146 ordinary records that must all be applied.
     line(&mut f, -7, 200, good(200));
     line(&mut f, 1 << 62, 201, good(201));
@@ -325,7 +388,11 @@ fn wrong_kinds_and_impossible_offsets_are_quarantined_and_nothing_else_is_lost()
     cmd.arg("serve")
         .current_dir(dir.path())
         .args(["--file", path.to_str().unwrap(), "--listen", "127.0.0.1:0"])
-        .env("STREAMQ_LOG", "warn");
+        .env("STREAMQ_LOG", "warn")
+        .env(
+            "STREAMQ_INGEST__COLUMN_TYPES",
+            r#"{ "shop.payments.code" = "VARCHAR" }"#,
+        );
     let server = Served::start(cmd);
     let base = server.base.clone();
     wait_rows(&base, t, 5 + 146);
@@ -348,8 +415,44 @@ fn wrong_kinds_and_impossible_offsets_are_quarantined_and_nothing_else_is_lost()
     };
     assert_eq!(ty("amount").as_deref(), Some("DOUBLE"), "{tables}");
     assert_eq!(ty("created_at").as_deref(), Some("TIMESTAMP"), "{tables}");
+    assert_eq!(ty("qty").as_deref(), Some("DOUBLE"), "{tables}");
+    assert_eq!(ty("code").as_deref(), Some("VARCHAR"), "{tables}");
     let (status, body) = post_sql(&base, &format!("SELECT sum(amount) FROM {t}"));
     assert_eq!(status, 200, "SUM still works: {body}");
+    let (status, body) = post_sql(
+        &base,
+        &format!(
+            "SELECT count(*) FILTER (WHERE code = 'SW1A'), count(*) FILTER (WHERE code = '1010') FROM {t}"
+        ),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"][0], json!([1, 150]), "{body}");
+    let (status, body) = post_sql(&base, &format!("SELECT count(*) FROM {t} WHERE id = 999"));
+    assert_eq!((status, &body["rows"][0][0]), (200, &json!(0)), "{body}");
+
+    // The schema history: each column's appearance and the one widening, with its record.
+    let history = tables["schema_history"].as_array().unwrap();
+    let find = |col: &str, change: &str| {
+        history
+            .iter()
+            .find(|h| h["column"] == col && h["change"] == change)
+            .unwrap_or_else(|| panic!("no {change} of {col} in {history:?}"))
+    };
+    assert_eq!(find("amount", "added")["to"], "DOUBLE");
+    assert_eq!(find("code", "added")["by"], "configuration");
+    let widened = find("qty", "widened");
+    assert_eq!(
+        (&widened["from"], &widened["to"], &widened["by"]),
+        (&json!("INT"), &json!("DOUBLE"), &json!("value")),
+        "{widened}"
+    );
+    assert_eq!(widened["offset"].as_i64(), Some(offset - 1), "{widened}");
+    assert!(
+        history
+            .iter()
+            .all(|h| h["column"] != "amount" || h["change"] == "added"),
+        "the refused values changed nothing: {history:?}"
+    );
 
     let (_, q) = get_json(&format!("{base}/api/quarantine"));
     let entries = q["entries"].as_array().unwrap();
@@ -362,8 +465,12 @@ fn wrong_kinds_and_impossible_offsets_are_quarantined_and_nothing_else_is_lost()
             )
         })
         .collect();
-    assert_eq!(reasons.len(), 7, "{reasons:?}");
+    assert_eq!(reasons.len(), 8, "{reasons:?}");
     for (off, want) in [
+        (
+            4,
+            "offset 4 was already applied with a different key or value",
+        ),
         (5, r#"amount: expected a number, got "12.50""#),
         (6, "amount: expected a number, got"),
         (8, "amount: expected a number, got true"),

@@ -357,7 +357,8 @@ async fn paced_replay_pushes_insights_alerts_and_the_exact_tail() {
                     let hit = found(kind, &|i| {
                         i["kind"] == "late_events"
                             && i["table"] == t.as_str()
-                            && window(i).1 < ts + PANE
+                            && window(i).0 <= ts
+                            && ts < window(i).1
                     });
                     eprintln!("{kind}: {}", hit["sentence"]);
                 }

@@ -153,6 +153,8 @@ impl Pipeline {
             registry: registry_client.clone(),
             max_value_bytes: config.ingest.max_value_bytes,
             max_offset_jump: config.ingest.max_offset_jump,
+            column_types: config.ingest.column_types.clone(),
+            recent_window: config.ingest.redelivery_window,
             store: store.clone(),
             index_root: config.data_dir.join("index"),
             text: config.text.clone(),

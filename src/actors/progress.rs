@@ -1,13 +1,16 @@
 //! How far the source has been read and what is still on its way: the router notes records
 //! it hands over, partition actors note records they have applied. Readers (the live engine's
 //! stall detector, the rates) see both consistently: a record counted as read is counted as
-//! pending until applied.
+//! pending until applied. A consumer catching up on a log also says which partitions still
+//! hold records it has not read: those stand at their own event time, not at the source's.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use parking_lot::Mutex;
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
+
+use crate::ident::TopicPartition;
 
 use crate::ingest::record::Record;
 
@@ -17,6 +20,8 @@ pub struct Progress {
     source_ts: AtomicI64,
     /// Records handed over but not yet applied, per (topic, partition).
     pending: Mutex<FxHashMap<(Arc<str>, i32), u64>>,
+    /// Partitions known to hold records not yet read (a log being caught up on).
+    behind: Mutex<FxHashSet<(Arc<str>, i32)>>,
 }
 
 impl Default for Progress {
@@ -24,6 +29,7 @@ impl Default for Progress {
         Self {
             source_ts: AtomicI64::new(i64::MIN),
             pending: Mutex::new(FxHashMap::default()),
+            behind: Mutex::new(FxHashSet::default()),
         }
     }
 }
@@ -60,6 +66,23 @@ impl Progress {
         self.pending.lock().clone()
     }
 
+    /// Notes whether `tp` still holds records the source has not read. A partition is behind
+    /// from its assignment until the source says it has read up to the log's end.
+    pub fn reading(&self, tp: &TopicPartition, behind: bool) {
+        let key = (Arc::<str>::from(tp.topic.as_str()), tp.partition);
+        let mut set = self.behind.lock();
+        if behind {
+            set.insert(key);
+        } else {
+            set.remove(&key);
+        }
+    }
+
+    /// Partitions still holding records the source has not read, now.
+    pub fn behind(&self) -> FxHashSet<(Arc<str>, i32)> {
+        self.behind.lock().clone()
+    }
+
     /// How far the source has been read (ms), if anything was.
     pub fn source_ts(&self) -> Option<i64> {
         let v = self.source_ts.load(Ordering::SeqCst);
@@ -92,5 +115,15 @@ mod tests {
         p.done("a.t", 0, 2);
         p.done("a.t", 1, 5);
         assert!(p.pending().values().all(|n| *n == 0));
+    }
+
+    #[test]
+    fn a_partition_is_behind_until_the_source_says_it_read_to_the_end() {
+        let p = Progress::default();
+        let tp = TopicPartition::new("a.t", 2);
+        p.reading(&tp, true);
+        assert!(p.behind().contains(&(Arc::from("a.t"), 2)));
+        p.reading(&tp, false);
+        assert!(p.behind().is_empty());
     }
 }

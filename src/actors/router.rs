@@ -88,6 +88,8 @@ pub async fn route(
                 }
                 Some(SourceEvent::Assigned(tps)) => {
                     for tp in tps {
+                        // Behind until the source has seen its log's end.
+                        progress.reading(&tp, true);
                         if let Err(e) = supervisor
                             .call(|r| SupervisorMsg::Ensure(tp.clone(), r), Some(Duration::from_secs(120)))
                             .await
@@ -96,8 +98,14 @@ pub async fn route(
                         }
                     }
                 }
+                Some(SourceEvent::Reading(states)) => {
+                    for (tp, behind) in &states {
+                        progress.reading(tp, *behind);
+                    }
+                }
                 Some(SourceEvent::Revoke(tps, done)) => {
                     for tp in &tps {
+                        progress.reading(tp, false);
                         if let Some(buf) = buffers.remove(&(Arc::from(tp.topic.as_str()), tp.partition))
                             && !buf.is_empty()
                         {

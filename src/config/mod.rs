@@ -278,6 +278,27 @@ pub struct IngestConfig {
     /// A record whose offset is further than this past its partition's last applied offset
     /// is quarantined (no real log jumps so far; ordinary gaps are applied and counted).
     pub max_offset_jump: u64,
+    /// Records per partition whose key and value are remembered: a record arriving again at an
+    /// applied offset with other bytes is quarantined rather than skipped as a redelivery
+    /// (older redeliveries are taken as such). 0 turns the check off.
+    pub redelivery_window: usize,
+    /// Columns whose type is fixed here rather than discovered, by `<table>.<column>` as SQL
+    /// names them (`"shop.orders.zip" = "VARCHAR"`): every value is read as that type, and one
+    /// that cannot be is quarantined. The way to make a column text on purpose.
+    pub column_types: std::collections::BTreeMap<String, ColumnType>,
+}
+
+/// A type a column can be fixed to (`ingest.column_types`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+pub enum ColumnType {
+    #[serde(rename = "VARCHAR", alias = "varchar", alias = "TEXT", alias = "text")]
+    Varchar,
+    #[serde(rename = "BIGINT", alias = "bigint")]
+    Bigint,
+    #[serde(rename = "DOUBLE", alias = "double")]
+    Double,
+    #[serde(rename = "BOOLEAN", alias = "boolean")]
+    Boolean,
 }
 
 impl Default for IngestConfig {
@@ -290,6 +311,8 @@ impl Default for IngestConfig {
             sled_cache_mb: 1024,
             max_value_bytes: 1024 * 1024,
             max_offset_jump: 1_000_000_000,
+            redelivery_window: 4096,
+            column_types: Default::default(),
         }
     }
 }
@@ -721,6 +744,12 @@ mod tests {
         };
         if path == "source.demo.rate" {
             return ("max".into(), json!("max"));
+        }
+        if path == "ingest.column_types" {
+            return (
+                r#"{ "s.t.c" = "text" }"#.into(),
+                json!({"s.t.c": "VARCHAR"}),
+            );
         }
         match ty.as_str().unwrap() {
             "integer" => ("7".into(), json!(7)),

@@ -16,6 +16,9 @@ pub enum SourceEvent {
     /// These partitions are now this node's (a consumer-group assignment): start their actors,
     /// which load their state, so they are queryable before new records arrive.
     Assigned(Vec<TopicPartition>),
+    /// Whether each partition still holds records not yet read (its log's end is ahead of
+    /// what was read): a partition catching up must hold back the live engine's clock.
+    Reading(Vec<(TopicPartition, bool)>),
     /// These partitions are leaving this node: deliver every record already routed for them,
     /// stop their actors, then answer.
     Revoke(Vec<TopicPartition>, tokio::sync::oneshot::Sender<()>),

@@ -361,6 +361,7 @@ pub fn run_blocking(
     let mut topic_names: std::collections::HashMap<String, Arc<str>> = Default::default();
     let mut read = 0u64;
     let mut next_read: BTreeMap<TopicPartition, i64> = BTreeMap::new();
+    let mut read_since_probe: BTreeSet<TopicPartition> = BTreeSet::new();
     while !shutdown.is_cancelled() {
         match consumer.poll(Duration::from_millis(100)) {
             Some(Ok(m)) => {
@@ -390,10 +391,12 @@ pub fn run_blocking(
                         }
                     }
                 }
+                let tp = rec.topic_partition();
                 let entry = next_read
-                    .entry(rec.topic_partition())
+                    .entry(tp.clone())
                     .or_insert(rec.offset.next().get());
                 *entry = (*entry).max(rec.offset.next().get());
+                read_since_probe.insert(tp);
                 read += 1;
                 let ctx = consumer.context();
                 let full = {
@@ -419,7 +422,14 @@ pub fn run_blocking(
             last_commit = Instant::now();
         }
         if last_probe.elapsed() >= Duration::from_secs(2) {
-            probe(&consumer, &status, &mut next_read);
+            let reading = probe(&consumer, &status, &mut next_read, &read_since_probe);
+            read_since_probe.clear();
+            if !reading.is_empty() {
+                // Records read before the probe are already handed over or pending here: hand
+                // them over first, so a partition is never called caught up ahead of them.
+                consumer.context().hand_over_pending();
+                let _ = tx.blocking_send(SourceEvent::Reading(reading));
+            }
             last_probe = Instant::now();
         }
     }
@@ -458,13 +468,16 @@ fn await_schema(reg: &SchemaRegistry, id: u32, status: &KafkaStatus, shutdown: &
     }
 }
 
-/// Asks the brokers for the owned partitions' high-water marks: the lag figures, and the
-/// liveness probe behind `/readyz`.
+/// Asks the brokers for the owned partitions' high-water marks: the lag figures, the liveness
+/// probe behind `/readyz`, and which partitions are still behind their log's end. A partition
+/// with records read since the last probe counts as behind too (a broker may report a mark
+/// older than what was just fetched). Answers nothing when the brokers did not answer.
 fn probe(
     consumer: &BaseConsumer<Ctx>,
     status: &KafkaStatus,
     next_read: &mut BTreeMap<TopicPartition, i64>,
-) {
+    read_since_probe: &BTreeSet<TopicPartition>,
+) -> Vec<(TopicPartition, bool)> {
     let owned: BTreeSet<TopicPartition> = status.owned.read().keys().cloned().collect();
     next_read.retain(|tp, _| owned.contains(tp));
     let mut marks = Vec::new();
@@ -483,7 +496,7 @@ fn probe(
     }
     for tp in &owned {
         match consumer.fetch_watermarks(&tp.topic, tp.partition, Duration::from_millis(1500)) {
-            Ok((_, high)) => marks.push((tp.clone(), high)),
+            Ok((low, high)) => marks.push((tp.clone(), low, high)),
             Err(e) => {
                 tracing::debug!(partition = %tp, error = %e, "high-water mark not available");
                 up = false;
@@ -492,8 +505,20 @@ fn probe(
         }
     }
     consumer.context().set_broker_up(up);
+    let mut reading = Vec::new();
+    if up {
+        for (tp, low, high) in &marks {
+            let next = next_read.get(tp).copied().unwrap_or_else(|| {
+                match consumer.context().start_offset(tp) {
+                    KOffset::Offset(n) => n,
+                    _ => *low,
+                }
+            });
+            reading.push((tp.clone(), read_since_probe.contains(tp) || next < *high));
+        }
+    }
     let mut owned_pos = status.owned.write();
-    for (tp, high) in marks {
+    for (tp, _, high) in marks {
         if let Some(p) = owned_pos.get_mut(&tp) {
             p.high_watermark = Some(high);
         }
@@ -503,4 +528,5 @@ fn probe(
             p.next_read = Some(*n);
         }
     }
+    reading
 }

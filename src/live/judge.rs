@@ -84,56 +84,60 @@ impl Live {
         }
     }
 
+    /// Late events, on the axis of the event time their partition had reached when they
+    /// arrived (`arrivals`: pane start → count and largest lateness, every pane before `due`
+    /// taken from the partitions): one summary per table and aligned block of 10 windows of
+    /// that axis, published once `due` has passed the block. The summaries then depend on the
+    /// data only, not on how fast each partition was read; an arrival for a block already
+    /// published (a partition that was far behind) is counted in the next block.
     pub(super) fn judge_late(
         &self,
         table: &str,
         tl: &mut TableLive,
-        late: u64,
-        late_max: i64,
-        clock_ms: i64,
-        time_col: Option<String>,
+        arrivals: BTreeMap<i64, (u64, i64)>,
+        due: i64,
+        time_col: Option<&str>,
     ) {
-        if late > tl.late_seen {
-            if tl.late_pending == 0 {
-                tl.late_window_start = Some(clock_ms);
-            }
-            tl.late_pending += late - tl.late_seen;
-            tl.late_seen = late;
-            tl.late_max_ms = tl.late_max_ms.max(late_max);
-        }
         let every = 10 * self.cfg.window_ms.max(1000);
-        let due = tl.late_reported_at.is_none_or(|r| clock_ms - r >= every);
-        if tl.late_pending > 0 && due {
-            let n = tl.late_pending;
-            let from = tl
-                .late_reported_at
-                .or(tl.late_window_start)
-                .unwrap_or(clock_ms);
+        for (p, (n, lag)) in arrivals {
+            let mut block = p.div_euclid(every) * every;
+            if let Some(r) = tl.late_reported
+                && block <= r
+            {
+                block = r + every;
+            }
+            let b = tl.late_blocks.entry(block).or_default();
+            b.0 += n;
+            b.1 = b.1.max(lag);
+        }
+        while let Some((&block, _)) = tl.late_blocks.first_key_value()
+            && block + every <= due
+        {
+            let (n, late_max_ms) = tl.late_blocks.remove(&block).unwrap_or_default();
+            tl.late_reported = Some(block);
             let mut dimension = BTreeMap::new();
-            if let Some(c) = &time_col {
-                dimension.insert("event_time".to_string(), c.clone());
+            if let Some(c) = time_col {
+                dimension.insert("event_time".to_string(), c.to_string());
             }
             let insight = Insight {
                 id: 0,
                 kind: "late_events".into(),
                 table: table.to_string(),
                 dimension,
-                window: Span::new(from.min(clock_ms), clock_ms),
+                window: Span::new(block, block + every),
                 observed: n as f64,
                 expected: 0.0,
                 score: n as f64,
                 sentence: format!(
                     "{n} late event{} on {table} (up to {} min behind, past the {} min allowed lateness): applied to the table, not to their closed windows",
                     if n == 1 { "" } else { "s" },
-                    num(((tl.late_max_ms as f64) / 60_000.0 * 10.0).round() / 10.0),
+                    num(((late_max_ms as f64) / 60_000.0 * 10.0).round() / 10.0),
                     self.cfg.allowed_lateness_ms / 60_000
                 ),
                 related: Vec::new(),
                 detected_at: String::new(),
             };
             self.publish_insight(insight);
-            tl.late_pending = 0;
-            tl.late_reported_at = Some(clock_ms);
         }
     }
 

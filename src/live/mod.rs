@@ -56,11 +56,10 @@ struct TableLive {
     stall_by_pane: bool,
     /// A reported stall covered event time up to here: its empty windows are not news.
     stall_reported_until: Option<i64>,
-    late_seen: u64,
-    late_reported_at: Option<i64>,
-    late_pending: u64,
-    late_max_ms: i64,
-    late_window_start: Option<i64>,
+    /// The block of the last late-events summary, and the blocks not yet reported: block
+    /// start → (count, largest lateness).
+    late_reported: Option<i64>,
+    late_blocks: BTreeMap<i64, (u64, i64)>,
     dup_seen: u64,
     dup_pending: u64,
     /// When the count of redelivered records last grew (wall clock, stream time).
@@ -266,11 +265,11 @@ impl Live {
         // to that position, and the partition state read afterwards shows it.
         let source_ts = self.progress.source_ts();
         let pending = self.progress.pending();
-        let pending_of = |topic: &str, p: i32| {
-            pending
-                .get(&(Arc::<str>::from(topic), p))
-                .copied()
-                .unwrap_or(0)
+        let behind = self.progress.behind();
+        // Records of the partition are on their way, or still unread at the source.
+        let held = |topic: &str, p: i32| {
+            let key = (Arc::<str>::from(topic), p);
+            pending.get(&key).is_some_and(|n| *n > 0) || behind.contains(&key)
         };
         let mut global: Option<i64> = None;
         let mut snapshot = Vec::new();
@@ -303,8 +302,6 @@ impl Live {
                     w.max_event_ms,
                     w.last_batch,
                     w.max_ts_ms,
-                    w.late,
-                    w.late_max_ms,
                     w.duplicates,
                     w.duplicate_offsets,
                     w.first_start(),
@@ -327,20 +324,20 @@ impl Live {
         let mut state = self.tables.lock();
         for (name, topic, columns, originals, time_col, parts, info) in snapshot {
             let tl = state.entry(name.clone()).or_default();
-            // A partition with records on their way stands at its own event time; one that has
-            // applied everything read stands where the source is. Without a source (nothing
+            // A partition with records on their way (or unread at the source) stands at its own
+            // event time, and one with no event time yet holds the clock where it is; one that
+            // has applied everything read stands where the source is. Without a source (nothing
             // read since start), partitions idle for `idle_ms` stop holding the clock back.
+            let unstarted = behind
+                .iter()
+                .any(|(t, p)| **t == *topic && !info.iter().any(|i| i.0 == *p));
             let clock = match source_ts {
+                Some(_) if unstarted => None,
                 Some(src) => info
                     .iter()
-                    .filter_map(|i| {
-                        if pending_of(&topic, i.0) > 0 {
-                            i.1
-                        } else {
-                            Some(src)
-                        }
-                    })
-                    .min(),
+                    .map(|i| if held(&topic, i.0) { i.1 } else { Some(src) })
+                    .collect::<Option<Vec<i64>>>()
+                    .and_then(|v| v.into_iter().min()),
                 None => {
                     let idle = Duration::from_millis(self.cfg.idle_ms);
                     let active: Vec<i64> = info
@@ -357,11 +354,11 @@ impl Live {
                     }
                 }
             };
-            let high: HashSet<usize> = info.iter().flat_map(|i| i.9.iter().copied()).collect();
+            let high: HashSet<usize> = info.iter().flat_map(|i| i.7.iter().copied()).collect();
             let label = |c: usize| columns.get(c).cloned().unwrap_or_else(|| format!("#{c}"));
             if let Some(clock) = clock {
                 if tl.next_start.is_none() {
-                    tl.next_start = info.iter().filter_map(|i| i.8).min();
+                    tl.next_start = info.iter().filter_map(|i| i.6).min();
                 }
                 if let Some(ns) = tl.next_start
                     && (clock - ns) / pane > 10_000
@@ -415,21 +412,30 @@ impl Live {
             }
             // Silence.
             let last_ts = info.iter().filter_map(|i| i.3).max();
-            let topic_pending = info.iter().any(|i| pending_of(&topic, i.0) > 0);
+            let topic_pending =
+                info.iter().any(|i| held(&topic, i.0)) || behind.iter().any(|(t, _)| **t == *topic);
             if let (Some(g), Some(last)) = (global, last_ts) {
                 self.judge_silence(&name, tl, g, last, topic_pending);
             }
-            // Late events.
-            let late: u64 = info.iter().map(|i| i.4).sum();
-            let late_max = info.iter().map(|i| i.5).max().unwrap_or(0);
+            // Late events, by the pane they arrived in, once the clock (less the allowed
+            // lateness, for a partition standing where the source is) has passed it.
             if let Some(c) = clock {
-                self.judge_late(&name, tl, late, late_max, c, time_col);
+                let due = (c - self.cfg.allowed_lateness_ms).div_euclid(pane) * pane;
+                let mut arrivals = BTreeMap::new();
+                for (_, st) in &parts {
+                    for (p, (n, lag)) in st.windows.lock().take_late_before(due) {
+                        let a: &mut (u64, i64) = arrivals.entry(p).or_default();
+                        a.0 += n;
+                        a.1 = a.1.max(lag);
+                    }
+                }
+                self.judge_late(&name, tl, arrivals, due, time_col.as_deref());
             }
             // Redelivery.
-            let dups: u64 = info.iter().map(|i| i.6).sum();
+            let dups: u64 = info.iter().map(|i| i.4).sum();
             for i in &info {
-                if i.6 > 0 {
-                    tl.dup_partitions.insert(i.0, i.7);
+                if i.4 > 0 {
+                    tl.dup_partitions.insert(i.0, i.5);
                 }
             }
             self.judge_redelivery(&name, tl, dups, global.unwrap_or(0));

@@ -5,7 +5,8 @@
 //! - `\x00applied` → the last applied offset (i64, big-endian);
 //! - `\x01<key>` → the current row for that key (bincode);
 //! - `\x02<offset>` → a quarantined record (bincode);
-//! - `\x03schema` → the columns and key this partition has seen (bincode).
+//! - `\x03schema` → the columns and key this partition has seen (bincode);
+//! - `\x04<offset><column>` → a change to those columns, the schema history (bincode).
 //!
 //! Tree `source-quarantine`: input that never became a record (bad lines, truncated files).
 
@@ -26,6 +27,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::ident::{Offset, TopicPartition};
+use crate::store::schema::SchemaChange;
 use crate::store::value::{DType, Value};
 
 /// Errors from the durable store.
@@ -52,6 +54,7 @@ impl StoreError {
 const APPLIED_KEY: &[u8] = b"\x00applied";
 const ROW_PREFIX: u8 = 0x01;
 const QUARANTINE_PREFIX: u8 = 0x02;
+const HISTORY_PREFIX: u8 = 0x04;
 const SCHEMA_KEY: &[u8] = b"\x03schema";
 
 /// A row as stored: its values by position in the partition's [`StoredSchema`] (written in
@@ -187,6 +190,8 @@ impl Store {
 pub struct LoadedPartition {
     pub applied: Option<Offset>,
     pub schema: Option<StoredSchema>,
+    /// The changes to that schema, oldest first.
+    pub history: Vec<SchemaChange>,
     pub rows: Vec<(Vec<u8>, StoredRow)>,
 }
 
@@ -209,9 +214,14 @@ impl PartitionStore {
             let (k, v) = kv?;
             rows.push((k[1..].to_vec(), decode(&v)?));
         }
+        let mut history = Vec::new();
+        for kv in self.tree.scan_prefix([HISTORY_PREFIX]) {
+            history.push(decode(&kv?.1)?);
+        }
         Ok(LoadedPartition {
             applied,
             schema,
+            history,
             rows,
         })
     }
@@ -237,9 +247,10 @@ fn decode_offset(v: &[u8]) -> Result<Offset, StoreError> {
     Ok(Offset(i64::from_be_bytes(arr)))
 }
 
-fn quarantine_key(offset: Offset) -> [u8; 9] {
+/// `prefix` then the offset, so keys sort by offset (negative ones first).
+fn offset_key(prefix: u8, offset: Offset) -> [u8; 9] {
     let mut k = [0u8; 9];
-    k[0] = QUARANTINE_PREFIX;
+    k[0] = prefix;
     k[1..].copy_from_slice(&((offset.get() as u64) ^ (1 << 63)).to_be_bytes());
     k
 }
@@ -269,11 +280,18 @@ impl WriteBatch {
     pub fn quarantine(&mut self, entry: &QuarantineEntry) {
         let offset = entry.offset.unwrap_or(Offset(-1));
         self.inner
-            .insert(&quarantine_key(offset)[..], encode(entry));
+            .insert(&offset_key(QUARANTINE_PREFIX, offset)[..], encode(entry));
     }
 
     pub fn schema(&mut self, schema: &StoredSchema) {
         self.inner.insert(SCHEMA_KEY, encode(schema));
+    }
+
+    /// One entry of the schema history (one per record and column).
+    pub fn schema_change(&mut self, change: &SchemaChange) {
+        let mut k = offset_key(HISTORY_PREFIX, change.offset).to_vec();
+        k.extend_from_slice(change.column.as_bytes());
+        self.inner.insert(k, encode(change));
     }
 
     pub fn applied(&mut self, offset: Offset) {
@@ -302,9 +320,19 @@ mod tests {
         b.upsert(b"k1", &row);
         b.upsert(b"k2", &row);
         b.delete(b"k2");
+        let change = SchemaChange {
+            offset: Offset(9),
+            ts_ms: 5,
+            column: "AMOUNT".into(),
+            from: Some(Some(DType::Int64)),
+            to: Some(DType::Float64),
+            by: crate::store::schema::TypeFrom::Value,
+        };
+        b.schema_change(&change);
         b.applied(Offset(9));
         ps.commit(b).unwrap();
         let loaded = ps.load().unwrap();
+        assert_eq!(loaded.history, vec![change]);
         assert_eq!(loaded.applied, Some(Offset(9)));
         assert_eq!(loaded.rows, vec![(b"k1".to_vec(), row)]);
         assert_eq!(store.partitions(), vec![tp]);

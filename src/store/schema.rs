@@ -4,8 +4,50 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ident::{TableName, normalize_column};
+use crate::ident::{Offset, TableName, normalize_column};
 use crate::store::value::DType;
+
+/// One change to the columns a partition has seen, kept as the table's schema history: a
+/// column appearing, or its type changing — numbers widening among themselves, or a type the
+/// record's own schema declares (schema-enabled JSON, Avro).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct SchemaChange {
+    /// The record that made the change.
+    pub offset: Offset,
+    pub ts_ms: i64,
+    /// The column as the source spells it.
+    pub column: String,
+    /// `None` for a column seen for the first time.
+    pub from: Option<Option<DType>>,
+    pub to: Option<DType>,
+    /// Where the new type came from.
+    pub by: TypeFrom,
+}
+
+/// Where a column's type came from.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub enum TypeFrom {
+    /// Read from the value (JSON numbers carry no declared type).
+    Value,
+    /// Declared by the record's own schema (schema-enabled JSON, Avro).
+    Schema,
+    /// Fixed by configuration (`ingest.column_types`).
+    Config,
+}
+
+impl SchemaChange {
+    /// What happened, in a few words: `added`, `typed` (a column of nulls got a type),
+    /// `widened` (numbers), `declared` (by the record's schema) or `configured`.
+    pub fn kind(&self) -> &'static str {
+        match (&self.from, self.by) {
+            (None, _) => "added",
+            (Some(_), TypeFrom::Schema) => "declared",
+            (Some(_), TypeFrom::Config) => "configured",
+            (Some(None), TypeFrom::Value) => "typed",
+            (Some(Some(_)), TypeFrom::Value) => "widened",
+        }
+    }
+}
 
 /// One column of a table.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]

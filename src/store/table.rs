@@ -58,6 +58,8 @@ pub struct PartitionState {
     pub text: RwLock<Option<crate::store::text::TextSearcher>>,
     /// The partition's event-time windows (kept by its actor, read by the live engine).
     pub windows: Mutex<crate::store::window::PartitionWindows>,
+    /// The partition's schema history, oldest first (kept by its actor).
+    pub schema_history: RwLock<Vec<crate::store::schema::SchemaChange>>,
 }
 
 /// A table: its schema and its partitions.
@@ -94,6 +96,23 @@ impl LiveTable {
             .iter()
             .map(|(p, s)| (*p, s.clone()))
             .collect()
+    }
+
+    /// The schema history of the table: each partition's changes, oldest first, a change
+    /// several partitions made (a column appearing in each) listed once, as first made.
+    pub fn schema_history(&self) -> Vec<(i32, crate::store::schema::SchemaChange)> {
+        let mut all: Vec<(i32, crate::store::schema::SchemaChange)> = self
+            .partitions()
+            .into_iter()
+            .flat_map(|(p, st)| {
+                let h = st.schema_history.read();
+                h.iter().map(|c| (p, c.clone())).collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by_key(|(p, c)| (c.ts_ms, *p, c.offset));
+        let mut seen = std::collections::HashSet::new();
+        all.retain(|(_, c)| seen.insert((c.column.clone(), c.from, c.to)));
+        all
     }
 
     /// Rows across partitions.

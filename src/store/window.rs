@@ -249,6 +249,10 @@ pub struct PartitionWindows {
     /// Late events so far, and the largest lateness seen (ms).
     pub late: u64,
     pub late_max_ms: i64,
+    /// Late events not yet reported, by the pane of event time the partition had reached
+    /// when they arrived: (count, largest lateness in ms). The live engine takes them once its
+    /// clock has passed, so summaries depend on the data, not on how fast partitions are read.
+    pub late_arrivals: BTreeMap<i64, (u64, i64)>,
     /// Records skipped as already applied (redelivery) so far, and the offsets of the last ones.
     pub duplicates: u64,
     pub duplicate_offsets: (Offset, Offset),
@@ -300,8 +304,15 @@ impl PartitionWindows {
             && event_ms < wm
         {
             self.late += 1;
-            let lag = self.max_event_ms.unwrap_or(event_ms) - event_ms;
+            let reached = self.max_event_ms.unwrap_or(event_ms);
+            let lag = reached - event_ms;
             self.late_max_ms = self.late_max_ms.max(lag);
+            let at = self
+                .late_arrivals
+                .entry(reached.div_euclid(spec.pane_ms) * spec.pane_ms)
+                .or_default();
+            at.0 += 1;
+            at.1 = at.1.max(lag);
             return Placed::Late(lag);
         }
         self.max_event_ms = Some(self.max_event_ms.map_or(event_ms, |m| m.max(event_ms)));
@@ -366,6 +377,12 @@ impl PartitionWindows {
             }
         }
         Placed::Windowed
+    }
+
+    /// Takes the late events that arrived in panes before `before` (ms).
+    pub fn take_late_before(&mut self, before: i64) -> BTreeMap<i64, (u64, i64)> {
+        let rest = self.late_arrivals.split_off(&before);
+        std::mem::replace(&mut self.late_arrivals, rest)
     }
 
     /// Notes a record's timestamp (any op, for silence detection).
@@ -547,6 +564,10 @@ mod tests {
         let r4 = row("4", "EU", 20.0, 100_000);
         assert_eq!(w.observe(&spec, &r4, 100_000), Placed::Late(300_000));
         assert_eq!(w.late, 1);
+        assert_eq!(w.late_arrivals.values().map(|a| a.0).sum::<u64>(), 1);
+        assert!(w.take_late_before(i64::MIN).is_empty());
+        assert_eq!(w.take_late_before(i64::MAX).len(), 1);
+        assert!(w.late_arrivals.is_empty());
         let v = w.export(60_000, 12);
         assert_eq!(v.count, 1);
         assert_eq!(v.cells[&(1, "EU".to_string())].stat(2).unwrap().sum, 10.0);

@@ -185,6 +185,7 @@ pub async fn table(
         "columns": columns,
         "partitions": partitions,
         "partitions_elsewhere": st.node.partitions_elsewhere(&s.topic),
+        "schema_history": crate::web::history::of(&s, &t),
     })))
 }
 

@@ -530,7 +530,7 @@ pub async fn profile(
         "columns": columns,
         "freshness": crate::web::freshness::of(&st, &t),
         "quarantined": {"count": mine.len(), "recent": recent_reasons},
-        "schema": {"version": schema.version, "columns": schema.columns.len(), "changes_seen": schema_changes},
+        "schema": {"version": schema.version, "columns": schema.columns.len(), "changes_seen": schema_changes, "history": crate::web::history::of(&schema, &t)},
         "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
     })))
 }

@@ -6,6 +6,7 @@ pub mod dashboard;
 pub mod error;
 pub mod explore;
 pub mod freshness;
+pub mod history;
 pub mod params;
 pub mod ws;
 

@@ -7,10 +7,12 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::actors::changes::{ChangeBatch, ChangeRow};
+use crate::actors::partition::recent::Again;
 use crate::actors::partition::{ApplyOutcome, MemOp, PartitionActorState, guard};
-use crate::ident::Offset;
+use crate::ident::{Offset, normalize_column};
 use crate::ingest::change::{Cell, Change};
 use crate::ingest::record::Record;
+use crate::store::schema::{SchemaChange, TypeFrom};
 use crate::store::table::Row;
 use crate::store::window::{PartitionWindows, Placed};
 use crate::store::{QUARANTINE_RAW_CAP, QuarantineEntry, StoreError, StoredRow, WriteBatch};
@@ -31,6 +33,8 @@ pub(super) struct Decoded {
     /// The newest change time.
     pub(super) newest: Option<i64>,
     pub(super) schema_changed: bool,
+    /// What those schema changes were, for the schema history.
+    pub(super) history: Vec<SchemaChange>,
 }
 
 impl PartitionActorState {
@@ -81,6 +85,15 @@ impl PartitionActorState {
                 continue;
             }
             if d.applied.is_some_and(|a| rec.offset <= a) {
+                if self.recent.again(rec) == Again::Different {
+                    let reason = format!(
+                        "offset {} was already applied with a different key or value: a second \
+                         record claims the position (not a redelivery)",
+                        rec.offset
+                    );
+                    self.quarantine(&mut d, rec, reason);
+                    continue;
+                }
                 d.out.duplicates += 1;
                 d.dup = Some(d.dup.map_or((rec.offset, rec.offset), |(lo, hi)| {
                     (lo.min(rec.offset), hi.max(rec.offset))
@@ -90,12 +103,13 @@ impl PartitionActorState {
             if let Some(a) = d.applied {
                 d.out.gaps += u64::try_from(rec.offset.get() - a.get() - 1).unwrap_or(0);
             }
+            self.recent.note(rec);
             self.ctx.faults.check(&self.tp, rec.offset);
-            let change = self.decoder.decode(rec);
-            let wrong_kind = match &change {
-                Ok(Change::Upsert { cells, .. }) => {
-                    guard::type_refusal(&self.table.schema.read(), cells)
-                }
+            let mut change = self.decoder.decode(rec);
+            let wrong_kind = match &mut change {
+                Ok(Change::Upsert { cells, .. }) => guard::fix_types(&self.fixed, cells)
+                    .err()
+                    .or_else(|| guard::type_refusal(&self.table.schema.read(), cells)),
                 _ => None,
             };
             if let Some(reason) = wrong_kind {
@@ -132,7 +146,18 @@ impl PartitionActorState {
                     let mut stored_cells = Vec::with_capacity(cells.len());
                     for c in cells {
                         let t = c.declared.or_else(|| c.value.dtype(false));
-                        let (pos, changed) = self.observe(&c.original, t);
+                        let by = match c.declared {
+                            None => TypeFrom::Value,
+                            Some(_)
+                                if !self.fixed.is_empty()
+                                    && self.fixed.contains_key(&normalize_column(&c.original)) =>
+                            {
+                                TypeFrom::Config
+                            }
+                            Some(_) => TypeFrom::Schema,
+                        };
+                        let (pos, changed) =
+                            self.observe(&c.original, t, by, (rec.offset, ts_ms), &mut d.history);
                         d.schema_changed |= changed;
                         stored_cells.push((pos, c.value));
                     }
@@ -216,11 +241,20 @@ impl PartitionActorState {
         if d.schema_changed {
             batch.schema(&self.seen);
         }
+        for change in &d.history {
+            batch.schema_change(change);
+        }
         if let Some(last) = d.applied {
             batch.applied(last);
         }
         self.store.commit(batch)?;
         self.applied = d.applied;
+        if !d.history.is_empty() {
+            self.part
+                .schema_history
+                .write()
+                .extend(std::mem::take(&mut d.history));
+        }
         Ok(())
     }
 
@@ -372,6 +406,8 @@ mod tests {
             registry: None,
             max_value_bytes: cfg.ingest.max_value_bytes,
             max_offset_jump: cfg.ingest.max_offset_jump,
+            column_types: cfg.ingest.column_types.clone(),
+            recent_window: cfg.ingest.redelivery_window,
             live: cfg.live.clone(),
             changes: Arc::new(Changes::default()),
             progress: Arc::new(Progress::default()),

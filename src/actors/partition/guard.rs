@@ -1,11 +1,87 @@
 //! What the decode stage refuses before a record can change anything: an offset no real log
-//! could have, and a value of the wrong kind for a column whose type is established. Each
-//! refusal is a reason for the quarantine; the records after it are applied as usual.
+//! could have, a value of the wrong kind for a column whose type is established, and one that
+//! cannot be read as the type configuration fixes. Each refusal is a reason for the
+//! quarantine; the records after it are applied as usual.
 
-use crate::ident::Offset;
+use std::collections::{BTreeMap, HashMap};
+
+use crate::config::ColumnType;
+use crate::ident::{Offset, normalize_column};
 use crate::ingest::change::Cell;
 use crate::store::schema::TableSchema;
 use crate::store::value::{DType, Value};
+
+/// The columns of `table` whose type `ingest.column_types` fixes, by SQL column name.
+pub(super) fn fixed_types(
+    configured: &BTreeMap<String, ColumnType>,
+    table: &str,
+) -> HashMap<String, DType> {
+    configured
+        .iter()
+        .filter_map(|(key, t)| {
+            let (tbl, col) = key.rsplit_once('.')?;
+            (tbl.eq_ignore_ascii_case(table)).then(|| {
+                let d = match t {
+                    ColumnType::Varchar => DType::Utf8,
+                    ColumnType::Bigint => DType::Int64,
+                    ColumnType::Double => DType::Float64,
+                    ColumnType::Boolean => DType::Bool,
+                };
+                (normalize_column(col), d)
+            })
+        })
+        .collect()
+}
+
+/// Reads each cell of a fixed column as its configured type (and marks the type as given), or
+/// says which value cannot be.
+pub(super) fn fix_types(fixed: &HashMap<String, DType>, cells: &mut [Cell]) -> Result<(), String> {
+    if fixed.is_empty() {
+        return Ok(());
+    }
+    for c in cells {
+        let name = normalize_column(&c.original);
+        let Some(&t) = fixed.get(&name) else {
+            continue;
+        };
+        c.value = read_as(&c.value, t).ok_or_else(|| {
+            format!(
+                "{name}: configured as {} (ingest.column_types), got {}",
+                t.sql_name(),
+                shown(&c.value)
+            )
+        })?;
+        c.declared = Some(t);
+    }
+    Ok(())
+}
+
+/// `v` as a value of type `t`, if it can be read as one without losing anything.
+fn read_as(v: &Value, t: DType) -> Option<Value> {
+    Some(match (t, v) {
+        (_, Value::Null) => Value::Null,
+        (DType::Utf8, Value::Str(_)) => v.clone(),
+        (DType::Utf8, other) => Value::Str(other.to_text()?),
+        (DType::Int64, Value::Int(_)) => v.clone(),
+        (DType::Int64, Value::Float(f)) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+            Value::Int(*f as i64)
+        }
+        (DType::Int64, Value::Str(s)) => Value::Int(s.trim().parse().ok()?),
+        (DType::Float64, Value::Float(_)) => v.clone(),
+        (DType::Float64, Value::Int(_) | Value::Decimal { .. }) => Value::Float(v.as_f64()?),
+        (DType::Float64, Value::Str(s)) => {
+            Value::Float(s.trim().parse::<f64>().ok().filter(|f| f.is_finite())?)
+        }
+        (DType::Bool, Value::Bool(_)) => v.clone(),
+        (DType::Bool, Value::Int(i @ (0 | 1))) => Value::Bool(*i == 1),
+        (DType::Bool, Value::Str(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" => Value::Bool(true),
+            "false" => Value::Bool(false),
+            _ => return None,
+        },
+        _ => return None,
+    })
+}
 
 /// Why an offset cannot be trusted, given the partition's last applied offset.
 pub(super) fn offset_refusal(
@@ -119,6 +195,36 @@ mod tests {
             offset_refusal(Offset(1 << 62), None, 1_000),
             None,
             "a first record sets the start"
+        );
+    }
+
+    #[test]
+    fn configured_types_read_values_as_that_type_or_refuse_them() {
+        let configured: BTreeMap<String, ColumnType> = [
+            ("shop.orders.ZIP".to_string(), ColumnType::Varchar),
+            ("shop.orders.amount".to_string(), ColumnType::Double),
+            ("shop.other.amount".to_string(), ColumnType::Boolean),
+        ]
+        .into();
+        let fixed = fixed_types(&configured, "shop.orders");
+        assert_eq!(fixed.len(), 2, "{fixed:?}");
+        let mut cells = vec![
+            cell("ZIP", Value::Int(1010)),
+            cell("AMOUNT", Value::Str("12.50".into())),
+            cell("NOTE", Value::Int(3)),
+        ];
+        fix_types(&fixed, &mut cells).unwrap();
+        assert_eq!(cells[0].value, Value::Str("1010".into()));
+        assert_eq!(cells[0].declared, Some(DType::Utf8));
+        assert_eq!(cells[1].value, Value::Float(12.5));
+        assert_eq!(
+            cells[2].declared, None,
+            "a column not configured is left alone"
+        );
+        let mut bad = vec![cell("AMOUNT", Value::Str("twelve".into()))];
+        assert_eq!(
+            fix_types(&fixed, &mut bad).unwrap_err(),
+            r#"amount: configured as DOUBLE (ingest.column_types), got "twelve""#
         );
     }
 

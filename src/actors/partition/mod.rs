@@ -4,6 +4,7 @@
 
 mod apply;
 mod guard;
+mod recent;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::ident::{Offset, TopicPartition};
 use crate::ingest::debezium::Decoder;
 use crate::ingest::record::Record;
 use crate::store::catalog::Catalog;
+use crate::store::schema::{SchemaChange, TypeFrom};
 use crate::store::table::{LiveTable, PartitionRows, PartitionState, Row};
 use crate::store::text::TextIndex;
 use crate::store::value::{DType, Value};
@@ -40,6 +42,10 @@ pub struct PartitionContext {
     pub max_value_bytes: usize,
     /// A record further than this past its partition's last applied offset is quarantined.
     pub max_offset_jump: u64,
+    /// Records per partition whose content is remembered to check redeliveries against.
+    pub recent_window: usize,
+    /// Column types fixed by configuration, by `<table>.<column>`.
+    pub column_types: std::collections::BTreeMap<String, crate::config::ColumnType>,
     /// Windows: what they are computed over.
     pub live: crate::config::LiveConfig,
     /// Where applied changes are published.
@@ -107,6 +113,10 @@ pub struct PartitionActorState {
     table_name: String,
     /// Distinct columns the partition may see; a record that would pass it is quarantined.
     max_columns: usize,
+    /// The table's columns whose type configuration fixes, by SQL column name.
+    fixed: HashMap<String, DType>,
+    /// The last records' content, to tell a redelivery from a second record at an offset.
+    recent: recent::Recent,
 }
 
 /// The most distinct columns a partition's stored rows can refer to (cells carry a `u16`).
@@ -207,7 +217,8 @@ impl PartitionActorState {
         let table = ctx.catalog.table_for_topic(&tp.topic);
         let part = table.partition(tp.partition);
         let store = ctx.store.partition(&tp)?;
-        let loaded = store.load()?;
+        let mut loaded = store.load()?;
+        *part.schema_history.write() = std::mem::take(&mut loaded.history);
         let table_name = table.schema.read().name.to_string();
         let mut state = PartitionActorState {
             tp,
@@ -223,6 +234,8 @@ impl PartitionActorState {
             text: None,
             last_commit: Instant::now(),
             win_spec: Arc::new(WindowSpec::default()),
+            fixed: guard::fixed_types(&ctx.column_types, &table_name),
+            recent: recent::Recent::new(ctx.recent_window),
             table_name,
             max_columns: MAX_COLUMNS,
             ctx,
@@ -368,10 +381,28 @@ impl PartitionActorState {
         values
     }
 
-    /// Records that this partition has seen column `orig` with type `t`, widening the table's
-    /// schema when needed. Returns the column's position in the partition schema and whether
-    /// the partition schema changed.
-    fn observe(&mut self, orig: &str, t: Option<DType>) -> (u16, bool) {
+    /// Records that this partition has seen column `orig` with type `t` (given `by` the
+    /// value, the record's schema or configuration), widening the table's schema when needed; a
+    /// change goes into `history`, as made by the record at `at` (offset, time). Returns the
+    /// column's position in the partition schema and whether the partition schema changed.
+    fn observe(
+        &mut self,
+        orig: &str,
+        t: Option<DType>,
+        by: TypeFrom,
+        at: (Offset, i64),
+        history: &mut Vec<SchemaChange>,
+    ) -> (u16, bool) {
+        let mut note = |from: Option<Option<DType>>, to: Option<DType>| {
+            history.push(SchemaChange {
+                offset: at.0,
+                ts_ms: at.1,
+                column: orig.to_string(),
+                from,
+                to,
+                by,
+            })
+        };
         if let Some((pos, known)) = self.seen_pos.get(orig).copied() {
             let merged = match (known, t) {
                 (Some(a), Some(b)) => Some(a.merge(b)),
@@ -380,6 +411,7 @@ impl PartitionActorState {
             if merged == known {
                 return (pos, false);
             }
+            note(Some(known), merged);
             let idx = self.seen_to_table[pos as usize];
             if let Some(m) = merged {
                 self.table.schema.write().widen(idx, m);
@@ -399,6 +431,7 @@ impl PartitionActorState {
         if let Some(m) = t {
             self.table.schema.write().widen(idx, m);
         }
+        note(None, t);
         let pos = u16::try_from(self.seen.columns.len()).expect("fewer than 65536 columns");
         self.seen.columns.push((orig.to_string(), t));
         self.seen_pos.insert(orig.to_string(), (pos, t));
