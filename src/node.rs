@@ -28,6 +28,9 @@ pub enum NodeError {
     Rebuild { dir: String, source: std::io::Error },
     #[error(transparent)]
     Pipeline(#[from] PipelineError),
+    /// A setting that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Everything one streamq process runs.
@@ -66,6 +69,9 @@ impl Node {
             metrics.clone(),
         )
         .await?;
+        // An allow-list entry that means nothing refuses the start (rather than allowing less).
+        crate::live::outbound::Policy::new(&config.live.webhook_allow)
+            .map_err(NodeError::Invalid)?;
         let live = Arc::new(
             Live::new(
                 config.live.clone(),

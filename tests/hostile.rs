@@ -514,7 +514,9 @@ fn caps_answer_clear_errors_and_the_server_goes_on() {
         .env("STREAMQ_WS__MAX_QUERIES", "2")
         .env("STREAMQ_LIVE__MAX_RULES_PER_CLIENT", "5000")
         .env("STREAMQ_LIVE__WEBHOOK_WORKERS", "4")
-        .env("STREAMQ_LIVE__WEBHOOK_TIMEOUT_MS", "2000");
+        .env("STREAMQ_LIVE__WEBHOOK_TIMEOUT_MS", "2000")
+        // The dead receiver is on loopback, which webhooks reach only when listed.
+        .env("STREAMQ_LIVE__WEBHOOK_ALLOW", "127.0.0.1");
     let server = Served::start(cmd);
     let base = server.base.clone();
     let pid = server.child.id();

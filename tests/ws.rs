@@ -319,6 +319,8 @@ async fn webhooks_are_retried_and_failures_are_visible() {
     cfg.source.file = Some(shared("data/dev-events.jsonl.gz"));
     cfg.live.webhook_attempts = 3;
     cfg.live.webhook_backoff_ms = 50;
+    // The receivers are on loopback, which webhooks may reach only when listed.
+    cfg.live.webhook_allow = vec!["127.0.0.1".into()];
     let node = Node::start(cfg, false).await.unwrap();
     let server = TestServer::serve(node.clone(), dir).await;
     let base = server.base.clone();
@@ -336,6 +338,26 @@ async fn webhooks_are_retried_and_failures_are_visible() {
     // Nothing listens on port 9 of loopback: every attempt fails.
     let (code, bad_rule) = post(rule("http://127.0.0.1:9/hook"));
     assert_eq!(code, 201, "{bad_rule}");
+    // Internal addresses not listed are refused as the rule is made, never called.
+    for hook in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]:22/",
+        "http://10.0.0.1/hook",
+        "file:///etc/passwd",
+    ] {
+        let (code, err) = post(rule(hook));
+        assert_eq!(code, 400, "{hook}: {err}");
+        assert_eq!(err["code"], "invalid_rule", "{err}");
+    }
+    let (_, err) = post(rule("http://169.254.169.254/latest/meta-data/"));
+    assert!(
+        err["error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refused by policy")
+            || err.to_string().contains("refused by policy"),
+        "{err}"
+    );
     let (code, err) = post(
         json!({"table": "db2.orders", "measure": {"agg": "share"}, "condition": {"op": ">", "value": 1.0}}),
     );

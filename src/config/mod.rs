@@ -466,6 +466,11 @@ pub struct LiveConfig {
     pub webhook_timeout_ms: u64,
     /// Threads that deliver webhooks, shared by every rule.
     pub webhook_workers: usize,
+    /// Webhook targets allowed although internal — host names (`hooks.corp`, `*.corp`) or
+    /// networks (`10.2.0.0/16`, `127.0.0.1`). Public addresses are always allowed; loopback,
+    /// private, link-local (cloud metadata) and other internal ones only when listed here,
+    /// checked after DNS resolution and on every redirect.
+    pub webhook_allow: Vec<String>,
     /// Alert rules that may exist; creating one more answers 429 `limit_reached`.
     pub max_rules: usize,
     /// Alert rules one client address may create.
@@ -493,6 +498,7 @@ impl Default for LiveConfig {
             webhook_backoff_ms: 500,
             webhook_timeout_ms: 10_000,
             webhook_workers: 8,
+            webhook_allow: Vec::new(),
             max_rules: 500,
             max_rules_per_client: 100,
         }

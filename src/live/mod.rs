@@ -15,6 +15,7 @@ mod evaluate;
 pub mod frame;
 pub mod insight;
 mod judge;
+pub mod outbound;
 pub mod rulebook;
 pub mod rules;
 pub mod webhook;
@@ -90,6 +91,8 @@ pub struct Live {
     tables: Mutex<BTreeMap<String, TableLive>>,
     /// The webhook delivery workers every rule shares.
     deliveries: Arc<delivery::Pool>,
+    /// Where webhooks may go.
+    outbound: Arc<outbound::Policy>,
 }
 
 /// Errors of the rule API.
@@ -126,6 +129,8 @@ impl Live {
         let mut rules = BTreeMap::new();
         let mut max_rule = 0u64;
         let deliveries = delivery::Pool::new(cfg.webhook_workers);
+        // `Node::start` refuses a bad list; here one can only mean less is allowed.
+        let outbound = Arc::new(outbound::Policy::new(&cfg.webhook_allow).unwrap_or_default());
         for rule in rule_store.rules::<Rule>()? {
             if let Some(n) = rule
                 .id
@@ -136,7 +141,7 @@ impl Live {
             }
             rules.insert(
                 rule.id.clone(),
-                RuleState::new(rule, &cfg, &metrics, &deliveries),
+                RuleState::new(rule, &cfg, &metrics, &deliveries, &outbound),
             );
         }
         let mut max_event = 0u64;
@@ -166,6 +171,7 @@ impl Live {
             wall_clock,
             tables: Mutex::new(BTreeMap::new()),
             deliveries,
+            outbound,
         })
     }
 

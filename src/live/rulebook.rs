@@ -35,6 +35,7 @@ impl RuleState {
         cfg: &LiveConfig,
         metrics: &Arc<Metrics>,
         pool: &Arc<Pool>,
+        outbound: &Arc<crate::live::outbound::Policy>,
     ) -> RuleState {
         let webhook = rule.webhook.as_ref().map(|url| {
             let retry = webhook::Retry {
@@ -42,7 +43,13 @@ impl RuleState {
                 backoff_ms: cfg.webhook_backoff_ms,
                 timeout_ms: cfg.webhook_timeout_ms,
             };
-            webhook::Webhook::new(url.clone(), retry, metrics.clone(), pool.clone())
+            webhook::Webhook::new(
+                url.clone(),
+                retry,
+                metrics.clone(),
+                pool.clone(),
+                outbound.clone(),
+            )
         });
         RuleState {
             rule,
@@ -58,6 +65,11 @@ impl Live {
     /// Adds a rule (validated, given an id), persisting it.
     pub fn add_rule(&self, mut rule: Rule) -> Result<RuleStatus, LiveError> {
         rule.validate()?;
+        if let Some(url) = &rule.webhook {
+            self.outbound
+                .check_url(url)
+                .map_err(crate::live::rules::RuleError::Invalid)?;
+        }
         let (held, mine) = {
             let rules = self.rules.read();
             let mine = rules
@@ -83,7 +95,13 @@ impl Live {
         let id = rule.id.clone();
         self.rules.write().insert(
             id.clone(),
-            RuleState::new(rule, &self.cfg, &self.metrics, &self.deliveries),
+            RuleState::new(
+                rule,
+                &self.cfg,
+                &self.metrics,
+                &self.deliveries,
+                &self.outbound,
+            ),
         );
         self.rule(&id)
     }

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::live::delivery::{Drain, Pool};
+use crate::live::outbound::Policy;
 use crate::live::rules::AlertEvent;
 use crate::telemetry::Metrics;
 
@@ -55,16 +56,25 @@ pub struct Webhook {
     retry: Retry,
     metrics: Arc<Metrics>,
     pool: Arc<Pool>,
+    /// Where it may connect (checked on every connection, redirects included).
+    outbound: Arc<Policy>,
     state: Mutex<State>,
 }
 
 impl Webhook {
-    pub fn new(url: String, retry: Retry, metrics: Arc<Metrics>, pool: Arc<Pool>) -> Arc<Webhook> {
+    pub fn new(
+        url: String,
+        retry: Retry,
+        metrics: Arc<Metrics>,
+        pool: Arc<Pool>,
+        outbound: Arc<Policy>,
+    ) -> Arc<Webhook> {
         Arc::new(Webhook {
             url,
             retry,
             metrics,
             pool,
+            outbound,
             state: Mutex::new(State::default()),
         })
     }
@@ -102,8 +112,10 @@ impl Webhook {
 
     /// Delivers queued events in order until the queue is empty.
     fn work(&self) {
+        let policy = self.outbound.clone();
         let agent = ureq::AgentBuilder::new()
             .timeout(Duration::from_millis(self.retry.timeout_ms.max(1)))
+            .resolver(move |netloc: &str| policy.resolve(netloc))
             .build();
         loop {
             let event = {
@@ -148,10 +160,12 @@ impl Webhook {
                         ureq::Error::Status(code, _) => format!("HTTP {code}"),
                         other => other.to_string(),
                     };
+                    // A target the outbound policy refuses is not retried: it was never reached.
+                    let refused = msg.contains("refused by policy");
                     tracing::warn!(url = %self.url, attempt, error = %msg, "webhook delivery failed");
                     status.failed_attempts += 1;
                     status.last_error = Some(format!("attempt {attempt}: {msg}"));
-                    if attempt == attempts {
+                    if attempt == attempts || refused {
                         status.failed += 1;
                         crate::telemetry::WebhookDelivery { outcome: "failed" }.emit(&self.metrics);
                         return;
@@ -169,5 +183,54 @@ impl Webhook {
 impl Drain for Webhook {
     fn drain(&self) {
         self.work();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::live::insight::Span;
+
+    fn event() -> Arc<AlertEvent> {
+        Arc::new(AlertEvent {
+            seq: 1,
+            rule_id: "r1".into(),
+            rule_name: None,
+            table: "shop.orders".into(),
+            state: "firing".into(),
+            group: None,
+            value: Some(1.0),
+            window: Span::new(0, 60_000),
+            at: String::new(),
+            at_ms: 60_000,
+            detected_at: String::new(),
+            message: "m".into(),
+        })
+    }
+
+    #[test]
+    fn a_name_that_resolves_to_loopback_is_refused_once_and_never_retried() {
+        let retry = Retry {
+            attempts: 5,
+            backoff_ms: 10_000,
+            timeout_ms: 2_000,
+        };
+        let hook = Webhook::new(
+            "http://localhost:9/hook".into(),
+            retry,
+            Arc::new(Metrics::new()),
+            Pool::new(1),
+            Arc::new(Policy::default()),
+        );
+        hook.send(event());
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while hook.status().failed == 0 {
+            assert!(std::time::Instant::now() < deadline, "{:?}", hook.status());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let st = hook.status();
+        assert_eq!(st.failed_attempts, 1, "not retried: {st:?}");
+        let err = st.last_error.unwrap();
+        assert!(err.contains("refused by policy"), "{err}");
     }
 }
