@@ -22,7 +22,8 @@
 //!   [`live`] engine, the [`query`] engine and the [`llm`] assistant once, and hands them to
 //!   the doors.
 //! - [`live`] — the real-time half: merges the partitions' windows per table, runs detectors
-//!   (insights) and alert rules (events, webhooks) over them.
+//!   (insights) and alert rules (events, webhooks to the targets its outbound policy allows)
+//!   over them.
 //! - [`actors`] — the event path: source → router → supervisor → one
 //!   [`actors::partition`] actor per topic partition (decode → commit → index → fold →
 //!   publish) → the change broadcast; the router-owned progress of the input.
@@ -33,7 +34,8 @@
 //!   runs.
 //! - [`ingest`], [`store`] — what comes in (sources produce [`ingest::record::Record`]s, the
 //!   Debezium and Avro decoders make changes) and what is kept (sled rows and offsets in one
-//!   atomic batch per micro-batch, the quarantine, schemas, windows, the rule store, tantivy).
+//!   atomic batch per micro-batch, the quarantine, schemas and their history, windows, the
+//!   rule store, tantivy).
 //! - [`config`], [`error`], [`ident`], [`telemetry`], [`client`] — the ground: settings
 //!   (file → `STREAMQ_*` → flags), the error-code table, typed names, metrics and typed
 //!   events, the HTTP client of a running server.
