@@ -156,12 +156,16 @@ impl Webhook {
                     return;
                 }
                 Err(e) => {
+                    // A target the outbound policy refuses is not retried: it was never reached
+                    // (the resolver's PermissionDenied, as ureq's source of the error).
+                    let refused = matches!(&e, ureq::Error::Transport(t)
+                        if std::error::Error::source(t)
+                            .and_then(|s| s.downcast_ref::<std::io::Error>())
+                            .is_some_and(|io| io.kind() == std::io::ErrorKind::PermissionDenied));
                     let msg = match e {
                         ureq::Error::Status(code, _) => format!("HTTP {code}"),
                         other => other.to_string(),
                     };
-                    // A target the outbound policy refuses is not retried: it was never reached.
-                    let refused = msg.contains("refused by policy");
                     tracing::warn!(url = %self.url, attempt, error = %msg, "webhook delivery failed");
                     status.failed_attempts += 1;
                     status.last_error = Some(format!("attempt {attempt}: {msg}"));
