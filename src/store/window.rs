@@ -246,9 +246,6 @@ pub struct PartitionWindows {
     pub max_ts_ms: Option<i64>,
     /// When the last batch was applied (wall clock).
     pub last_batch: Option<Instant>,
-    /// Late events so far, and the largest lateness seen (ms).
-    pub late: u64,
-    pub late_max_ms: i64,
     /// Late events not yet reported, by the pane of event time the partition had reached
     /// when they arrived: (count, largest lateness in ms). The live engine takes them once its
     /// clock has passed, so summaries depend on the data, not on how fast partitions are read.
@@ -303,10 +300,8 @@ impl PartitionWindows {
         if let Some(wm) = self.watermark(spec.lateness_ms)
             && event_ms < wm
         {
-            self.late += 1;
             let reached = self.max_event_ms.unwrap_or(event_ms);
             let lag = reached - event_ms;
-            self.late_max_ms = self.late_max_ms.max(lag);
             let at = self
                 .late_arrivals
                 .entry(reached.div_euclid(spec.pane_ms) * spec.pane_ms)
@@ -563,7 +558,6 @@ mod tests {
         // Behind the watermark (400 s − 120 s): late, counted, not windowed.
         let r4 = row("4", "EU", 20.0, 100_000);
         assert_eq!(w.observe(&spec, &r4, 100_000), Placed::Late(300_000));
-        assert_eq!(w.late, 1);
         assert_eq!(w.late_arrivals.values().map(|a| a.0).sum::<u64>(), 1);
         assert!(w.take_late_before(i64::MIN).is_empty());
         assert_eq!(w.take_late_before(i64::MAX).len(), 1);
