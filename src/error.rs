@@ -29,8 +29,14 @@ pub enum ErrorCode {
     ModelUnavailable,
     /// An alert rule cannot be read or cannot work (the message says why).
     InvalidRule,
-    /// The page's `Origin` is not allowed to open a WebSocket.
+    /// The page's `Origin` may not change state or open a WebSocket here.
     OriginNotAllowed,
+    /// The request's `Host` is not a name this server answers (DNS-rebinding guard).
+    HostNotAllowed,
+    /// No credentials, or a token that is unknown, revoked or expired.
+    Unauthorized,
+    /// The caller's role may not do this (the message says which role it needs).
+    Forbidden,
     /// WebSocket frames were not delivered while the client was not reading.
     FramesMissed,
     /// A configured cap is reached (connections, subscriptions, rules…; the message names it).
@@ -59,6 +65,9 @@ impl ErrorCode {
             ErrorCode::ModelUnavailable => "model_unavailable",
             ErrorCode::InvalidRule => "invalid_rule",
             ErrorCode::OriginNotAllowed => "origin_not_allowed",
+            ErrorCode::HostNotAllowed => "host_not_allowed",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
             ErrorCode::FramesMissed => "frames_missed",
             ErrorCode::LimitReached => "limit_reached",
             ErrorCode::TooLarge => "too_large",

@@ -36,11 +36,13 @@
 //!   Debezium and Avro decoders make changes) and what is kept (sled rows and offsets in one
 //!   atomic batch per micro-batch, the quarantine, schemas and their history, windows, the
 //!   rule store, tantivy).
-//! - [`config`], [`error`], [`ident`], [`telemetry`], [`client`] — the ground: settings
-//!   (file → `STREAMQ_*` → flags), the error-code table, typed names, metrics and typed
-//!   events, the HTTP client of a running server.
+//! - [`config`], [`error`], [`ident`], [`telemetry`], [`client`], [`auth`] — the ground:
+//!   settings (file → `STREAMQ_*` → flags), the error-code table, typed names, metrics and
+//!   typed events, the HTTP client of a running server, tokens, roles and sessions (which
+//!   [`web`]'s door applies to every route, socket subscription and MCP tool).
 
 pub mod actors;
+pub mod auth;
 pub mod bench;
 pub mod client;
 pub mod config;

@@ -99,11 +99,90 @@ enum Cmd {
         #[command(flatten)]
         common: CommonFlags,
     },
+    /// Manage API tokens in a data directory (works while the server runs).
+    Token {
+        #[command(subcommand)]
+        what: TokenCmd,
+    },
     /// Measure throughput and latency.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum TokenCmd {
+    /// Create a token and print it (the only time it is shown).
+    Create {
+        /// viewer (reads), analyst (also SQL, questions, live tails), admin (also rules,
+        /// tokens, quarantine bytes), metrics (`/metrics` only).
+        #[arg(long)]
+        role: streamq::auth::Role,
+        /// Who or what holds it (shown in listings and the audit trail).
+        #[arg(long)]
+        name: String,
+        #[command(flatten)]
+        common: CommonFlags,
+    },
+    /// List tokens (ids, names, roles, revocations; never secrets).
+    List {
+        #[command(flatten)]
+        common: CommonFlags,
+    },
+    /// Revoke a token by id; requests with it are refused from then on.
+    Revoke {
+        id: String,
+        #[command(flatten)]
+        common: CommonFlags,
+    },
+}
+
+fn token_command(what: TokenCmd) -> anyhow::Result<()> {
+    use streamq::auth::tokens::TokenStore;
+    // The data directory as `serve` would find it: the file, the environment, the flag.
+    let store = |common: &CommonFlags| -> anyhow::Result<TokenStore> {
+        Ok(TokenStore::in_data_dir(
+            &load(common, &ServeFlags::default())?.data_dir,
+        ))
+    };
+    match what {
+        TokenCmd::Create { role, name, common } => {
+            let store = store(&common)?;
+            let (token, info) = store.create(&name, role)?;
+            eprintln!(
+                "token {} ({}, {}) created in {}; it is shown once:",
+                info.id,
+                info.name,
+                info.role.as_str(),
+                store.path().display()
+            );
+            println!("{token}");
+        }
+        TokenCmd::List { common } => {
+            let store = store(&common)?;
+            for t in store.list()? {
+                println!(
+                    "{}  {:<8} {:<24} created {}{}",
+                    t.id,
+                    t.role.as_str(),
+                    t.name,
+                    t.created,
+                    t.revoked
+                        .map(|r| format!("  revoked {r}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+        TokenCmd::Revoke { id, common } => {
+            let store = store(&common)?;
+            if !store.revoke(&id)? {
+                bail!("no token {id} in {}", store.path().display());
+            }
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -217,18 +296,22 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Mcp { server, common } => {
             let cfg = load(&common, &ServeFlags::default())?;
-            streamq::mcp::serve_stdio(&server, cfg.mcp).await
+            let client = Client::new(&server).with_token(streamq::client::token_from_env()?);
+            streamq::mcp::serve_stdio(client, cfg.mcp).await
         }
-        Cmd::Sql { sql, server } => or_exit(print::sql(&Client::new(&server), &sql)),
+        Cmd::Sql { sql, server } => {
+            let client = Client::new(&server).with_token(streamq::client::token_from_env()?);
+            or_exit(print::sql(&client, &sql))
+        }
         Cmd::Ask {
             question,
             as_of,
             server,
-        } => or_exit(print::ask(
-            &Client::new(&server),
-            &question,
-            as_of.as_deref(),
-        )),
+        } => {
+            let client = Client::new(&server).with_token(streamq::client::token_from_env()?);
+            or_exit(print::ask(&client, &question, as_of.as_deref()))
+        }
+        Cmd::Token { what } => token_command(what),
         Cmd::Replay { file, common } => {
             init_tracing();
             let mut cfg = load(&common, &ServeFlags::default())?;

@@ -1,6 +1,7 @@
 //! A running streamq: the store, the event path ([`Pipeline`]), the live engine, the query
 //! engine and the assistant, built once here and handed to every door (web, MCP).
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -215,13 +216,14 @@ impl Node {
 }
 
 /// Opens the store in the data dir: cleared first when `rebuild`; a corrupt one is moved
-/// aside and the state rebuilt by replaying the source.
+/// aside and the state rebuilt by replaying the source. Tokens and the audit trail are not
+/// state folded from the log: both survive a rebuild.
 fn open_store(config: &Config, rebuild: bool) -> Result<Store, NodeError> {
     let dir = config.data_dir.clone();
     let dir_s = dir.display().to_string();
     if rebuild && dir.exists() {
         tracing::warn!(dir = %dir_s, "--rebuild: clearing state; it is rebuilt by replaying the source");
-        std::fs::remove_dir_all(&dir).map_err(|source| NodeError::Rebuild {
+        clear_state(&dir).map_err(|source| NodeError::Rebuild {
             dir: dir_s.clone(),
             source,
         })?;
@@ -234,13 +236,46 @@ fn open_store(config: &Config, rebuild: bool) -> Result<Store, NodeError> {
             let aside = format!("{dir_s}.corrupt-{}", chrono::Utc::now().timestamp());
             tracing::error!(dir = %dir_s, moved_to = %aside, error = %e,
                 "the store is corrupt; moving it aside and rebuilding by replaying the source from the start");
-            std::fs::rename(&dir, &aside).map_err(|source| NodeError::Rebuild {
-                dir: dir_s.clone(),
-                source,
-            })?;
+            std::fs::rename(&dir, &aside)
+                .and_then(|()| keep_governance(Path::new(&aside), &dir))
+                .map_err(|source| NodeError::Rebuild {
+                    dir: dir_s.clone(),
+                    source,
+                })?;
             Store::open(&dir, flush, cache)
                 .map_err(|source| NodeError::Store { dir: dir_s, source })
         }
         Err(source) => Err(NodeError::Store { dir: dir_s, source }),
     }
+}
+
+/// What the data directory holds that is not rebuilt from the source.
+const GOVERNANCE: [&str; 2] = ["auth", "audit"];
+
+/// Removes the rebuildable state of `dir` (everything but [`GOVERNANCE`]).
+fn clear_state(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        if GOVERNANCE.iter().any(|g| entry.file_name() == *g) {
+            continue;
+        }
+        if entry.file_type()?.is_dir() {
+            std::fs::remove_dir_all(entry.path())?;
+        } else {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Moves [`GOVERNANCE`] back from a store set aside into the fresh `dir`.
+fn keep_governance(aside: &Path, dir: &Path) -> std::io::Result<()> {
+    for g in GOVERNANCE {
+        let from = aside.join(g);
+        if from.exists() {
+            std::fs::create_dir_all(dir)?;
+            std::fs::rename(&from, dir.join(g))?;
+        }
+    }
+    Ok(())
 }

@@ -34,6 +34,7 @@ pub async fn run(
     listener: TcpListener,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
+    check_exposure(&config, listener.local_addr()?)?;
     let node = Node::start(config, rebuild).await?;
     let ingest = node.start_source(shutdown.clone());
     let (addr, http) = serve(node.clone(), listener, shutdown)?;
@@ -50,12 +51,13 @@ pub fn serve(
     node: Node,
     listener: TcpListener,
     shutdown: CancellationToken,
-) -> std::io::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
     let addr = listener.local_addr()?;
+    check_exposure(&node.config, addr)?;
     // A server answers questions: read the model now rather than on the first one.
     let assistant = node.assistant.clone();
     tokio::spawn(async move { assistant.warm().await });
-    let app = router(AppState::new(node));
+    let app = router(AppState::new(node, Some(addr)));
     let http = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -65,6 +67,34 @@ pub fn serve(
         .await
     });
     Ok((addr, http))
+}
+
+/// With no token, streamq serves loopback only: anyone reaching the port would be an admin.
+/// A wider address then refuses to start unless `auth.allow_anonymous`, which is warned about.
+pub fn check_exposure(config: &Config, addr: SocketAddr) -> anyhow::Result<()> {
+    let tokens = crate::auth::tokens::TokenStore::in_data_dir(&config.data_dir);
+    if tokens.enabled() {
+        tracing::info!(target: "streamq::auth", file = %tokens.path().display(),
+            "authentication on: every request but health and sign-in needs a token");
+        return Ok(());
+    }
+    if addr.ip().is_loopback() {
+        tracing::info!(target: "streamq::auth", %addr,
+            "authentication off (no token exists): serving loopback only; \
+             create one with `streamq token create --role admin --name NAME` to share this server");
+        return Ok(());
+    }
+    if !config.auth.allow_anonymous {
+        anyhow::bail!(
+            "refusing to serve {addr} without authentication: anyone reaching it could read \
+             every table and change alert rules. Create a token (`streamq token create --role \
+             admin --name NAME`), listen on 127.0.0.1, or set auth.allow_anonymous = true"
+        );
+    }
+    tracing::warn!(target: "streamq::auth", %addr,
+        "AUTHENTICATION IS OFF on a non-loopback address (auth.allow_anonymous = true): \
+         anyone who can reach {addr} reads every table and changes alert rules");
+    Ok(())
 }
 
 impl Running {

@@ -22,7 +22,7 @@ async fn app(tweak: impl FnOnce(&mut streamq::Config)) -> (axum::Router, Node, t
     tweak(&mut cfg);
     let node = Node::start(cfg, false).await.unwrap();
     node.start_source(CancellationToken::new()).await.unwrap();
-    (router(AppState::new(node.clone())), node, dir)
+    (router(AppState::new(node.clone(), None)), node, dir)
 }
 
 async fn call(

@@ -23,17 +23,51 @@ impl CallError {
     }
 }
 
-/// A streamq server at a base URL (`http://127.0.0.1:8080`).
-#[derive(Clone, Debug)]
+/// A streamq server at a base URL (`http://127.0.0.1:8080`), called with a token when the
+/// server has authentication on.
+#[derive(Clone)]
 pub struct Client {
     base: String,
+    token: Option<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("base", &self.base)
+            .field("token", &self.token.as_ref().map(|_| "(set)"))
+            .finish()
+    }
+}
+
+/// The token a command-line client sends: `STREAMQ_TOKEN`, or the first line of the file
+/// `STREAMQ_TOKEN_FILE` names (so that it need not sit in the environment or a shell history).
+pub fn token_from_env() -> Result<Option<String>, CallError> {
+    if let Ok(t) = std::env::var("STREAMQ_TOKEN")
+        && !t.trim().is_empty()
+    {
+        return Ok(Some(t.trim().to_string()));
+    }
+    match std::env::var("STREAMQ_TOKEN_FILE") {
+        Ok(path) if !path.trim().is_empty() => std::fs::read_to_string(path.trim())
+            .map(|t| t.lines().next().map(|l| l.trim().to_string()))
+            .map_err(|e| CallError::new("bad_request", format!("STREAMQ_TOKEN_FILE {path}: {e}"))),
+        _ => Ok(None),
+    }
 }
 
 impl Client {
     pub fn new(base: &str) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
+            token: None,
         }
+    }
+
+    /// The same server, called with `token` (`Authorization: Bearer`).
+    pub fn with_token(mut self, token: Option<String>) -> Self {
+        self.token = token.filter(|t| !t.is_empty());
+        self
     }
 
     pub fn base(&self) -> &str {
@@ -43,7 +77,10 @@ impl Client {
     /// Calls `method path` (path with its query string) with an optional JSON body; blocks.
     pub fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json, CallError> {
         let url = format!("{}{path}", self.base);
-        let req = ureq::request(method, &url);
+        let mut req = ureq::request(method, &url);
+        if let Some(t) = &self.token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
         let res = match body {
             Some(b) => req.send_json(b),
             None => req.call(),

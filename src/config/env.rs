@@ -46,7 +46,6 @@ pub const ALIASES: &[(&str, &str)] = &[
     ("STREAMQ_MCP_ENABLED", "mcp.enabled"),
     ("STREAMQ_MCP_ALLOW_WRITES", "mcp.allow_writes"),
     ("STREAMQ_MCP_TOOLS", "mcp.tools"),
-    ("STREAMQ_WS_ALLOWED_ORIGINS", "ws.allowed_origins"),
     ("STREAMQ_FAULT_PANIC", "debug.fault_panic"),
     ("STREAMQ_KAFKA_BROKERS", "kafka.brokers"),
     ("STREAMQ_KAFKA_TOPICS", "kafka.topics"),

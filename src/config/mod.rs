@@ -59,6 +59,8 @@ pub struct Config {
     pub text: TextConfig,
     pub llm: LlmConfig,
     pub live: LiveConfig,
+    pub server: ServerConfig,
+    pub auth: AuthConfig,
     pub ws: WsConfig,
     pub mcp: McpConfig,
     pub debug: DebugConfig,
@@ -77,6 +79,8 @@ impl Default for Config {
             text: TextConfig::default(),
             llm: LlmConfig::default(),
             live: LiveConfig::default(),
+            server: ServerConfig::default(),
+            auth: AuthConfig::default(),
             ws: WsConfig::default(),
             mcp: McpConfig::default(),
             debug: DebugConfig::default(),
@@ -505,6 +509,40 @@ impl Default for LiveConfig {
     }
 }
 
+/// What the HTTP server answers: which `Host` names and which browser `Origin`s.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// `Host` names (without port; `*.suffix` patterns, `*` = any) every route answers, besides
+    /// `localhost`, the loopback addresses and the address listened on (any address literal
+    /// when listening on all interfaces). Others get 403 `host_not_allowed` (DNS rebinding).
+    pub allowed_hosts: Vec<String>,
+    /// Browser `Origin`s (`scheme://host[:port]`, `*` = any) allowed on state-changing routes
+    /// and `/ws`, besides this server's own pages on a loopback name or the listen address.
+    /// Requests that send no Origin (command-line clients, services) are allowed.
+    pub allowed_origins: Vec<String>,
+}
+
+/// Authentication: tokens live in `<data_dir>/auth/tokens.json` (`streamq token …`).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Serve a non-loopback address while no token exists (everyone is then an admin).
+    /// Without it such a start is refused.
+    pub allow_anonymous: bool,
+    /// A dashboard session lasts this long (hours) after signing in.
+    pub session_hours: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            allow_anonymous: false,
+            session_hours: 12,
+        }
+    }
+}
+
 /// The WebSocket endpoint `/ws`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -515,9 +553,6 @@ pub struct WsConfig {
     pub slow_deadline_ms: u64,
     /// Idle connections get a ping this often (ms); one silent for 3 pings is closed.
     pub ping_ms: u64,
-    /// `Origin` values allowed to open `/ws` (browsers send one). Empty: only pages served by
-    /// this server (Origin matching the Host header). Clients that send no Origin are allowed.
-    pub allowed_origins: Vec<String>,
     /// Open connections the server accepts; past it an upgrade gets 429 `limit_reached`.
     pub max_connections: usize,
     /// Open connections from one client address.
@@ -536,7 +571,6 @@ impl Default for WsConfig {
             queue_frames: 1024,
             slow_deadline_ms: 10_000,
             ping_ms: 20_000,
-            allowed_origins: Vec::new(),
             max_connections: 1000,
             max_connections_per_client: 64,
             max_subscriptions: 64,

@@ -388,6 +388,7 @@ pub async fn parse_rule(assistant: &Assistant, text: &str) -> Result<Rule, Engli
         window_ms: p.window_ms.unwrap_or(300_000),
         condition: p.condition,
         webhook: None,
+        webhook_secret: None,
         created_at: String::new(),
         enabled: true,
         created_by: None,

@@ -18,6 +18,7 @@ mod judge;
 pub mod outbound;
 pub mod rulebook;
 pub mod rules;
+pub mod signing;
 pub mod webhook;
 
 use std::collections::{BTreeMap, HashSet, VecDeque};
@@ -131,7 +132,8 @@ impl Live {
         let deliveries = delivery::Pool::new(cfg.webhook_workers);
         // `Node::start` refuses a bad list; here one can only mean less is allowed.
         let outbound = Arc::new(outbound::Policy::new(&cfg.webhook_allow).unwrap_or_default());
-        for rule in rule_store.rules::<Rule>()? {
+        for rule in rule_store.rules::<rules::StoredRule>()? {
+            let rule = Rule::from(rule);
             if let Some(n) = rule
                 .id
                 .strip_prefix('r')

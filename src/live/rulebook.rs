@@ -45,6 +45,7 @@ impl RuleState {
             };
             webhook::Webhook::new(
                 url.clone(),
+                rule.webhook_secret.clone().unwrap_or_default(),
                 retry,
                 metrics.clone(),
                 pool.clone(),
@@ -69,6 +70,15 @@ impl Live {
             self.outbound
                 .check_url(url)
                 .map_err(crate::live::rules::RuleError::Invalid)?;
+            if rule
+                .webhook_secret
+                .as_deref()
+                .is_none_or(|s| s.trim().is_empty())
+            {
+                rule.webhook_secret = Some(crate::live::signing::new_secret());
+            }
+        } else {
+            rule.webhook_secret = None;
         }
         let (held, mine) = {
             let rules = self.rules.read();
@@ -108,7 +118,16 @@ impl Live {
 
     /// Writes `rule` to the rule store, flushed.
     fn persist(&self, rule: &Rule) -> Result<(), LiveError> {
-        Ok(self.rule_store.put_rule(&rule.id, rule)?)
+        let stored = crate::live::rules::StoredRule {
+            rule: rule.clone(),
+            webhook_secret: rule.webhook_secret.clone(),
+        };
+        Ok(self.rule_store.put_rule(&rule.id, &stored)?)
+    }
+
+    /// The secret a rule's webhook signs with (for the reply that creates it).
+    pub fn webhook_secret(&self, id: &str) -> Option<String> {
+        self.rules.read().get(id)?.rule.webhook_secret.clone()
     }
 
     pub fn rule(&self, id: &str) -> Result<RuleStatus, LiveError> {
@@ -197,6 +216,7 @@ mod tests {
                 value: 10.0,
             },
             webhook: None,
+            webhook_secret: None,
             created_at: String::new(),
             enabled: true,
             created_by: None,

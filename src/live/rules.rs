@@ -74,6 +74,11 @@ pub struct Rule {
     /// POSTed a JSON copy of every event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub webhook: Option<String>,
+    /// The key the webhook's bodies are signed with ([`crate::live::signing`]): given when the
+    /// rule is created, or made then and shown in that reply only. Never serialised with the
+    /// rule (the rule store keeps it beside it, see [`StoredRule`]).
+    #[serde(default, skip_serializing)]
+    pub webhook_secret: Option<String>,
     #[serde(default)]
     pub created_at: String,
     /// A disabled rule is kept (with its history) but not evaluated.
@@ -83,6 +88,24 @@ pub struct Rule {
     /// per-client cap.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub created_by: Option<String>,
+}
+
+/// A rule as the rule store keeps it: the rule and its webhook's secret.
+#[derive(Serialize, Deserialize)]
+pub struct StoredRule {
+    #[serde(flatten)]
+    pub rule: Rule,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
+impl From<StoredRule> for Rule {
+    fn from(s: StoredRule) -> Rule {
+        Rule {
+            webhook_secret: s.webhook_secret,
+            ..s.rule
+        }
+    }
 }
 
 fn default_enabled() -> bool {
@@ -363,6 +386,7 @@ mod tests {
                 value: 0.2,
             },
             webhook: None,
+            webhook_secret: None,
             created_at: String::new(),
             enabled: true,
             created_by: None,

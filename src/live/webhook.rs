@@ -15,6 +15,7 @@ use serde::Serialize;
 use crate::live::delivery::{Drain, Pool};
 use crate::live::outbound::Policy;
 use crate::live::rules::AlertEvent;
+use crate::live::signing::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 use crate::telemetry::Metrics;
 
 /// Events waiting for delivery, per rule; beyond this the oldest waiting one is given up on.
@@ -53,6 +54,8 @@ struct State {
 /// One rule's webhook: its URL, how it retries, its delivery queue and what happened so far.
 pub struct Webhook {
     url: String,
+    /// Signs every body ([`crate::live::signing`]).
+    secret: String,
     retry: Retry,
     metrics: Arc<Metrics>,
     pool: Arc<Pool>,
@@ -64,6 +67,7 @@ pub struct Webhook {
 impl Webhook {
     pub fn new(
         url: String,
+        secret: String,
         retry: Retry,
         metrics: Arc<Metrics>,
         pool: Arc<Pool>,
@@ -71,6 +75,7 @@ impl Webhook {
     ) -> Arc<Webhook> {
         Arc::new(Webhook {
             url,
+            secret,
             retry,
             metrics,
             pool,
@@ -133,19 +138,34 @@ impl Webhook {
     }
 
     fn deliver(&self, agent: &ureq::Agent, event: &AlertEvent) {
-        let body = serde_json::to_value(event).expect("an event serializes");
+        let body = serde_json::to_vec(event).expect("an event serializes");
         let attempts = self.retry.attempts.max(1);
         let mut wait = self.retry.backoff_ms.max(1);
         for attempt in 1..=attempts {
+            // Each attempt is signed at its own time, so a receiver's replay window holds.
+            let ts = chrono::Utc::now().timestamp();
             let result = agent
                 .post(&self.url)
                 .set("content-type", "application/json")
-                .send_json(body.clone());
+                .set(TIMESTAMP_HEADER, &ts.to_string())
+                .set(SIGNATURE_HEADER, &sign(&self.secret, ts, &body))
+                .set(
+                    "X-Streamq-Event",
+                    &format!("{}-{}", event.rule_id, event.seq),
+                )
+                .send_bytes(&body);
             let now =
                 crate::store::value::format_timestamp_us(chrono::Utc::now().timestamp_micros());
             let mut st = self.state.lock();
             let status = &mut st.status;
             status.last_attempt_at = Some(now);
+            // A reply that is not 2xx is not a delivery (a 307/308 to a POST is not followed).
+            let result = match result {
+                Ok(r) if !(200..300).contains(&r.status()) => {
+                    Err(ureq::Error::Status(r.status(), r))
+                }
+                other => other,
+            };
             match result {
                 Ok(_) => {
                     status.delivered += 1;
@@ -221,6 +241,7 @@ mod tests {
         };
         let hook = Webhook::new(
             "http://localhost:9/hook".into(),
+            "secret".into(),
             retry,
             Arc::new(Metrics::new()),
             Pool::new(1),

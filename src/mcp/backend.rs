@@ -18,15 +18,23 @@ const MAX_REPLY_BYTES: usize = 256 * 1024 * 1024;
 pub enum Backend {
     /// The server's own router (without `/mcp`).
     Local(axum::Router),
-    /// A running streamq at this base URL.
-    Remote(String),
+    /// A running streamq, called with the token of the stdio server's environment.
+    Remote(Client),
+}
+
+/// The credentials of the MCP request a tool runs for, passed on to the REST call, so that a
+/// tool may do exactly what its caller may (over stdio the [`Client`]'s token counts instead).
+#[derive(Clone, Debug, Default)]
+pub struct Credentials {
+    pub authorization: Option<axum::http::HeaderValue>,
+    pub cookie: Option<axum::http::HeaderValue>,
 }
 
 impl Backend {
     pub fn describe(&self) -> String {
         match self {
             Backend::Local(_) => "in-process".into(),
-            Backend::Remote(u) => u.clone(),
+            Backend::Remote(c) => c.base().to_string(),
         }
     }
 
@@ -36,10 +44,17 @@ impl Backend {
         method: Method,
         path: &str,
         body: Option<Json>,
+        creds: &Credentials,
     ) -> Result<Json, CallError> {
         match self {
             Backend::Local(router) => {
                 let mut req = Request::builder().method(method).uri(path);
+                if let Some(a) = &creds.authorization {
+                    req = req.header(header::AUTHORIZATION, a);
+                }
+                if let Some(c) = &creds.cookie {
+                    req = req.header(header::COOKIE, c);
+                }
                 let body = match body {
                     Some(b) => {
                         req = req.header(header::CONTENT_TYPE, "application/json");
@@ -65,8 +80,8 @@ impl Backend {
                     })?;
                 parse_reply(status.as_u16(), &bytes)
             }
-            Backend::Remote(base) => {
-                let client = Client::new(base);
+            Backend::Remote(client) => {
+                let client = client.clone();
                 let method = method.as_str().to_string();
                 let path = path.to_string();
                 tokio::task::spawn_blocking(move || client.call(&method, &path, body))

@@ -6,22 +6,27 @@ use rmcp::model::ContentBlock;
 use serde_json::{Value as Json, json};
 
 use crate::mcp::args::ToolCall;
+use crate::mcp::backend::Credentials;
 use crate::mcp::{Output, StreamqMcp, ToolError, invalid};
 
 impl StreamqMcp {
     /// Runs one tool.
-    pub(super) async fn run(&self, call: ToolCall) -> Result<Output, ToolError> {
+    pub(super) async fn run(
+        &self,
+        call: ToolCall,
+        creds: &Credentials,
+    ) -> Result<Output, ToolError> {
         let b = &self.inner.backend;
         match call {
-            ToolCall::ListTables => Ok(self.get("/api/tables").await?.into()),
+            ToolCall::ListTables => Ok(self.get("/api/tables", creds).await?.into()),
             ToolCall::DescribeTable(p) => Ok(self
-                .get(&format!("/api/tables/{}", path_segment(&p.table)?))
+                .get(&format!("/api/tables/{}", path_segment(&p.table)?), creds)
                 .await?
                 .into()),
             ToolCall::RunSql(p) => {
                 non_empty("sql", &p.sql)?;
                 let max = self.max_rows(p.max_rows);
-                let mut r = self.post("/api/sql", json!({"sql": p.sql})).await?;
+                let mut r = self.post("/api/sql", json!({"sql": p.sql}), creds).await?;
                 let cut_here = cut(&mut r, "rows", max);
                 let n = r["rows"].as_array().map_or(0, Vec::len);
                 let engine_cut = r["truncated"].as_bool().unwrap_or(false);
@@ -40,6 +45,7 @@ impl StreamqMcp {
                     .post(
                         "/api/ask",
                         json!({"question": p.question, "as_of": p.as_of}),
+                        creds,
                     )
                     .await?;
                 let max = self.max_rows(None);
@@ -64,7 +70,7 @@ impl StreamqMcp {
                         ("newest", p.newest.map(|v| v.to_string())),
                     ])
                 );
-                Ok(self.get(&path).await?.into())
+                Ok(self.get(&path, creds).await?.into())
             }
             ToolCall::SearchEvents(p) => {
                 non_empty("query", &p.query)?;
@@ -80,7 +86,7 @@ impl StreamqMcp {
                         ("fuzzy", p.fuzzy.map(|v| v.to_string())),
                     ])
                 );
-                match self.get(&path).await {
+                match self.get(&path, creds).await {
                     Err(e) if e.code == "not_available" => Err(ToolError {
                         code: "not_available".into(),
                         message: format!(
@@ -100,7 +106,7 @@ impl StreamqMcp {
                         ("top", p.top.map(|v| v.to_string())),
                     ])
                 );
-                Ok(self.get(&path).await?.into())
+                Ok(self.get(&path, creds).await?.into())
             }
             ToolCall::Chart(p) => {
                 if p.sql.is_some() == p.question.is_some() {
@@ -122,7 +128,7 @@ impl StreamqMcp {
                         body.insert(k.into(), v);
                     }
                 }
-                let r = self.post("/api/chart", Json::Object(body)).await?;
+                let r = self.post("/api/chart", Json::Object(body), creds).await?;
                 let image = r["image"].as_str().unwrap_or_default().to_string();
                 let mime = r["mime_type"].as_str().unwrap_or("image/png").to_string();
                 Ok(Output {
@@ -130,7 +136,7 @@ impl StreamqMcp {
                     extra: vec![ContentBlock::image(image, mime)],
                 })
             }
-            ToolCall::ListAlerts => Ok(self.get("/api/alerts").await?.into()),
+            ToolCall::ListAlerts => Ok(self.get("/api/alerts", creds).await?.into()),
             ToolCall::CreateAlert(p) => {
                 let body = match (p.text, p.rule) {
                     (Some(text), None) => {
@@ -152,7 +158,7 @@ impl StreamqMcp {
                         ));
                     }
                 };
-                Ok(self.post("/api/alerts", body).await?.into())
+                Ok(self.post("/api/alerts", body, creds).await?.into())
             }
             ToolCall::DeleteAlert(p) => {
                 non_empty("id", &p.id)?;
@@ -160,6 +166,7 @@ impl StreamqMcp {
                     Method::DELETE,
                     &format!("/api/alerts/{}", encode(p.id.trim())),
                     None,
+                    creds,
                 )
                 .await?;
                 Ok(json!({"deleted": p.id}).into())
@@ -170,7 +177,7 @@ impl StreamqMcp {
                     "/api/insights{}",
                     query(&[("table", p.table), ("limit", Some(limit.to_string()))])
                 );
-                Ok(self.get(&path).await?.into())
+                Ok(self.get(&path, creds).await?.into())
             }
         }
     }

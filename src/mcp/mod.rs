@@ -27,7 +27,7 @@ use serde_json::{Value as Json, json};
 use crate::config::McpConfig;
 use crate::telemetry::Metrics;
 use args::ToolCall;
-use backend::{Backend, CallError};
+use backend::{Backend, CallError, Credentials};
 use calls::cap_bytes;
 
 /// The MCP service (cheap to clone: one per HTTP session or stdio connection).
@@ -119,16 +119,30 @@ impl StreamqMcp {
             .clamp(1, self.inner.cfg.max_rows.max(1))
     }
 
-    async fn get(&self, path: &str) -> Result<Json, ToolError> {
-        Ok(self.inner.backend.call(Method::GET, path, None).await?)
-    }
-
-    async fn post(&self, path: &str, body: Json) -> Result<Json, ToolError> {
+    async fn get(&self, path: &str, creds: &Credentials) -> Result<Json, ToolError> {
         Ok(self
             .inner
             .backend
-            .call(Method::POST, path, Some(body))
+            .call(Method::GET, path, None, creds)
             .await?)
+    }
+
+    async fn post(&self, path: &str, body: Json, creds: &Credentials) -> Result<Json, ToolError> {
+        Ok(self
+            .inner
+            .backend
+            .call(Method::POST, path, Some(body), creds)
+            .await?)
+    }
+}
+
+/// The credentials of the HTTP request a tool call came in (none over stdio).
+fn credentials_of(ctx: &RequestContext<RoleServer>) -> Credentials {
+    let parts = ctx.extensions.get::<axum::http::request::Parts>();
+    let header = |h| parts.and_then(|p| p.headers.get(h)).cloned();
+    Credentials {
+        authorization: header(axum::http::header::AUTHORIZATION),
+        cookie: header(axum::http::header::COOKIE),
     }
 }
 
@@ -198,7 +212,7 @@ impl ServerHandler for StreamqMcp {
         let empty = serde_json::Map::new();
         let a = request.arguments.as_ref().unwrap_or(&empty);
         let result = match ToolCall::parse(&name, a) {
-            Ok(call) => self.run(call).await,
+            Ok(call) => self.run(call, &credentials_of(&context)).await,
             Err(e) => Err(invalid(e.to_string())),
         };
         let ms = started.elapsed().as_secs_f64() * 1e3;
@@ -247,10 +261,11 @@ impl StreamqMcp {
 }
 
 /// Serves the tools over stdio until the client closes the stream (`streamq mcp`).
-pub async fn serve_stdio(server: &str, cfg: McpConfig) -> anyhow::Result<()> {
+pub async fn serve_stdio(client: crate::client::Client, cfg: McpConfig) -> anyhow::Result<()> {
     use rmcp::ServiceExt;
-    let svc = StreamqMcp::new(Backend::Remote(server.to_string()), cfg, "stdio", None);
-    tracing::info!(target: "streamq::mcp", server, tools = svc.tools().len(), "MCP over stdio");
+    let server = client.base().to_string();
+    let svc = StreamqMcp::new(Backend::Remote(client), cfg, "stdio", None);
+    tracing::info!(target: "streamq::mcp", %server, tools = svc.tools().len(), "MCP over stdio");
     let running = svc
         .serve(rmcp::transport::stdio())
         .await

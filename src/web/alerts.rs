@@ -54,6 +54,10 @@ pub async fn create(
                 .get("webhook")
                 .and_then(|v| v.as_str())
                 .map(str::to_string);
+            rule.webhook_secret = body
+                .get("webhook_secret")
+                .and_then(|v| v.as_str())
+                .map(str::to_string);
             if let Some(w) = body.get("window_ms").and_then(|v| v.as_i64()) {
                 rule.window_ms = w;
             }
@@ -67,8 +71,16 @@ pub async fn create(
     rule.created_by = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0.ip().to_string());
+    let given_secret = rule.webhook_secret.is_some();
     let status = st.node.live.add_rule(rule)?;
-    Ok((StatusCode::CREATED, Json(json!(status))))
+    let mut reply = json!(status);
+    // A secret streamq made is shown here once; one the client gave is not echoed.
+    if let Some(secret) = st.node.live.webhook_secret(&status.rule.id)
+        && !given_secret
+    {
+        reply["webhook_secret"] = json!(secret);
+    }
+    Ok((StatusCode::CREATED, Json(reply)))
 }
 
 /// `GET /api/alerts`.

@@ -199,7 +199,14 @@ pub struct QuarantineParams {
 pub async fn quarantine(
     State(st): State<AppState>,
     Query(q): Query<QuarantineParams>,
+    caller: Option<axum::Extension<crate::web::door::Caller>>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
+    // The record's bytes and where it was read (a file path) are an admin's; others see why
+    // and at which offset.
+    let admin = caller
+        .as_ref()
+        .and_then(|c| c.identity())
+        .is_some_and(|i| i.role == crate::auth::Role::Admin);
     let store = st.node.store.clone();
     let all = tokio::task::spawn_blocking(move || store.quarantine())
         .await
@@ -214,16 +221,19 @@ pub async fn quarantine(
         .into_iter()
         .take(q.limit.unwrap_or(1000))
         .map(|e| {
-            json!({
+            let mut v = json!({
                 "topic": e.topic,
                 "partition": e.partition,
                 "offset": e.offset,
-                "position": e.position,
                 "reason": e.reason,
-                "raw": String::from_utf8_lossy(&e.raw[..e.raw.len().min(4096)]),
                 "raw_len": e.raw_len,
                 "at": format_timestamp_us(e.at_ms * 1000),
-            })
+            });
+            if admin {
+                v["position"] = json!(e.position);
+                v["raw"] = json!(String::from_utf8_lossy(&e.raw[..e.raw.len().min(4096)]));
+            }
+            v
         })
         .collect();
     Ok(Json(json!({ "count": total, "entries": entries })))

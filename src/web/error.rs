@@ -16,7 +16,11 @@ pub fn status(code: ErrorCode) -> StatusCode {
         | ErrorCode::InvalidQuery
         | ErrorCode::QueryTooComplex
         | ErrorCode::InvalidRule => StatusCode::BAD_REQUEST,
-        ErrorCode::ReadOnly | ErrorCode::OriginNotAllowed => StatusCode::FORBIDDEN,
+        ErrorCode::ReadOnly
+        | ErrorCode::OriginNotAllowed
+        | ErrorCode::HostNotAllowed
+        | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
         ErrorCode::UnknownTable | ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::QueryTimeout => StatusCode::GATEWAY_TIMEOUT,
         ErrorCode::QueryFailed | ErrorCode::QueryMemoryExceeded => StatusCode::UNPROCESSABLE_ENTITY,

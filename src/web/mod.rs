@@ -3,18 +3,23 @@
 pub mod alerts;
 pub mod api;
 pub mod dashboard;
+pub mod door;
 pub mod error;
 pub mod explore;
 pub mod freshness;
 pub mod history;
+pub mod origin;
 pub mod params;
+pub mod routes;
+pub mod session;
 pub mod ws;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::routing::{get, post};
 
+use crate::auth::sessions::Sessions;
+use crate::auth::tokens::TokenStore;
 use crate::llm::Assistant;
 use crate::node::Node;
 use crate::query::QueryEngine;
@@ -29,17 +34,31 @@ pub struct AppState {
     pub tails: Arc<ws::Tails>,
     /// Who holds a `/ws` connection.
     pub ws_gate: Arc<ws::Gate>,
+    /// The API tokens (re-read when the file changes).
+    pub tokens: Arc<TokenStore>,
+    /// Dashboard sessions.
+    pub sessions: Arc<Sessions>,
+    /// The `Host` names and `Origin`s answered.
+    pub origins: Arc<origin::Origins>,
+    /// Session cookies carry `Secure` (the server is on TLS).
+    pub secure_cookies: bool,
 }
 
 impl AppState {
-    /// The doors over a running node: its engine and assistant, shared.
-    pub fn new(node: Node) -> Self {
+    /// The doors over a running node: its engine and assistant, shared. `local` is the address
+    /// listened on (which `Host` and `Origin` may name), when there is a socket.
+    pub fn new(node: Node, local: Option<std::net::SocketAddr>) -> Self {
+        let hours = node.config.auth.session_hours.max(1);
         Self {
             engine: node.engine.clone(),
             assistant: node.assistant.clone(),
-            node,
             tails: Arc::new(ws::Tails::default()),
             ws_gate: Arc::new(ws::Gate::default()),
+            tokens: Arc::new(TokenStore::in_data_dir(&node.config.data_dir)),
+            sessions: Arc::new(Sessions::new(std::time::Duration::from_secs(hours * 3600))),
+            origins: Arc::new(origin::Origins::new(&node.config.server, local)),
+            secure_cookies: false,
+            node,
         }
     }
 }
@@ -49,17 +68,25 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let mcp = state.node.config.mcp.clone();
     let metrics = state.node.metrics.clone();
-    let api = api_router(state);
+    let gate = axum::middleware::from_fn_with_state(state.clone(), door::gate);
+    let api = routes::build(&state)
+        .fallback(api::not_found)
+        .with_state(state.clone())
+        .layer(gate.clone());
     if !mcp.enabled {
         return api;
     }
     let allow_remote = mcp.allow_remote;
     let service = crate::mcp::http_service(api.clone(), mcp, metrics);
+    let authorize =
+        axum::middleware::from_fn_with_state((state.clone(), routes::MCP_NEED), door::authorize);
     let mcp_route = Router::new()
         .route_service("/mcp", service)
+        .route_layer(authorize)
         .layer(axum::middleware::from_fn(move |req, next| {
             loopback_only(req, next, allow_remote)
-        }));
+        }))
+        .layer(gate);
     api.merge(mcp_route)
 }
 
@@ -93,39 +120,4 @@ async fn loopback_only(
         *resp.status_mut() = axum::http::StatusCode::NO_CONTENT;
     }
     resp
-}
-
-fn api_router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(dashboard::index))
-        .route("/assets/app.js", get(dashboard::app_js))
-        .route("/assets/app.css", get(dashboard::app_css))
-        .route("/api/sql", post(api::sql))
-        .route("/api/ask", post(api::ask))
-        .route("/api/tables", get(api::tables))
-        .route("/api/tables/{name}", get(api::table))
-        .route("/api/tables/{name}/changes", get(explore::changes))
-        .route("/api/tables/{name}/profile", get(explore::profile))
-        .route("/api/chart", post(explore::chart))
-        .route("/api/quarantine", get(api::quarantine))
-        .route("/api/search", get(api::search))
-        .route("/api/sources", get(api::sources))
-        .route("/api/sources/rates", get(explore::rates))
-        .route("/api/sources/chart", get(explore::rates_chart))
-        .route("/api/alerts", post(alerts::create).get(alerts::list))
-        .route(
-            "/api/alerts/{id}",
-            get(alerts::get_one)
-                .patch(alerts::patch)
-                .delete(alerts::delete),
-        )
-        .route("/api/alerts/{id}/events", get(alerts::events))
-        .route("/api/insights", get(alerts::insights))
-        .route("/api/windows/{table}", get(alerts::windows))
-        .route("/ws", get(ws::upgrade))
-        .route("/healthz", get(api::healthz))
-        .route("/readyz", get(api::readyz))
-        .route("/metrics", get(api::metrics))
-        .fallback(api::not_found)
-        .with_state(state)
 }

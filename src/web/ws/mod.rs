@@ -23,13 +23,14 @@ use std::time::{Duration, Instant};
 
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, broadcast};
 
+use crate::auth::Identity;
 use crate::web::AppState;
+use crate::web::door::{Caller, check_token, unauthorized};
 use crate::web::error::{ApiError, ErrorCode};
 pub use gate::Gate;
 use protocol::{ClientMessage, ServerFrame, Subscribe};
@@ -38,53 +39,20 @@ use queue::{Queue, error_frame, frame};
 use tail::start_tail;
 pub use tail::{Filter, Tails};
 
-/// Whether a browser page from `origin` may connect: listed, or (with no list) served by this
-/// server. Clients that send no Origin are not browsers and are allowed.
-fn origin_allowed(headers: &HeaderMap, allowed: &[String]) -> bool {
-    let Some(origin) = headers.get("origin").and_then(|v| v.to_str().ok()) else {
-        return true;
-    };
-    if allowed
-        .iter()
-        .any(|a| a == "*" || a.eq_ignore_ascii_case(origin))
-    {
-        return true;
-    }
-    if !allowed.is_empty() {
-        return false;
-    }
-    let host = headers
-        .get("host")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let origin_host = origin
-        .split_once("://")
-        .map(|(_, h)| h)
-        .unwrap_or(origin)
-        .trim_end_matches('/');
-    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
-}
-
 /// `GET /ws` (upgrade).
+/// The door has checked Host and Origin; credentials in the upgrade (a bearer header or the
+/// dashboard's cookie) name the caller, and without them the first message must be
+/// `{"auth": token}`. Bad credentials are refused before the upgrade.
 pub async fn upgrade(
     State(st): State<AppState>,
-    headers: HeaderMap,
     extensions: axum::http::Extensions,
     ws: WebSocketUpgrade,
 ) -> Response {
-    if !origin_allowed(&headers, &st.node.config.ws.allowed_origins) {
-        let origin = headers
-            .get("origin")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
-            .to_string();
-        tracing::warn!(%origin, "WebSocket refused: origin not allowed");
-        return ApiError::new(
-            ErrorCode::OriginNotAllowed,
-            format!("origin {origin} may not open /ws; add it to ws.allowed_origins"),
-        )
-        .into_response();
-    }
+    let who = match extensions.get::<Caller>() {
+        Some(Caller::Known(i)) => Some(i.clone()),
+        Some(Caller::Refused(why)) => return unauthorized(why.clone()),
+        Some(Caller::Anonymous) | None => None,
+    };
     let cfg = &st.node.config.ws;
     let ip = extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -102,10 +70,15 @@ pub async fn upgrade(
     let max = cfg.max_message_bytes.max(1024);
     ws.max_message_size(max)
         .max_frame_size(max)
-        .on_upgrade(move |socket| connection(socket, st, place))
+        .on_upgrade(move |socket| connection(socket, st, place, who))
 }
 
-async fn connection(socket: WebSocket, st: AppState, _place: gate::Admitted) {
+async fn connection(
+    socket: WebSocket,
+    st: AppState,
+    _place: gate::Admitted,
+    mut who: Option<Identity>,
+) {
     let cfg = st.node.config.ws.clone();
     let metrics = st.node.metrics.clone();
     crate::telemetry::WsConnection::Opened.emit(&metrics);
@@ -221,7 +194,8 @@ async fn connection(socket: WebSocket, st: AppState, _place: gate::Admitted) {
                 *last_seen.lock() = Instant::now();
                 match msg {
                     Message::Text(t) => {
-                        handle_command(&st, &queue, &mut subs, &mut next, t.as_str()).await;
+                        handle_command(&st, &queue, &mut subs, &mut next, &mut who, t.as_str())
+                            .await;
                     }
                     Message::Close(_) => break,
                     _ => {}
@@ -250,9 +224,29 @@ async fn handle_command(
     queue: &Arc<Queue>,
     subs: &mut HashMap<String, Sub>,
     next: &mut u64,
+    who: &mut Option<Identity>,
     text: &str,
 ) {
     let what = match ClientMessage::parse(text) {
+        Ok(ClientMessage::Auth(token)) => {
+            match check_token(st, &token) {
+                Caller::Known(i) => {
+                    queue.push(frame(
+                        "ack",
+                        &ServerFrame::Authenticated {
+                            id: &i.id,
+                            role: i.role,
+                        },
+                    ));
+                    *who = Some(i);
+                }
+                Caller::Refused(why) => {
+                    queue.push(error_frame(ErrorCode::Unauthorized, why));
+                }
+                Caller::Anonymous => {}
+            }
+            return;
+        }
         Ok(ClientMessage::Unsubscribe(id)) => {
             match subs.remove(&id) {
                 Some(s) => {
@@ -274,6 +268,27 @@ async fn handle_command(
             return;
         }
     };
+    // Each subscription is checked: the token may have been revoked since the last one.
+    let need = crate::web::routes::ws_need(what.kind());
+    let current = match identify_socket(st, who) {
+        Ok(i) => i,
+        Err(e) => {
+            queue.push(e);
+            return;
+        }
+    };
+    if !need.allows(current.role) {
+        queue.push(error_frame(
+            ErrorCode::Forbidden,
+            format!(
+                "a {} token may not subscribe to {}: it needs {}",
+                current.role.as_str(),
+                what.kind(),
+                need.roles()
+            ),
+        ));
+        return;
+    }
     let id = what.id().map(str::to_string).unwrap_or_else(|| {
         let id = format!("s{next}");
         *next += 1;
@@ -381,6 +396,27 @@ async fn handle_command(
     }
 }
 
+/// Who the connection acts for now, or the error frame that says why it cannot subscribe.
+fn identify_socket(st: &AppState, who: &Option<Identity>) -> Result<Identity, queue::Out> {
+    if !st.tokens.enabled() {
+        return Ok(Identity::open());
+    }
+    match who {
+        Some(i) if st.tokens.still_valid(i) => Ok(i.clone()),
+        Some(i) => Err(error_frame(
+            ErrorCode::Unauthorized,
+            format!(
+                "token {} is no longer valid; reconnect with a valid one",
+                i.id
+            ),
+        )),
+        None => Err(error_frame(
+            ErrorCode::Unauthorized,
+            "send {\"auth\": \"<token>\"} first (or open /ws with an Authorization header)",
+        )),
+    }
+}
+
 /// Forwards a broadcast (insights, alerts, windows) into the queue, optionally for one table.
 fn spawn_forward<T: Send + Sync + 'static>(
     mut rx: broadcast::Receiver<Arc<T>>,
@@ -410,22 +446,4 @@ fn spawn_forward<T: Send + Sync + 'static>(
             }
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn origins_are_checked_against_the_list_or_the_host() {
-        let mut h = HeaderMap::new();
-        h.insert("host", "127.0.0.1:8080".parse().unwrap());
-        assert!(origin_allowed(&h, &[]), "no Origin: not a browser");
-        h.insert("origin", "http://127.0.0.1:8080".parse().unwrap());
-        assert!(origin_allowed(&h, &[]), "the server's own pages");
-        h.insert("origin", "http://evil.example".parse().unwrap());
-        assert!(!origin_allowed(&h, &[]));
-        assert!(origin_allowed(&h, &["http://evil.example".to_string()]));
-        assert!(!origin_allowed(&h, &["https://dash.example".to_string()]));
-    }
 }

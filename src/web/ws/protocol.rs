@@ -55,6 +55,17 @@ pub enum Subscribe {
 }
 
 impl Subscribe {
+    /// The kind's name in the protocol (what [`crate::web::routes::ws_need`] is asked).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Subscribe::Insights { .. } => "insights",
+            Subscribe::Alerts { .. } => "alerts",
+            Subscribe::Windows { .. } => "windows",
+            Subscribe::Tail { .. } => "tail",
+            Subscribe::Query { .. } => "query",
+        }
+    }
+
     /// The id the client gave, if any.
     pub fn id(&self) -> Option<&str> {
         match self {
@@ -72,6 +83,8 @@ impl Subscribe {
 pub enum ClientMessage {
     Subscribe(Subscribe),
     Unsubscribe(String),
+    /// `{"auth": token}`: who the connection acts for, when the upgrade carried no credentials.
+    Auth(String),
 }
 
 /// Why a client frame was not understood (answered as a `bad_request` error frame).
@@ -80,7 +93,7 @@ pub enum ProtocolError {
     #[error("frames must be JSON objects")]
     NotJson,
     #[error(
-        "expected {{\"subscribe\": \"insights\"|\"alerts\"|\"windows\"|\"tail\"|\"query\", …}} or {{\"unsubscribe\": id}}"
+        "expected {{\"subscribe\": \"insights\"|\"alerts\"|\"windows\"|\"tail\"|\"query\", …}}, {{\"unsubscribe\": id}} or {{\"auth\": token}}"
     )]
     NoCommand,
     #[error("{0}; one of insights, alerts, windows, tail, query")]
@@ -98,6 +111,9 @@ impl ClientMessage {
             serde_json::from_str(text).map_err(|_| ProtocolError::NotJson)?;
         if !v.is_object() {
             return Err(ProtocolError::NotJson);
+        }
+        if let Some(token) = v.get("auth").and_then(|t| t.as_str()) {
+            return Ok(ClientMessage::Auth(token.to_string()));
         }
         if v.get("unsubscribe").is_some_and(|u| u.is_string()) {
             let u: Unsubscribe = serde_json::from_value(v).map_err(|_| ProtocolError::NoCommand)?;
@@ -124,6 +140,11 @@ pub enum ServerFrame<'a> {
     },
     Unsubscribed {
         sub: &'a str,
+    },
+    /// `{"auth"}` was accepted: the connection acts for this token.
+    Authenticated {
+        id: &'a str,
+        role: crate::auth::Role,
     },
     Insight {
         sub: &'a str,

@@ -1,0 +1,681 @@
+//! Who may do what, at every door, against a real server: the authorization matrix generated
+//! from the route table (every route and method, every WebSocket subscription kind, every MCP
+//! tool × no token, viewer, analyst, admin, metrics, revoked), the `Host` and `Origin`
+//! guards, start-up exposure, and signed webhooks.
+
+mod common;
+
+use std::io::Read;
+use std::time::Duration;
+
+use axum::http::Method;
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use streamq::auth::tokens::TokenStore;
+use streamq::auth::{Need, Role};
+use streamq::config::SourceKind;
+use streamq::web::routes::{MCP_NEED, WS_KINDS, policies, ws_need};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use common::TestServer;
+
+/// The callers of the matrix: a label and the token they send.
+struct Callers {
+    cells: Vec<(&'static str, Option<String>, Option<Role>)>,
+}
+
+/// The documented outcome of a cell: allowed, or refused with this status and code.
+fn expected(need: Need, role: Option<Role>) -> Option<(u16, &'static str)> {
+    match (need, role) {
+        (Need::Open, _) => None,
+        (_, None) => Some((401, "unauthorized")),
+        (need, Some(r)) if !need.allows(r) => Some((403, "forbidden")),
+        _ => None,
+    }
+}
+
+async fn server() -> (TestServer, Callers, String) {
+    let server = TestServer::replayed(&common::shared("data/dev-events.jsonl.gz"), |cfg| {
+        cfg.source.kind = SourceKind::Demo;
+        cfg.source.file = None;
+        cfg.source.demo.limit = Some(3000);
+        cfg.mcp.allow_writes = true;
+        cfg.server.allowed_hosts = vec!["dash.example".into()];
+        // Tokens exist before the server starts (as `streamq token create` leaves them).
+        let store = TokenStore::in_data_dir(&cfg.data_dir);
+        std::fs::create_dir_all(&cfg.data_dir).unwrap();
+        for (name, role) in [
+            ("v", Role::Viewer),
+            ("a", Role::Analyst),
+            ("ad", Role::Admin),
+            ("m", Role::Metrics),
+            ("gone", Role::Admin),
+            ("victim", Role::Viewer),
+        ] {
+            let (token, info) = store.create(name, role).unwrap();
+            std::fs::write(cfg.data_dir.join(format!("auth/{name}.token")), &token).unwrap();
+            if name == "gone" {
+                store.revoke(&info.id).unwrap();
+            }
+            if name == "victim" {
+                std::fs::write(cfg.data_dir.join("auth/victim.id"), &info.id).unwrap();
+            }
+        }
+    })
+    .await;
+    let auth = server.node.config.data_dir.join("auth");
+    let read = |n: &str| std::fs::read_to_string(auth.join(format!("{n}.token"))).unwrap();
+    let callers = Callers {
+        cells: vec![
+            ("no token", None, None),
+            ("viewer", Some(read("v")), Some(Role::Viewer)),
+            ("analyst", Some(read("a")), Some(Role::Analyst)),
+            ("admin", Some(read("ad")), Some(Role::Admin)),
+            ("metrics", Some(read("m")), Some(Role::Metrics)),
+            ("revoked", Some(read("gone")), None),
+        ],
+    };
+    let victim = std::fs::read_to_string(auth.join("victim.id")).unwrap();
+    (server, callers, victim)
+}
+
+fn http(
+    method: &Method,
+    url: &str,
+    token: Option<&str>,
+    headers: &[(&str, &str)],
+    body: Option<&Value>,
+) -> (u16, Value) {
+    let mut req = ureq::request(method.as_str(), url);
+    if let Some(t) = token {
+        req = req.set("Authorization", &format!("Bearer {t}"));
+    }
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let res = match body {
+        Some(b) => req.send_json(b.clone()),
+        None => req.call(),
+    };
+    let r = match res {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = r.status();
+    let mut text = String::new();
+    let _ = r.into_reader().take(1 << 20).read_to_string(&mut text);
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A request that exercises the route: its path with real ids, and a body that is valid.
+fn request_for(
+    method: &Method,
+    path: &str,
+    table: &str,
+    rule: &str,
+    victim: &str,
+    admin: &str,
+) -> (String, Option<Value>) {
+    let p = path
+        .replace("{name}", table)
+        .replace("{table}", table)
+        .replace(
+            "{id}",
+            if path.starts_with("/api/tokens") {
+                victim
+            } else {
+                rule
+            },
+        );
+    let body = match (method.as_str(), path) {
+        ("POST", "/api/sql") => Some(json!({"sql": "SELECT 1 AS one"})),
+        ("POST", "/api/ask") => Some(json!({"question": format!("how many rows in {table}")})),
+        ("POST", "/api/chart") => Some(json!({"sql": "SELECT 1 AS x, 2 AS y"})),
+        ("POST", "/api/alerts") => Some(json!({"table": table, "measure": {"agg": "count"},
+            "condition": {"op": ">", "value": 1e12}})),
+        ("PATCH", _) => Some(json!({"enabled": true})),
+        ("POST", "/api/tokens") => Some(json!({"name": "made", "role": "viewer"})),
+        ("POST", "/api/session") => Some(json!({"token": admin})),
+        _ => None,
+    };
+    (p, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
+    let (server, callers, victim) = server().await;
+    let base = server.base.clone();
+    let table = server.node.catalog.tables()[0]
+        .schema
+        .read()
+        .name
+        .to_string();
+    let admin = callers.cells[3].1.clone().unwrap();
+    let rule = {
+        let (s, v) = http(
+            &Method::POST,
+            &format!("{base}/api/alerts"),
+            Some(&admin),
+            &[],
+            Some(&json!({"table": table, "measure": {"agg": "count"},
+                "condition": {"op": ">", "value": 1e12}})),
+        );
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().unwrap().to_string()
+    };
+
+    // REST: every route of the table, every caller. State-changing cells run last per route
+    // (admin's DELETE removes what the others would have found).
+    let mut cells = 0;
+    let mut policies = policies();
+    policies.retain(|p| p.path != "/ws"); // the socket has its own matrix below
+    for p in &policies {
+        for (label, token, role) in &callers.cells {
+            let (path, body) = request_for(&p.method, p.path, &table, &rule, &victim, &admin);
+            let (status, v) = tokio::task::block_in_place(|| {
+                http(
+                    &p.method,
+                    &format!("{base}{path}"),
+                    token.as_deref(),
+                    &[],
+                    body.as_ref(),
+                )
+            });
+            cells += 1;
+            match expected(p.need, *role) {
+                Some((want, code)) => {
+                    assert_eq!(
+                        (status, v["code"].as_str().unwrap_or_default()),
+                        (want, code),
+                        "{label} {} {path}: {v}",
+                        p.method
+                    );
+                }
+                // Allowed: past the door (the handler may still find a parameter missing or the
+                // model absent, but never answers for want of a role).
+                None => assert!(
+                    status != 401 && status != 403 && status != 500,
+                    "{label} {} {path} should be allowed: {status} {v}",
+                    p.method
+                ),
+            }
+        }
+    }
+    assert!(cells >= 6 * 30, "{cells} cells");
+
+    // A foreign Host: 403 on every route, whoever calls.
+    for p in &policies {
+        let (path, body) = request_for(&p.method, p.path, &table, &rule, &victim, &admin);
+        let (status, v) = tokio::task::block_in_place(|| {
+            http(
+                &p.method,
+                &format!("{base}{path}"),
+                Some(&admin),
+                &[("Host", "rebound.example:80")],
+                body.as_ref(),
+            )
+        });
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (403, Some("host_not_allowed")),
+            "{} {path}",
+            p.method
+        );
+    }
+    // A foreign Origin: 403 on every state-changing route, even with an allowed Host.
+    for p in policies.iter().filter(|p| p.method != Method::GET) {
+        let (path, body) = request_for(&p.method, p.path, &table, &rule, &victim, &admin);
+        let (status, v) = tokio::task::block_in_place(|| {
+            http(
+                &p.method,
+                &format!("{base}{path}"),
+                Some(&admin),
+                &[("Origin", "http://evil.example")],
+                body.as_ref(),
+            )
+        });
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (403, Some("origin_not_allowed")),
+            "{} {path}",
+            p.method
+        );
+    }
+
+    // /ws: Host and Origin first; an allowed Host with its own name as Origin is still refused.
+    let ws_url = format!("{}/ws", base.replace("http://", "ws://"));
+    for (headers, why) in [
+        (
+            vec![("Host", "dash.example"), ("Origin", "http://dash.example")],
+            "Origin = Host",
+        ),
+        (vec![("Origin", "http://evil.example")], "foreign Origin"),
+        (vec![("Host", "rebound.example")], "foreign Host"),
+    ] {
+        let mut req = ws_url.as_str().into_client_request().unwrap();
+        for (k, v) in &headers {
+            req.headers_mut().insert(*k, v.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
+                assert_eq!(r.status().as_u16(), 403, "{why}")
+            }
+            other => panic!("{why}: {:?}", other.map(|_| ())),
+        }
+    }
+    // Each subscription kind × each caller, the token in a header and in the first message.
+    for kind in WS_KINDS {
+        for (label, token, role) in &callers.cells {
+            for in_header in [true, false] {
+                let got = ws_subscribe(&ws_url, kind, token.as_deref(), in_header, &table).await;
+                let want = expected(ws_need(kind), *role);
+                match (want, &got) {
+                    (None, Ok(frame)) => {
+                        assert_eq!(frame["type"], "subscribed", "{label} {kind}: {frame}")
+                    }
+                    (Some((401, _)), Err(401)) if in_header => {}
+                    (Some((_, code)), Ok(frame)) => {
+                        assert_eq!(frame["type"], "error", "{label} {kind}: {frame}");
+                        assert_eq!(frame["code"], code, "{label} {kind}: {frame}");
+                    }
+                    _ => panic!("{label} {kind} header={in_header}: {got:?}, wanted {want:?}"),
+                }
+            }
+        }
+    }
+
+    // MCP over HTTP: each tool needs what the REST route it calls needs.
+    let tools: [(&str, Value, Need); 12] = [
+        ("list_tables", json!({}), Need::Viewer),
+        ("describe_table", json!({"table": table}), Need::Viewer),
+        (
+            "read_topic",
+            json!({"table": table, "limit": 2}),
+            Need::Viewer,
+        ),
+        ("search_events", json!({"query": "a"}), Need::Viewer),
+        ("profile_table", json!({"table": table}), Need::Viewer),
+        ("list_alerts", json!({}), Need::Viewer),
+        ("recent_insights", json!({}), Need::Viewer),
+        ("run_sql", json!({"sql": "SELECT 1"}), Need::Analyst),
+        (
+            "ask",
+            json!({"question": format!("how many rows in {table}")}),
+            Need::Analyst,
+        ),
+        (
+            "chart",
+            json!({"sql": "SELECT 1 AS x, 2 AS y"}),
+            Need::Analyst,
+        ),
+        (
+            "create_alert",
+            json!({"rule": {"table": table, "measure": {"agg": "count"},
+                "condition": {"op": ">", "value": 1e12}}}),
+            Need::Admin,
+        ),
+        ("delete_alert", json!({"id": "r999999"}), Need::Admin),
+    ];
+    let offered = streamq::mcp::tools::all_tools();
+    assert_eq!(
+        offered.len(),
+        tools.len(),
+        "a tool without a row in this matrix"
+    );
+    for (label, token, role) in &callers.cells {
+        let base = base.clone();
+        let token = token.clone();
+        let outcome = tokio::task::block_in_place(move || mcp_session(&base, token.as_deref()));
+        let Some(mut call) = outcome else {
+            assert!(
+                expected(MCP_NEED, *role).is_some(),
+                "{label} could not open /mcp"
+            );
+            continue;
+        };
+        assert!(expected(MCP_NEED, *role).is_none(), "{label} opened /mcp");
+        for (name, args, need) in &tools {
+            let r = tokio::task::block_in_place(|| call(name, args.clone()));
+            let code = r["result"]["structuredContent"]["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            match expected(*need, *role) {
+                Some((_, want)) => assert_eq!(code, want, "{label} {name}: {r}"),
+                None => assert!(
+                    code != "unauthorized" && code != "forbidden",
+                    "{label} {name}: {r}"
+                ),
+            }
+        }
+    }
+    server.stop().await;
+}
+
+/// Opens `/ws` (the token in an Authorization header or as `{"auth"}`), subscribes to `kind`,
+/// and returns the first frame that answers the subscription; Err(status) if the upgrade is
+/// refused.
+async fn ws_subscribe(
+    url: &str,
+    kind: &str,
+    token: Option<&str>,
+    in_header: bool,
+    table: &str,
+) -> Result<Value, u16> {
+    let mut req = url.into_client_request().unwrap();
+    if let (Some(t), true) = (token, in_header) {
+        req.headers_mut()
+            .insert("Authorization", format!("Bearer {t}").parse().unwrap());
+    }
+    let (mut ws, _) = match tokio_tungstenite::connect_async(req).await {
+        Ok(x) => x,
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
+        Err(e) => panic!("{e}"),
+    };
+    if let (Some(t), false) = (token, in_header) {
+        ws.send(Message::Text(json!({"auth": t}).to_string().into()))
+            .await
+            .unwrap();
+    }
+    let sub = match kind {
+        "query" => json!({"subscribe": "query", "sql": "SELECT 1 AS one"}),
+        "tail" => json!({"subscribe": "tail", "table": table}),
+        k => json!({"subscribe": k}),
+    };
+    ws.send(Message::Text(sub.to_string().into()))
+        .await
+        .unwrap();
+    loop {
+        let m = tokio::time::timeout(Duration::from_secs(20), ws.next())
+            .await
+            .expect("an answer")
+            .expect("a frame")
+            .unwrap();
+        if let Message::Text(t) = m {
+            let v: Value = serde_json::from_str(t.as_str()).unwrap();
+            // `{"auth"}` is acknowledged (or refused) before the subscription is answered.
+            if v["type"] == "authenticated" {
+                continue;
+            }
+            if v["type"] == "subscribed" || v["type"] == "error" {
+                return Ok(v);
+            }
+        }
+    }
+}
+
+type ToolCaller = Box<dyn FnMut(&str, Value) -> Value>;
+
+/// An MCP session over `/mcp` with `token`; None when the server refuses to open one.
+fn mcp_session(base: &str, token: Option<&str>) -> Option<ToolCaller> {
+    let url = format!("{base}/mcp");
+    let token = token.map(str::to_string);
+    let post = move |session: Option<&str>, body: Value| -> Result<ureq::Response, u16> {
+        let mut req = ureq::post(&url)
+            .set("Content-Type", "application/json")
+            .set("Accept", "application/json, text/event-stream");
+        if let Some(t) = &token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        if let Some(s) = session {
+            req = req.set("Mcp-Session-Id", s);
+        }
+        match req.send_string(&body.to_string()) {
+            Ok(r) => Ok(r),
+            Err(ureq::Error::Status(s, _)) => Err(s),
+            Err(e) => panic!("POST /mcp: {e}"),
+        }
+    };
+    let reply_of = |r: ureq::Response| -> Value {
+        let text = r.into_string().unwrap();
+        let data: String = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(str::trim)
+            .rfind(|l| !l.is_empty())
+            .map(str::to_string)
+            .unwrap_or(text);
+        serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"))
+    };
+    let init = match post(
+        None,
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "auth-test", "version": "0"}}}),
+    ) {
+        Ok(r) => r,
+        Err(401 | 403) => return None,
+        Err(s) => panic!("initialize: HTTP {s}"),
+    };
+    let session = init.header("mcp-session-id").map(str::to_string);
+    let _ = reply_of(init);
+    let _ = post(
+        session.as_deref(),
+        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    );
+    let mut id = 10;
+    Some(Box::new(move |name: &str, args: Value| {
+        id += 1;
+        reply_of(
+            post(
+                session.as_deref(),
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                    "params": {"name": name, "arguments": args}}),
+            )
+            .expect("a tool call is answered"),
+        )
+    }))
+}
+
+#[tokio::test]
+async fn a_wide_address_without_tokens_refuses_to_start_unless_anonymous_is_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::test_config(dir.path());
+    cfg.source.demo.limit = Some(10);
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let e = streamq::server::check_exposure(&cfg, addr).unwrap_err();
+    assert!(e.to_string().contains("without authentication"), "{e}");
+    cfg.auth.allow_anonymous = true;
+    streamq::server::check_exposure(&cfg, addr).unwrap();
+    cfg.auth.allow_anonymous = false;
+    TokenStore::in_data_dir(&cfg.data_dir)
+        .create("ops", Role::Admin)
+        .unwrap();
+    streamq::server::check_exposure(&cfg, addr).unwrap();
+    streamq::server::check_exposure(
+        &common::test_config(dir.path()),
+        "127.0.0.1:1".parse().unwrap(),
+    )
+    .unwrap();
+}
+
+/// The README's route table is the router's: same routes, same needs, nothing missing.
+#[test]
+fn the_readme_documents_every_route_with_its_need() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let section = readme
+        .split("## Access: tokens, roles, Host and Origin")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .unwrap();
+    let mut documented = std::collections::BTreeMap::new();
+    for line in section.lines().filter(|l| l.starts_with("| `")) {
+        let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+        let need = match cells[2].split_whitespace().next().unwrap() {
+            "open" => Need::Open,
+            "any" => Need::Known,
+            "viewer" => Need::Viewer,
+            "analyst" => Need::Analyst,
+            "admin" => Need::Admin,
+            "metrics" => Need::Metrics,
+            other => panic!("unknown need {other}"),
+        };
+        for route in cells[1].split(", ") {
+            let route = route.trim_matches('`');
+            assert!(
+                documented.insert(route.to_string(), need).is_none(),
+                "{route} twice"
+            );
+        }
+    }
+    let routed: std::collections::BTreeMap<String, Need> = policies()
+        .into_iter()
+        .map(|p| (format!("{} {}", p.method, p.path), p.need))
+        .collect();
+    assert_eq!(documented, routed);
+}
+
+/// An allowed receiver gets bodies whose signature verifies with the rule's secret; a redirect
+/// to a refused address is not followed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn webhooks_are_signed_and_redirects_to_refused_addresses_are_not_followed() {
+    use std::io::{BufRead, BufReader, Write};
+    let receiver = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = receiver.local_addr().unwrap().port();
+    let (tx, rx) = std::sync::mpsc::channel::<(String, Vec<(String, String)>, Vec<u8>)>();
+    std::thread::spawn(move || {
+        for conn in receiver.incoming() {
+            let Ok(mut conn) = conn else { break };
+            let mut r = BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            r.read_line(&mut line).unwrap();
+            let path = line
+                .split_whitespace()
+                .nth(1)
+                .unwrap_or_default()
+                .to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut h = String::new();
+                r.read_line(&mut h).unwrap();
+                if h.trim().is_empty() {
+                    break;
+                }
+                let (k, v) = h.split_once(':').unwrap();
+                headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            }
+            let len: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .map_or(0, |(_, v)| v.parse().unwrap());
+            let mut body = vec![0; len];
+            r.read_exact(&mut body).unwrap();
+            let reply = if path == "/redirect" {
+                // 10.0.0.1 is private: the policy refuses it, even as a redirect.
+                "HTTP/1.1 302 Found\r\nLocation: http://10.0.0.1/x\r\nContent-Length: 0\r\n\r\n"
+            } else {
+                "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+            };
+            conn.write_all(reply.as_bytes()).unwrap();
+            let _ = tx.send((path, headers, body));
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::test_config(dir.path());
+    cfg.source.kind = SourceKind::Replay;
+    cfg.source.file = Some(common::shared("data/dev-events.jsonl.gz"));
+    cfg.live.webhook_allow = vec!["127.0.0.1".into()];
+    cfg.live.webhook_attempts = 1;
+    let node = streamq::Node::start(cfg, false).await.unwrap();
+    let server = TestServer::serve(node.clone(), dir).await;
+    let rule = |hook: &str| {
+        json!({"table": "db2.orders", "measure": {"agg": "count"}, "window_ms": 60_000,
+            "condition": {"op": ">", "value": 0.0}, "webhook": hook})
+    };
+    let base = server.base.clone();
+    let (s, created) = tokio::task::block_in_place(|| {
+        http(
+            &Method::POST,
+            &format!("{base}/api/alerts"),
+            None,
+            &[],
+            Some(&rule(&format!("http://127.0.0.1:{port}/hook"))),
+        )
+    });
+    assert_eq!(s, 201, "{created}");
+    let secret = created["webhook_secret"].as_str().unwrap().to_string();
+    let (_, listed) = tokio::task::block_in_place(|| {
+        http(&Method::GET, &format!("{base}/api/alerts"), None, &[], None)
+    });
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    let (s, _) = tokio::task::block_in_place(|| {
+        http(
+            &Method::POST,
+            &format!("{base}/api/alerts"),
+            None,
+            &[],
+            Some(&rule(&format!("http://127.0.0.1:{port}/redirect"))),
+        )
+    });
+    assert_eq!(s, 201);
+    let _ingest = node.start_source(tokio_util::sync::CancellationToken::new());
+    let mut signed = 0;
+    let mut redirected = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while (signed == 0 || redirected == 0) && std::time::Instant::now() < deadline {
+        let Ok((path, headers, body)) = rx.recv_timeout(Duration::from_secs(1)) else {
+            continue;
+        };
+        let h = |k: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == k)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_else(|| panic!("no {k}"))
+        };
+        let ts: i64 = h("x-streamq-timestamp").parse().unwrap();
+        let now = chrono::Utc::now().timestamp();
+        if path == "/hook" {
+            assert!(
+                streamq::live::signing::verify(
+                    &secret,
+                    &h("x-streamq-signature"),
+                    ts,
+                    &body,
+                    now,
+                    300
+                ),
+                "the signature verifies"
+            );
+            assert!(!streamq::live::signing::verify(
+                "wrong",
+                &h("x-streamq-signature"),
+                ts,
+                &body,
+                now,
+                300
+            ));
+            signed += 1;
+        } else {
+            redirected += 1;
+        }
+    }
+    assert!(
+        signed > 0 && redirected > 0,
+        "signed {signed}, redirect hits {redirected}"
+    );
+    // The redirect's rule records a policy refusal, not a connection to 10.0.0.1.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (_, listed) = tokio::task::block_in_place(|| {
+        http(&Method::GET, &format!("{base}/api/alerts"), None, &[], None)
+    });
+    let redirect_rule = listed["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["webhook"].as_str().unwrap().ends_with("/redirect"))
+        .unwrap()
+        .clone();
+    let err = redirect_rule["webhook_status"]["last_error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(err.contains("refused by policy"), "{redirect_rule}");
+    server.stop().await;
+}
