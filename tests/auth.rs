@@ -14,7 +14,8 @@ use serde_json::{Value, json};
 use streamq::auth::tokens::TokenStore;
 use streamq::auth::{Need, Role};
 use streamq::config::SourceKind;
-use streamq::web::routes::{MCP_NEED, WS_KINDS, policies, ws_need};
+use streamq::web::routes::{MCP_NEED, policies};
+use streamq::web::ws::protocol::{WS_KINDS, ws_need};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 

@@ -57,7 +57,7 @@ fn delete<H: Handler<T, AppState>, T: 'static>(path: &'static str, need: Need, h
 
 /// The REST API, the dashboard, health, metrics and `/ws`. `/ws` is open at the door and
 /// authenticates on the socket (its upgrade may carry no header); each subscription is
-/// checked against [`ws_need`].
+/// checked against [`crate::web::ws::protocol::ws_need`].
 fn table() -> Vec<Route> {
     use Need::*;
     vec![
@@ -96,18 +96,6 @@ fn table() -> Vec<Route> {
         get("/metrics", Metrics, api::metrics),
     ]
 }
-
-/// What a WebSocket subscription kind needs: pushed insights, alerts and windows are views
-/// (viewer); a live tail of rows and a continuous query are analysis (analyst).
-pub fn ws_need(kind: &str) -> Need {
-    match kind {
-        "insights" | "alerts" | "windows" => Need::Viewer,
-        _ => Need::Analyst,
-    }
-}
-
-/// The subscription kinds `/ws` accepts (the protocol's names).
-pub const WS_KINDS: [&str; 5] = ["insights", "alerts", "windows", "tail", "query"];
 
 /// What `/mcp` needs to be reached at all; each tool then needs what the REST route it calls
 /// needs (the caller's credentials travel with the tool's call).
@@ -161,8 +149,8 @@ mod tests {
                 );
             }
         }
-        for kind in WS_KINDS {
-            assert_ne!(ws_need(kind), Need::Open);
+        for kind in crate::web::ws::protocol::WS_KINDS {
+            assert_ne!(crate::web::ws::protocol::ws_need(kind), Need::Open);
         }
     }
 }

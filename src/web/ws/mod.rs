@@ -269,7 +269,7 @@ async fn handle_command(
         }
     };
     // Each subscription is checked: the token may have been revoked since the last one.
-    let need = crate::web::routes::ws_need(what.kind());
+    let need = protocol::ws_need(what.kind());
     let current = match identify_socket(st, who) {
         Ok(i) => i,
         Err(e) => {

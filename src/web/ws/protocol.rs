@@ -7,6 +7,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::ErrorCode;
 use crate::ident::Offset;
 
+/// What a subscription kind needs of the connection's caller: pushed insights, alerts and
+/// windows are views (viewer); a live tail of rows and a continuous query are analysis
+/// (analyst).
+pub fn ws_need(kind: &str) -> crate::auth::Need {
+    match kind {
+        "insights" | "alerts" | "windows" => crate::auth::Need::Viewer,
+        _ => crate::auth::Need::Analyst,
+    }
+}
+
+/// The subscription kinds (the protocol's names).
+pub const WS_KINDS: [&str; 5] = ["insights", "alerts", "windows", "tail", "query"];
+
 /// A subscription a client asks for; `id` names it (the server picks one if absent).
 #[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
 #[serde(tag = "subscribe", rename_all = "lowercase")]
@@ -55,7 +68,7 @@ pub enum Subscribe {
 }
 
 impl Subscribe {
-    /// The kind's name in the protocol (what [`crate::web::routes::ws_need`] is asked).
+    /// The kind's name in the protocol (what [`ws_need`] is asked).
     pub fn kind(&self) -> &'static str {
         match self {
             Subscribe::Insights { .. } => "insights",
