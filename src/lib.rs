@@ -53,6 +53,7 @@ pub mod live;
 pub mod llm;
 pub mod mcp;
 pub mod node;
+pub mod privacy;
 pub mod query;
 pub mod server;
 pub mod store;

@@ -122,6 +122,10 @@ enum TokenCmd {
         /// Who or what holds it (shown in listings and the audit trail).
         #[arg(long)]
         name: String,
+        /// A personal-data column an analyst sees unmasked: `<schema>.<table>.<column>`
+        /// (`*` for any one part) or a class (`email`, `phone`, `name`, …); repeatable.
+        #[arg(long = "grant")]
+        grants: Vec<String>,
         #[command(flatten)]
         common: CommonFlags,
     },
@@ -147,9 +151,14 @@ fn token_command(what: TokenCmd) -> anyhow::Result<()> {
         ))
     };
     match what {
-        TokenCmd::Create { role, name, common } => {
+        TokenCmd::Create {
+            role,
+            name,
+            grants,
+            common,
+        } => {
             let store = store(&common)?;
-            let (token, info) = store.create(&name, role)?;
+            let (token, info) = store.create(&name, role, &grants)?;
             eprintln!(
                 "token {} ({}, {}) created in {}; it is shown once:",
                 info.id,
@@ -163,14 +172,19 @@ fn token_command(what: TokenCmd) -> anyhow::Result<()> {
             let store = store(&common)?;
             for t in store.list()? {
                 println!(
-                    "{}  {:<8} {:<24} created {}{}",
+                    "{}  {:<8} {:<24} created {}{}{}",
                     t.id,
                     t.role.as_str(),
                     t.name,
                     t.created,
                     t.revoked
                         .map(|r| format!("  revoked {r}"))
-                        .unwrap_or_default()
+                        .unwrap_or_default(),
+                    if t.grants.is_empty() {
+                        String::new()
+                    } else {
+                        format!("  grants {}", t.grants.join(", "))
+                    }
                 );
             }
         }

@@ -13,6 +13,7 @@ use crate::actors::{Pipeline, PipelineError, Readiness};
 use crate::config::{Config, SourceKind};
 use crate::live::Live;
 use crate::llm::Assistant;
+use crate::privacy::Privacy;
 use crate::query::QueryEngine;
 use crate::store::catalog::Catalog;
 use crate::store::{Store, StoreError};
@@ -51,6 +52,8 @@ pub struct Node {
     pub engine: Arc<QueryEngine>,
     /// Plain English over the same engine.
     pub assistant: Arc<Assistant>,
+    /// Which columns hold personal data, and their masked forms.
+    pub privacy: Arc<Privacy>,
     live_stop: CancellationToken,
 }
 
@@ -90,8 +93,11 @@ impl Node {
         );
         let live_stop = CancellationToken::new();
         live.spawn(live_stop.clone());
+        let privacy =
+            Arc::new(Privacy::open(&config.data_dir, &config.privacy).map_err(NodeError::Invalid)?);
         let engine = Arc::new(QueryEngine::new(
             catalog.clone(),
+            privacy.clone(),
             config.query.clone(),
             metrics.clone(),
         ));
@@ -112,6 +118,7 @@ impl Node {
             live,
             engine,
             assistant,
+            privacy,
             live_stop,
         })
     }

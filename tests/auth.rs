@@ -20,6 +20,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
 use common::TestServer;
+use common::access::{http, mcp_session};
 
 /// The callers of the matrix: a label and the token they send.
 struct Callers {
@@ -54,7 +55,7 @@ async fn server() -> (TestServer, Callers, String) {
             ("gone", Role::Admin),
             ("victim", Role::Viewer),
         ] {
-            let (token, info) = store.create(name, role).unwrap();
+            let (token, info) = store.create(name, role, &[]).unwrap();
             std::fs::write(cfg.data_dir.join(format!("auth/{name}.token")), &token).unwrap();
             if name == "gone" {
                 store.revoke(&info.id).unwrap();
@@ -79,35 +80,6 @@ async fn server() -> (TestServer, Callers, String) {
     };
     let victim = std::fs::read_to_string(auth.join("victim.id")).unwrap();
     (server, callers, victim)
-}
-
-fn http(
-    method: &Method,
-    url: &str,
-    token: Option<&str>,
-    headers: &[(&str, &str)],
-    body: Option<&Value>,
-) -> (u16, Value) {
-    let mut req = ureq::request(method.as_str(), url);
-    if let Some(t) = token {
-        req = req.set("Authorization", &format!("Bearer {t}"));
-    }
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let res = match body {
-        Some(b) => req.send_json(b.clone()),
-        None => req.call(),
-    };
-    let r = match res {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = r.status();
-    let mut text = String::new();
-    let _ = r.into_reader().take(1 << 20).read_to_string(&mut text);
-    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
 /// A request that exercises the route: its path with real ids, and a body that is valid.
@@ -407,69 +379,6 @@ async fn ws_subscribe(
     }
 }
 
-type ToolCaller = Box<dyn FnMut(&str, Value) -> Value>;
-
-/// An MCP session over `/mcp` with `token`; None when the server refuses to open one.
-fn mcp_session(base: &str, token: Option<&str>) -> Option<ToolCaller> {
-    let url = format!("{base}/mcp");
-    let token = token.map(str::to_string);
-    let post = move |session: Option<&str>, body: Value| -> Result<ureq::Response, u16> {
-        let mut req = ureq::post(&url)
-            .set("Content-Type", "application/json")
-            .set("Accept", "application/json, text/event-stream");
-        if let Some(t) = &token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
-        }
-        if let Some(s) = session {
-            req = req.set("Mcp-Session-Id", s);
-        }
-        match req.send_string(&body.to_string()) {
-            Ok(r) => Ok(r),
-            Err(ureq::Error::Status(s, _)) => Err(s),
-            Err(e) => panic!("POST /mcp: {e}"),
-        }
-    };
-    let reply_of = |r: ureq::Response| -> Value {
-        let text = r.into_string().unwrap();
-        let data: String = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .map(str::trim)
-            .rfind(|l| !l.is_empty())
-            .map(str::to_string)
-            .unwrap_or(text);
-        serde_json::from_str(&data).unwrap_or_else(|e| panic!("{e}: {data}"))
-    };
-    let init = match post(
-        None,
-        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "auth-test", "version": "0"}}}),
-    ) {
-        Ok(r) => r,
-        Err(401 | 403) => return None,
-        Err(s) => panic!("initialize: HTTP {s}"),
-    };
-    let session = init.header("mcp-session-id").map(str::to_string);
-    let _ = reply_of(init);
-    let _ = post(
-        session.as_deref(),
-        json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-    );
-    let mut id = 10;
-    Some(Box::new(move |name: &str, args: Value| {
-        id += 1;
-        reply_of(
-            post(
-                session.as_deref(),
-                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                    "params": {"name": name, "arguments": args}}),
-            )
-            .expect("a tool call is answered"),
-        )
-    }))
-}
-
 #[tokio::test]
 async fn a_wide_address_without_tokens_refuses_to_start_unless_anonymous_is_allowed() {
     let dir = tempfile::tempdir().unwrap();
@@ -483,7 +392,7 @@ async fn a_wide_address_without_tokens_refuses_to_start_unless_anonymous_is_allo
     streamq::server::check_exposure(&cfg, addr).unwrap();
     cfg.auth.allow_anonymous = false;
     TokenStore::in_data_dir(&cfg.data_dir)
-        .create("ops", Role::Admin)
+        .create("ops", Role::Admin, &[])
         .unwrap();
     streamq::server::check_exposure(&cfg, addr).unwrap();
     streamq::server::check_exposure(

@@ -10,6 +10,8 @@ pub mod tokens;
 
 use serde::{Deserialize, Serialize};
 
+use crate::privacy::sight::{Grant, Sight};
+
 /// A token's role. Each includes the one before it, except `metrics`, which reads `/metrics`
 /// and nothing else.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -99,9 +101,27 @@ pub struct Identity {
     /// The name given when the token was created.
     pub name: String,
     pub role: Role,
+    /// Personal-data columns seen unmasked (an analyst's grants).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 impl Identity {
+    /// What this caller sees unmasked: every column for an admin, its grants for an analyst,
+    /// no personal data for anyone else.
+    pub fn sight(&self) -> Sight {
+        match self.role {
+            Role::Admin => Sight::All,
+            Role::Analyst => Sight::Granted(
+                self.grants
+                    .iter()
+                    .filter_map(|g| Grant::parse(g).ok())
+                    .collect(),
+            ),
+            Role::Viewer | Role::Metrics => Sight::masked(),
+        }
+    }
+
     /// The caller while no token exists: an admin, since the server listens on loopback only
     /// (or was opened on purpose with `auth.allow_anonymous`).
     pub fn open() -> Self {
@@ -109,6 +129,7 @@ impl Identity {
             id: "open".into(),
             name: "anonymous (no tokens configured)".into(),
             role: Role::Admin,
+            grants: Vec::new(),
         }
     }
 }

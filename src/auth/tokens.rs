@@ -27,6 +27,9 @@ pub struct TokenRecord {
     /// RFC 3339, once revoked. A revoked token is kept so that it is refused by name.
     #[serde(default)]
     pub revoked: Option<String>,
+    /// Personal-data columns an analyst's token sees unmasked ([`crate::privacy::sight`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub grants: Vec<String>,
 }
 
 /// A token as listings show it: everything but the digest.
@@ -37,6 +40,7 @@ pub struct TokenInfo {
     pub role: Role,
     pub created: String,
     pub revoked: Option<String>,
+    pub grants: Vec<String>,
 }
 
 impl From<&TokenRecord> for TokenInfo {
@@ -47,6 +51,7 @@ impl From<&TokenRecord> for TokenInfo {
             role: r.role,
             created: r.created.clone(),
             revoked: r.revoked.clone(),
+            grants: r.grants.clone(),
         }
     }
 }
@@ -79,6 +84,8 @@ pub enum TokenError {
     Locked(String),
     #[error("a token's name must be 1 to 64 printable characters")]
     BadName,
+    #[error("{0}")]
+    BadGrant(String),
 }
 
 /// The token file, cached until it changes.
@@ -130,6 +137,7 @@ impl TokenStore {
                 id: t.id.clone(),
                 name: t.name.clone(),
                 role: t.role,
+                grants: t.grants.clone(),
             }),
             None => Verdict::Unknown,
         }
@@ -144,6 +152,7 @@ impl TokenStore {
                 id: t.id.clone(),
                 name: t.name.clone(),
                 role: t.role,
+                grants: t.grants.clone(),
             }),
             None => Verdict::Unknown,
         }
@@ -169,11 +178,36 @@ impl TokenStore {
 
     /// Creates a token; the returned string is the only time the secret exists outside the
     /// caller.
-    pub fn create(&self, name: &str, role: Role) -> Result<(String, TokenInfo), TokenError> {
+    /// `grants` (analysts only) name the personal-data columns it sees unmasked.
+    pub fn create(
+        &self,
+        name: &str,
+        role: Role,
+        grants: &[String],
+    ) -> Result<(String, TokenInfo), TokenError> {
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
             return Err(TokenError::BadName);
         }
+        if !grants.is_empty() && role != Role::Analyst {
+            return Err(TokenError::BadGrant(format!(
+                "grants are for analysts: a {} {}",
+                role.as_str(),
+                if role == Role::Admin {
+                    "sees every column"
+                } else {
+                    "sees no personal data unmasked"
+                }
+            )));
+        }
+        let grants: Vec<String> = grants
+            .iter()
+            .map(|g| {
+                crate::privacy::sight::Grant::parse(g)
+                    .map(|_| g.trim().to_ascii_lowercase())
+                    .map_err(TokenError::BadGrant)
+            })
+            .collect::<Result<_, _>>()?;
         self.update(|file| {
             let id = loop {
                 let id = random_hex(4);
@@ -189,6 +223,7 @@ impl TokenStore {
                 hash: sha256_hex(&token),
                 created: now(),
                 revoked: None,
+                grants: grants.clone(),
             };
             let info = TokenInfo::from(&rec);
             file.tokens.push(rec);
@@ -337,7 +372,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::in_data_dir(dir.path());
         assert!(!store.enabled(), "no file: open");
-        let (token, info) = store.create("alice", Role::Viewer).unwrap();
+        let (token, info) = store.create("alice", Role::Viewer, &[]).unwrap();
         assert!(token.starts_with(&format!("sq_{}_", info.id)));
         assert!(store.enabled());
         let text = std::fs::read_to_string(store.path()).unwrap();
@@ -371,13 +406,13 @@ mod tests {
     fn a_broken_file_refuses_every_token_and_never_opens() {
         let dir = tempfile::tempdir().unwrap();
         let store = TokenStore::in_data_dir(dir.path());
-        let (token, _) = store.create("bob", Role::Admin).unwrap();
+        let (token, _) = store.create("bob", Role::Admin, &[]).unwrap();
         std::fs::write(store.path(), b"{not json").unwrap();
         assert!(store.enabled());
         assert_eq!(store.check(&token), Verdict::Unknown);
-        assert!(store.create("x", Role::Admin).is_err());
+        assert!(store.create("x", Role::Admin, &[]).is_err());
         assert!(matches!(
-            store.create(" ", Role::Admin),
+            store.create(" ", Role::Admin, &[]),
             Err(TokenError::BadName)
         ));
     }

@@ -90,7 +90,9 @@ pub async fn run(file: PathBuf, questions: PathBuf, rounds: usize) -> anyhow::Re
         for ((q, as_of), v) in qs.iter().zip(&file_qs) {
             warm.push(assistant.parse(q, as_of.as_deref()).await?.1);
             let t = Instant::now();
-            let reply = assistant.ask(q, as_of.as_deref()).await;
+            let reply = assistant
+                .ask(q, as_of.as_deref(), &crate::privacy::sight::Sight::All)
+                .await;
             e2e.push(t.elapsed().as_secs_f64() * 1e3);
             let expected: Option<Vec<Vec<serde_json::Value>>> =
                 serde_json::from_value(v["expected"]["rows"].clone()).ok();

@@ -61,6 +61,7 @@ pub struct Config {
     pub live: LiveConfig,
     pub server: ServerConfig,
     pub auth: AuthConfig,
+    pub privacy: PrivacyConfig,
     pub ws: WsConfig,
     pub mcp: McpConfig,
     pub debug: DebugConfig,
@@ -81,6 +82,7 @@ impl Default for Config {
             live: LiveConfig::default(),
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
+            privacy: PrivacyConfig::default(),
             ws: WsConfig::default(),
             mcp: McpConfig::default(),
             debug: DebugConfig::default(),
@@ -543,6 +545,43 @@ impl Default for AuthConfig {
     }
 }
 
+/// Personal data: which columns hold it and what callers who may not see it get instead.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct PrivacyConfig {
+    /// Classify columns from their names and values (emails, phone numbers, person names,
+    /// card and account numbers, national ids, addresses, birth dates) besides `columns`.
+    pub detect: bool,
+    /// Columns by `<schema>.<table>.<column>` as SQL names them (`*` matches any one part):
+    /// a class (`email`, `phone`, `name`, `card`, `account`, `national_id`, `address`,
+    /// `birth_date`, `personal`), or `none` for a column detection took for personal data
+    /// that is not.
+    pub columns: std::collections::BTreeMap<String, String>,
+    /// What a caller who may not see a column gets: `partial_hash` (`j***@example.org~3fa9…`:
+    /// the shape and a keyed hash, so equal values stay equal for joins and COUNT(DISTINCT)),
+    /// `partial` (the shape only), or `hash` (the keyed hash only).
+    pub masked_form: MaskedForm,
+}
+
+/// How a masked value is written (`privacy.masked_form`).
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum MaskedForm {
+    PartialHash,
+    Partial,
+    Hash,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            detect: true,
+            columns: Default::default(),
+            masked_form: MaskedForm::PartialHash,
+        }
+    }
+}
+
 /// The WebSocket endpoint `/ws`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -784,6 +823,9 @@ mod tests {
         };
         if path == "source.demo.rate" {
             return ("max".into(), json!("max"));
+        }
+        if path == "privacy.columns" {
+            return (r#"{ "s.t.c" = "email" }"#.into(), json!({"s.t.c": "email"}));
         }
         if path == "ingest.column_types" {
             return (

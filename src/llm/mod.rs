@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 
 use crate::error::{ErrorCode, HasCode};
+use crate::privacy::sight::Sight;
 use crate::query::{QueryEngine, QueryError};
 use crate::store::catalog::Catalog;
 use crate::telemetry::Metrics;
@@ -96,6 +97,9 @@ pub struct Answer {
     /// partitions only (and `answer` says so).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial: Option<crate::query::Coverage>,
+    /// Personal-data columns read that this caller sees masked (`answer` says so).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 struct Snapshot {
@@ -283,8 +287,16 @@ impl Assistant {
     }
 
     /// Answers a question: parse, run the SQL, describe the rows.
-    pub async fn ask(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
-        let r = self.ask_inner(question, as_of).await;
+    /// Answers a question: parse, run the SQL as `sight` sees the tables, describe the rows.
+    /// A question that matches values of a column `sight` sees masked gets a clarification,
+    /// not an answer: a masked column cannot match a real value, and "none" would be wrong.
+    pub async fn ask(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+        sight: &Sight,
+    ) -> Result<AskReply, AskError> {
+        let r = self.ask_inner(question, as_of, sight).await;
         let outcome = match &r {
             Ok(AskReply::Answer(_)) => "answered",
             Ok(AskReply::Clarify { .. }) => "clarified",
@@ -294,7 +306,12 @@ impl Assistant {
         r
     }
 
-    async fn ask_inner(&self, question: &str, as_of: Option<&str>) -> Result<AskReply, AskError> {
+    async fn ask_inner(
+        &self,
+        question: &str,
+        as_of: Option<&str>,
+        sight: &Sight,
+    ) -> Result<AskReply, AskError> {
         let started = Instant::now();
         let (parsed, parse_ms) = self.parse(question, as_of).await?;
         crate::telemetry::AskParsed { ms: parse_ms }.emit(&self.metrics);
@@ -314,17 +331,42 @@ impl Assistant {
                 took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
             }),
             Parsed::Plan { plan, confidence } => {
+                let hidden = self.hidden_matches(&plan, sight);
+                if !hidden.is_empty() {
+                    return Ok(AskReply::Clarify {
+                        question,
+                        clarify: masked_clarification(&hidden),
+                        // The plan would show the values it linked to; they stay unsaid.
+                        understood: None,
+                        unmatched: Vec::new(),
+                        candidates: Vec::new(),
+                        took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
+                    });
+                }
                 let sql = plan.to_sql();
-                let result = self
-                    .engine
-                    .sql(&sql)
-                    .await
-                    .map_err(|error| AskError::Query {
-                        sql: sql.clone(),
-                        error,
-                    })?;
+                let result =
+                    self.engine
+                        .sql_as(&sql, sight)
+                        .await
+                        .map_err(|error| AskError::Query {
+                            sql: sql.clone(),
+                            error,
+                        })?;
                 let columns: Vec<String> = result.columns.iter().map(|c| c.name.clone()).collect();
-                let answer = answer::describe(&plan, &result);
+                let mut answer = answer::describe(&plan, &result);
+                // Shown masked: the result's columns that are masked ones.
+                let shown: Vec<&str> = result
+                    .masked
+                    .iter()
+                    .filter(|m| {
+                        let name = m.rsplit('.').next().unwrap_or(m);
+                        result.columns.iter().any(|c| c.name == name)
+                    })
+                    .map(String::as_str)
+                    .collect();
+                if !shown.is_empty() {
+                    answer = format!("{answer} (Masked for your token: {}.)", shown.join(", "));
+                }
                 let chart = answer::chart(&plan, &result);
                 Ok(AskReply::Answer(Box::new(Answer {
                     question,
@@ -338,10 +380,38 @@ impl Assistant {
                     parse_ms: round3(parse_ms),
                     took_ms: round3(started.elapsed().as_secs_f64() * 1e3),
                     partial: None,
+                    masked: result.masked,
                 })))
             }
         }
     }
+}
+
+impl Assistant {
+    /// The columns a plan matches values of that `sight` sees masked (`schema.table.column`).
+    pub fn hidden_matches(&self, plan: &plan::QueryPlan, sight: &Sight) -> Vec<String> {
+        plan.matched_columns()
+            .into_iter()
+            .filter(|(t, c)| {
+                self.engine
+                    .masked_columns(&crate::ident::TableName::parse(t), sight)
+                    .contains(c)
+            })
+            .map(|(t, c)| format!("{t}.{c}"))
+            .collect()
+    }
+}
+
+/// Why a question matching masked columns gets no answer.
+pub fn masked_clarification(hidden: &[String]) -> String {
+    format!(
+        "The question matches values of {}, personal data your token sees masked, so no \
+         value can be matched and any count would be wrong. Ask without that condition, or \
+         ask an admin for a token granted the column (`streamq token create --role analyst \
+         --grant {}`).",
+        hidden.join(", "),
+        hidden.first().map_or("", String::as_str)
+    )
 }
 
 fn round3(x: f64) -> f64 {

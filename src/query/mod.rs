@@ -25,6 +25,8 @@ use limits::Limits;
 
 use crate::config::QueryConfig;
 use crate::error::{ErrorCode, HasCode};
+use crate::privacy::Privacy;
+use crate::privacy::sight::Sight;
 use crate::store::catalog::Catalog;
 use crate::telemetry::Metrics;
 
@@ -77,6 +79,11 @@ pub struct QueryResult {
     /// group split them): the answer covers the owned ones only.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub partial: Option<Coverage>,
+    /// Personal-data columns of the tables read that this caller saw masked
+    /// (`schema.table.column`): their values, and anything computed from them, are masked
+    /// forms, so a filter on a real value matches nothing.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub masked: Vec<String>,
 }
 
 /// Which partitions of the tables an answer read were on this node, and which were not.
@@ -128,6 +135,8 @@ impl Coverage {
 /// every node of its plan ends at its next batch ([`cancel`]).
 pub struct QueryEngine {
     ctx: SessionContext,
+    catalog: Arc<Catalog>,
+    privacy: Arc<Privacy>,
     cfg: QueryConfig,
     limits: Limits,
     /// The memory budget of all queries, in bytes.
@@ -148,7 +157,12 @@ impl Drop for QueryEngine {
 }
 
 impl QueryEngine {
-    pub fn new(catalog: Arc<Catalog>, cfg: QueryConfig, metrics: Arc<Metrics>) -> Self {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        privacy: Arc<Privacy>,
+        cfg: QueryConfig,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         let mut config = SessionConfig::new()
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema("streamq", "public")
@@ -165,7 +179,14 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_config_rt(config, env);
         ctx.register_catalog(
             "streamq",
-            Arc::new(provider::LiveCatalogProvider { catalog }),
+            Arc::new(provider::LiveCatalogProvider {
+                catalog: catalog.clone(),
+                view: provider::View {
+                    privacy: privacy.clone(),
+                    sight: Sight::All,
+                    seen: Default::default(),
+                },
+            }),
         );
         ctx.register_udf(text_match_udf());
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -178,6 +199,8 @@ impl QueryEngine {
         Self {
             limits: Limits::of(&cfg),
             ctx,
+            catalog,
+            privacy,
             cfg,
             memory_limit,
             metrics,
@@ -220,11 +243,57 @@ impl QueryEngine {
         )
     }
 
-    /// Runs one read-only statement within the timeout, returning at most the row cap.
+    /// The personal-data columns of `table` that `sight` sees masked.
+    pub fn masked_columns(&self, table: &crate::ident::TableName, sight: &Sight) -> Vec<String> {
+        let Some(t) = self.catalog.get(table) else {
+            return Vec::new();
+        };
+        match self.privacy.mask_for(&t, sight) {
+            Some(m) => m.names(&t.schema.read().columns),
+            None => Vec::new(),
+        }
+    }
+
+    /// Runs one read-only statement seeing every column (streamq's own questions of its
+    /// tables, and callers who see everything).
     pub async fn sql(&self, sql: &str) -> Result<QueryResult, QueryError> {
+        self.sql_as(sql, &Sight::All).await
+    }
+
+    /// The engine as `sight` sees the tables: the same session, with a catalog whose tables
+    /// mask what `sight` may not see.
+    fn context_for(&self, sight: &Sight) -> (SessionContext, provider::MaskedSeen) {
+        let seen = provider::MaskedSeen::default();
+        if sight.is_all() {
+            return (self.ctx.clone(), seen);
+        }
+        let state = datafusion::execution::SessionStateBuilder::new_from_existing(self.ctx.state())
+            .with_catalog_list(Arc::new(
+                datafusion::catalog::MemoryCatalogProviderList::new(),
+            ))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        ctx.register_catalog(
+            "streamq",
+            Arc::new(provider::LiveCatalogProvider {
+                catalog: self.catalog.clone(),
+                view: provider::View {
+                    privacy: self.privacy.clone(),
+                    sight: sight.clone(),
+                    seen: seen.clone(),
+                },
+            }),
+        );
+        (ctx, seen)
+    }
+
+    /// Runs one read-only statement within the timeout, returning at most the row cap, with
+    /// the personal-data columns `sight` may not see masked.
+    pub async fn sql_as(&self, sql: &str, sight: &Sight) -> Result<QueryResult, QueryError> {
         let started = Instant::now();
         let timeout = Duration::from_millis(self.cfg.timeout_ms);
-        let (ctx, cap, owned) = (self.ctx.clone(), self.cfg.max_rows, sql.to_string());
+        let (ctx, seen) = self.context_for(sight);
+        let (cap, owned) = (self.cfg.max_rows, sql.to_string());
         let (limits, budget) = (self.limits, self.memory_limit);
         let rt = self.runtime.as_ref().expect("runtime lives until drop");
         let flag = StopFlag::default();
@@ -262,6 +331,7 @@ impl QueryEngine {
         .emit(&self.metrics);
         result.map(|mut r| {
             r.took_ms = (secs * 1e6).round() / 1e3;
+            r.masked = seen.lock().iter().cloned().collect();
             r
         })
     }
@@ -334,6 +404,7 @@ async fn run(
         truncated,
         took_ms: 0.0,
         partial: None,
+        masked: Vec::new(),
     })
 }
 

@@ -1,6 +1,10 @@
 //! DataFusion sees the live catalog through these providers: schema `db2` holds table
 //! `transactions`, and so on. Each planning asks for a fresh table provider, which snapshots
 //! the table's schema, so planning and scanning agree even while columns are being added.
+//!
+//! Masking happens here: a caller who may not see a personal-data column gets a table whose
+//! column is text and holds masked values, so every filter, join, aggregate and result of
+//! any statement sees only those ([`crate::privacy`]).
 
 use std::sync::Arc;
 
@@ -12,13 +16,33 @@ use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::ExecutionPlan;
 
+use datafusion::arrow::record_batch::{RecordBatch, RecordBatchOptions};
+use parking_lot::Mutex;
+
 use crate::ident::TableName;
+use crate::privacy::sight::Sight;
+use crate::privacy::{Privacy, TableMask};
 use crate::store::catalog::Catalog;
-use crate::store::table::LiveTable;
+use crate::store::table::{LiveTable, arrow_schema_of};
+
+/// `_op`, `_ts`, `_partition`, `_offset` follow a table's own columns.
+const METADATA_COLUMNS: usize = 4;
+
+/// The masked columns a statement's tables had (`schema.table.column`), filled in planning.
+pub type MaskedSeen = Arc<Mutex<std::collections::BTreeSet<String>>>;
+
+/// The live tables as one caller sees them.
+#[derive(Debug, Clone)]
+pub struct View {
+    pub privacy: Arc<Privacy>,
+    pub sight: Sight,
+    pub seen: MaskedSeen,
+}
 
 #[derive(Debug)]
 pub struct LiveCatalogProvider {
     pub catalog: Arc<Catalog>,
+    pub view: View,
 }
 
 impl CatalogProvider for LiveCatalogProvider {
@@ -30,6 +54,7 @@ impl CatalogProvider for LiveCatalogProvider {
         Some(Arc::new(LiveSchemaProvider {
             catalog: self.catalog.clone(),
             schema: name.to_string(),
+            view: self.view.clone(),
         }))
     }
 }
@@ -38,6 +63,7 @@ impl CatalogProvider for LiveCatalogProvider {
 pub struct LiveSchemaProvider {
     catalog: Arc<Catalog>,
     schema: String,
+    view: View,
 }
 
 #[async_trait]
@@ -52,8 +78,38 @@ impl SchemaProvider for LiveSchemaProvider {
             table: name.to_string(),
         };
         Ok(self.catalog.get(&tn).map(|t| {
-            let schema = t.arrow_schema();
-            Arc::new(LiveTableProvider { table: t, schema }) as Arc<dyn TableProvider>
+            let raw = t.arrow_schema();
+            let mask = self.view.privacy.mask_for(&t, &self.view.sight);
+            let schema = match &mask {
+                Some(m) => {
+                    let columns = t.schema.read().columns.clone();
+                    let mut seen = self.view.seen.lock();
+                    for c in m.names(&columns) {
+                        seen.insert(format!("{}.{c}", m.table));
+                    }
+                    // By name, so a column added since `raw` was taken changes nothing.
+                    let masked = m.columns(&columns);
+                    let masked = arrow_schema_of(&masked);
+                    Arc::new(datafusion::arrow::datatypes::Schema::new(
+                        raw.fields()
+                            .iter()
+                            .map(|f| {
+                                masked
+                                    .field_with_name(f.name())
+                                    .cloned()
+                                    .unwrap_or_else(|_| f.as_ref().clone())
+                            })
+                            .collect::<Vec<_>>(),
+                    ))
+                }
+                None => raw.clone(),
+            };
+            Arc::new(LiveTableProvider {
+                table: t,
+                raw,
+                schema,
+                mask,
+            }) as Arc<dyn TableProvider>
         }))
     }
 
@@ -69,7 +125,11 @@ impl SchemaProvider for LiveSchemaProvider {
 
 pub struct LiveTableProvider {
     table: Arc<LiveTable>,
+    /// The table's schema when planned.
+    raw: SchemaRef,
+    /// As this caller sees it (masked columns are text).
     schema: SchemaRef,
+    mask: Option<Arc<TableMask>>,
 }
 
 impl std::fmt::Debug for LiveTableProvider {
@@ -95,7 +155,43 @@ impl TableProvider for LiveTableProvider {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let batches = self.table.batches(&self.schema);
+        let batches = self.table.batches(&self.raw);
+        let batches = match &self.mask {
+            None => batches,
+            Some(m) => {
+                // Only the columns read are masked; the others are left out of the batch.
+                let wanted: Vec<usize> = match projection {
+                    Some(p) => p.clone(),
+                    None => (0..self.schema.fields().len()).collect(),
+                };
+                let schema = Arc::new(self.schema.project(&wanted)?);
+                // The table's own columns come first; the metadata columns are never masked.
+                let own = self.raw.fields().len().saturating_sub(METADATA_COLUMNS);
+                let masked = batches
+                    .into_iter()
+                    .map(|b| {
+                        let columns = wanted
+                            .iter()
+                            .map(|&i| {
+                                if i < own {
+                                    m.array(i, b.column(i))
+                                } else {
+                                    b.column(i).clone()
+                                }
+                            })
+                            .collect();
+                        RecordBatch::try_new_with_options(
+                            schema.clone(),
+                            columns,
+                            &RecordBatchOptions::new().with_row_count(Some(b.num_rows())),
+                        )
+                    })
+                    .collect::<std::result::Result<Vec<_>, _>>()?;
+                let partitions: Vec<_> = masked.into_iter().map(|b| vec![b]).collect();
+                let mem = MemTable::try_new(schema, partitions)?;
+                return mem.scan(state, None, filters, limit).await;
+            }
+        };
         // One partition of the plan per table partition: DataFusion scans them in parallel.
         let partitions: Vec<_> = batches.into_iter().map(|b| vec![b]).collect();
         let mem = MemTable::try_new(self.schema.clone(), partitions)?;

@@ -12,6 +12,7 @@
 
 pub mod catalog;
 pub mod checksum;
+pub mod personal;
 pub mod quarantine;
 pub mod rules;
 pub mod schema;

@@ -156,6 +156,9 @@ impl WindowSpec {
                 .filter(|(_, c)| {
                     matches!(c.dtype, Some(DType::Utf8) | Some(DType::Bool))
                         && !schema.primary_key.contains(&c.name)
+                        // Personal data never becomes a dimension: insights, alerts and
+                        // webhooks would carry it to everyone.
+                        && crate::store::personal::by_name_in(&table, &c.name).is_none()
                 })
                 .map(|(i, _)| i)
                 .collect(),

@@ -14,6 +14,7 @@ use crate::ident::TableName;
 use crate::query::QueryResult;
 use crate::store::value::format_timestamp_us;
 use crate::web::AppState;
+use crate::web::door::CallerSight;
 use crate::web::error::{ApiError, ErrorCode};
 use crate::web::params::instant_param;
 
@@ -25,13 +26,14 @@ pub struct SqlRequest {
 /// `POST /api/sql {"sql"}`.
 pub async fn sql(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     body: Result<Json<SqlRequest>, JsonRejection>,
 ) -> Result<Json<QueryResult>, ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     if req.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::BadRequest, "'sql' is empty"));
     }
-    let mut result = st.engine.sql(&req.sql).await?;
+    let mut result = st.engine.sql_as(&req.sql, &sight).await?;
     result.partial = st.node.coverage(&req.sql);
     Ok(Json(result))
 }
@@ -46,12 +48,13 @@ pub struct AskRequest {
 /// `POST /api/ask {"question", "as_of"?}`: an answer, or a clarification (200, no rows).
 pub async fn ask(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     body: Result<Json<AskRequest>, JsonRejection>,
 ) -> Result<Json<crate::llm::AskReply>, ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     let mut reply = st
         .assistant
-        .ask(&req.question, req.as_of.as_deref())
+        .ask(&req.question, req.as_of.as_deref(), &sight)
         .await
         .map_err(ApiError::from)?;
     if let crate::llm::AskReply::Answer(a) = &mut reply
@@ -64,7 +67,10 @@ pub async fn ask(
 }
 
 /// `GET /api/tables`.
-pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
+pub async fn tables(
+    State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
+) -> Json<serde_json::Value> {
     let tables: Vec<_> = st
         .node
         .catalog
@@ -72,6 +78,7 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
         .into_iter()
         .map(|t| {
             let s = t.schema.read().clone();
+            let personal = personal_columns(&st, &t, &s, &sight);
             json!({
                 "name": s.name.to_string(),
                 "topic": s.topic,
@@ -80,10 +87,37 @@ pub async fn tables(State(st): State<AppState>) -> Json<serde_json::Value> {
                 "row_count": t.row_count(),
                 "partitions_elsewhere": st.node.partitions_elsewhere(&s.topic),
                 "freshness": crate::web::freshness::of(&st, &t),
+                "personal_data": personal,
             })
         })
         .collect();
     Json(json!({ "tables": tables }))
+}
+
+/// A table's personal-data columns: class, where the class came from, and whether this caller
+/// sees them masked.
+fn personal_columns(
+    st: &AppState,
+    t: &crate::store::table::LiveTable,
+    s: &crate::store::schema::TableSchema,
+    sight: &crate::privacy::sight::Sight,
+) -> Vec<serde_json::Value> {
+    let masked = st.engine.masked_columns(&s.name, sight);
+    st.node
+        .privacy
+        .classes(t)
+        .into_iter()
+        .zip(&s.columns)
+        .filter_map(|(c, col)| {
+            let c = c?;
+            Some(json!({
+                "column": col.name,
+                "class": c.class,
+                "by": c.by,
+                "masked": masked.contains(&col.name),
+            }))
+        })
+        .collect()
 }
 
 /// `GET /api/tables/{name}`: columns with types and original names, key, topic, rows, and
@@ -119,6 +153,7 @@ fn kafka_position(
 
 pub async fn table(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     Path(name): Path<String>,
     Query(params): Query<TableParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
@@ -128,10 +163,14 @@ pub async fn table(
             ApiError::new(ErrorCode::UnknownTable, format!("no table named {name}"))
         })?;
     let s = t.schema.read().clone();
+    let personal = personal_columns(&st, &t, &s, &sight);
     let mut columns: Vec<_> = s
         .columns
         .iter()
         .map(|c| {
+            let pii = personal.iter().find(|p| p["column"] == c.name.as_str()).map(|p| {
+                json!({"class": p["class"], "by": p["by"], "masked": p["masked"]})
+            });
             json!({
                 "name": c.name,
                 "original": c.original,
@@ -141,6 +180,7 @@ pub async fn table(
                     _ => None,
                 },
                 "primary_key": s.primary_key.contains(&c.name),
+                "personal_data": pii,
             })
         })
         .collect();
@@ -335,6 +375,7 @@ pub struct SearchParams {
 /// returned: a hit whose row was deleted since the last index commit is dropped.
 pub async fn search(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     Query(p): Query<SearchParams>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let q = p.q.as_deref().unwrap_or("").trim().to_string();
@@ -364,17 +405,27 @@ pub async fn search(
         None => st.node.catalog.tables(),
     };
     let fuzzy = p.fuzzy.unwrap_or(false);
+    // Masked columns are neither searched nor shown: a hit on one would tell its value.
+    let hides: Vec<_> = tables
+        .iter()
+        .map(|t| st.node.privacy.mask_for(t, &sight))
+        .collect();
     let started = std::time::Instant::now();
     let result = tokio::task::spawn_blocking(move || -> Result<Vec<(f32, serde_json::Value)>, ApiError> {
         let mut hits = Vec::new();
-        for t in tables {
+        for (t, hide) in tables.into_iter().zip(hides) {
             let schema = t.schema.read().clone();
             let text_columns: Vec<String> = schema
                 .columns
                 .iter()
-                .filter(|c| matches!(c.dtype, Some(crate::store::value::DType::Utf8) | None))
-                .map(|c| c.name.clone())
+                .enumerate()
+                .filter(|(_, c)| matches!(c.dtype, Some(crate::store::value::DType::Utf8) | None))
+                .filter(|(i, _)| hide.as_ref().is_none_or(|m| m.class(*i).is_none()))
+                .map(|(_, c)| c.name.clone())
                 .collect();
+            if text_columns.is_empty() {
+                continue;
+            }
             for (partition, state) in t.partitions() {
                 let Some(searcher) = state.text.read().clone() else { continue };
                 // A hit's snippet is made from its live row's text columns.
@@ -399,13 +450,29 @@ pub async fn search(
                         crate::store::text::TextError::Query(m) => ApiError::new(ErrorCode::BadRequest, m),
                         other => ApiError::internal(other),
                     })?;
+                // With masked columns, a hit must match on the columns this caller sees (the
+                // index's catch-all field holds them all): every term, exactly.
+                let found: Vec<_> = match &hide {
+                    Some(_) => found
+                        .into_iter()
+                        .filter(|h| {
+                            live_text(&h.key)
+                                .is_some_and(|t| crate::store::text::text_matches(&t, &q))
+                        })
+                        .collect(),
+                    None => found,
+                };
                 let rows = state.rows.read();
                 for h in found {
                     let Some(row) = rows.rows.get(&h.key) else { continue };
                     let mut obj = serde_json::Map::new();
                     for (i, c) in schema.columns.iter().enumerate() {
                         let v = row.values.get(i).unwrap_or(&crate::store::value::Value::Null);
-                        obj.insert(c.name.clone(), crate::store::value::Value::to_json(v));
+                        let v = match &hide {
+                            Some(m) => m.value(i, v),
+                            None => v.clone(),
+                        };
+                        obj.insert(c.name.clone(), v.to_json());
                     }
                     obj.insert("_op".into(), json!(char::from(row.op).to_string()));
                     obj.insert("_ts".into(), json!(format_timestamp_us(row.ts_ms * 1000)));

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::sessions::COOKIE;
 use crate::auth::tokens::Verdict;
 use crate::auth::{Identity, Need};
+use crate::privacy::sight::Sight;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorCode};
 
@@ -29,6 +30,27 @@ impl Caller {
             Caller::Known(i) => Some(i),
             _ => None,
         }
+    }
+}
+
+/// What the caller sees unmasked, for handlers that return row values. A request that did
+/// not pass [`authorize`] sees no personal data.
+pub struct CallerSight(pub Sight);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for CallerSight {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(CallerSight(
+            parts
+                .extensions
+                .get::<Caller>()
+                .and_then(Caller::identity)
+                .map_or_else(Sight::masked, Identity::sight),
+        ))
     }
 }
 

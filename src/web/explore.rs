@@ -18,10 +18,12 @@ use crate::ingest::change::Change;
 use crate::ingest::debezium::Decoder;
 use crate::ingest::log::{Budget, LogSource, Range};
 use crate::ingest::record::Record;
+use crate::privacy::TableMask;
 use crate::store::schema::TableSchema;
 use crate::store::table::{LiveTable, Row};
 use crate::store::value::{DType, Value, format_timestamp_us};
 use crate::web::AppState;
+use crate::web::door::CallerSight;
 use crate::web::error::{ApiError, ErrorCode};
 use crate::web::ws::Filter;
 
@@ -60,6 +62,10 @@ pub struct ChangesParams {
 struct Collector {
     decoder: Decoder,
     schema: TableSchema,
+    /// What this caller may not see (`None`: everything is shown).
+    hide: Option<std::sync::Arc<TableMask>>,
+    /// The table's columns as this caller sees them (masked ones are text).
+    seen_columns: Vec<crate::store::schema::ColumnDef>,
     filter: Option<Filter>,
     pending: Vec<(i32, Row, Json_)>,
     out: VecDeque<Json_>,
@@ -86,6 +92,31 @@ fn key_json(rec: &Record) -> Json_ {
 }
 
 impl Collector {
+    /// A JSON object of column values (a row image, a key) as this caller sees it. A column
+    /// the table does not have yet is masked when its name says it is personal.
+    fn hide_obj(&self, obj: &mut serde_json::Map<String, Json_>) {
+        let Some(m) = &self.hide else { return };
+        for (name, v) in obj.iter_mut() {
+            match self.schema.columns.iter().position(|c| &c.name == name) {
+                Some(i) => *v = m.json(i, v),
+                None if crate::store::personal::by_name(name).is_some() && !v.is_null() => {
+                    *v = json!("***");
+                }
+                None => {}
+            }
+        }
+    }
+
+    fn hide_key(&self, key: Json_) -> Json_ {
+        match key {
+            Json_::Object(mut o) if self.hide.is_some() => {
+                self.hide_obj(&mut o);
+                Json_::Object(o)
+            }
+            other => other,
+        }
+    }
+
     fn take(&mut self, entry: Json_) {
         self.matched += 1;
         self.out.push_back(entry);
@@ -116,13 +147,17 @@ impl Collector {
                 for c in cells {
                     let name = match self.schema.index_of(&c.original) {
                         Some(i) => {
-                            values[i] = c.value.clone();
+                            values[i] = match &self.hide {
+                                Some(m) => m.value(i, &c.value),
+                                None => c.value.clone(),
+                            };
                             self.schema.columns[i].name.clone()
                         }
                         None => crate::ident::normalize_column(&c.original),
                     };
                     obj.insert(name, c.value.to_json());
                 }
+                self.hide_obj(&mut obj);
                 entry["op"] = json!(char::from(op.code()).to_string());
                 entry["change_ts"] = json!(format_timestamp_us(ts_ms * 1000));
                 // The key from the row image when its columns are known (any encoding).
@@ -137,7 +172,9 @@ impl Collector {
                             .collect()
                     })
                     .flatten();
-                entry["key"] = key.map(Json_::Object).unwrap_or_else(|| key_json(&rec));
+                entry["key"] = key
+                    .map(Json_::Object)
+                    .unwrap_or_else(|| self.hide_key(key_json(&rec)));
                 entry["row"] = Json_::Object(obj);
                 Row {
                     values,
@@ -148,7 +185,7 @@ impl Collector {
             }
             Ok(Change::Delete { .. }) => {
                 entry["op"] = json!("d");
-                entry["key"] = key_json(&rec);
+                entry["key"] = self.hide_key(key_json(&rec));
                 entry["row"] = Json_::Null;
                 Row {
                     values: Vec::new(),
@@ -159,7 +196,7 @@ impl Collector {
             }
             Ok(Change::Tombstone) => {
                 entry["op"] = json!("tombstone");
-                entry["key"] = key_json(&rec);
+                entry["key"] = self.hide_key(key_json(&rec));
                 entry["row"] = Json_::Null;
                 if self.filter.is_some() {
                     return true;
@@ -200,7 +237,7 @@ impl Collector {
         for p in parts {
             let idx: Vec<usize> = (0..pending.len()).filter(|&i| pending[i].0 == p).collect();
             let rows: Vec<&Row> = idx.iter().map(|&i| &pending[i].1).collect();
-            match filter.mask(&self.schema.columns, self.schema.version, p, &rows) {
+            match filter.mask(&self.seen_columns, self.schema.version, p, &rows) {
                 Ok(m) => {
                     for (j, &i) in idx.iter().enumerate() {
                         keep[i] = m[j];
@@ -256,12 +293,18 @@ fn log_source(st: &AppState) -> Result<LogSource, ApiError> {
 /// the table's change records read back from the source's log, decoded, in log order.
 pub async fn changes(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     Path(name): Path<String>,
     params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Json_>, ApiError> {
     let Query(p) = params.map_err(|e| bad(e.body_text()))?;
     let t = table_of(&st, &name)?;
     let schema = t.schema.read().clone();
+    let hide = st.node.privacy.mask_for(&t, &sight);
+    let seen_columns = match &hide {
+        Some(m) => m.columns(&schema.columns),
+        None => schema.columns.clone(),
+    };
     let range = Range {
         partitions: p.partition.map(|p| vec![p]),
         from_offset: p.from_offset,
@@ -282,7 +325,8 @@ pub async fn changes(
     let filter = match p.filter.as_deref().map(str::trim).filter(|f| !f.is_empty()) {
         Some(text) => {
             let mut f = Filter::new(text, st.node.engine.limits());
-            f.compile(schema.version, &t.arrow_schema()).map_err(|e| {
+            let seen = crate::store::table::arrow_schema_of(&seen_columns);
+            f.compile(schema.version, &seen).map_err(|e| {
                 use crate::error::HasCode;
                 ApiError::new(e.code(), format!("filter {text:?}: {e}"))
             })?;
@@ -299,6 +343,8 @@ pub async fn changes(
             st.node.config.ingest.max_value_bytes,
         ),
         schema,
+        hide,
+        seen_columns,
         filter,
         pending: Vec::new(),
         out: VecDeque::new(),
@@ -453,6 +499,7 @@ impl ColumnProfile {
 /// and top values; freshness; quarantined records; schema changes seen.
 pub async fn profile(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     Path(name): Path<String>,
     params: Result<Query<ProfileParams>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Json_>, ApiError> {
@@ -485,14 +532,29 @@ pub async fn profile(
     })
     .await
     .map_err(ApiError::internal)?;
+    let hide = st.node.privacy.mask_for(&t, &sight);
     let columns: Vec<Json_> = schema
         .columns
         .iter()
         .zip(&profiles)
-        .map(|(c, prof)| {
+        .enumerate()
+        .map(|(i, (c, prof))| {
             let mut v = prof.to_json(rows_seen, top, c.dtype);
             v["name"] = json!(c.name);
             v["original"] = json!(c.original);
+            // A masked column's top values are masked; its range would show real values.
+            if let Some(m) = &hide
+                && let Some(class) = m.class(i)
+            {
+                v["masked"] = json!(class.as_str());
+                v["min"] = Json_::Null;
+                v["max"] = Json_::Null;
+                if let Some(tops) = v["top_values"].as_array_mut() {
+                    for t in tops {
+                        t["value"] = m.json(i, &t["value"]);
+                    }
+                }
+            }
             v
         })
         .collect();
@@ -551,12 +613,13 @@ pub struct ChartRequest {
 /// result drawn as a line or bar chart; `{spec, mime_type, image (base64), sql, rows}`.
 pub async fn chart(
     State(st): State<AppState>,
+    CallerSight(sight): CallerSight,
     body: Result<Json<ChartRequest>, JsonRejection>,
 ) -> Result<Json<Json_>, ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     let (sql, columns, types, rows) = match (req.sql.as_deref(), req.question.as_deref()) {
         (Some(sql), None) if !sql.trim().is_empty() => {
-            let r = st.engine.sql(sql).await?;
+            let r = st.engine.sql_as(sql, &sight).await?;
             (
                 sql.to_string(),
                 r.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
@@ -570,7 +633,7 @@ pub async fn chart(
         (None, Some(q)) if !q.trim().is_empty() => {
             match st
                 .assistant
-                .ask(q, req.as_of.as_deref())
+                .ask(q, req.as_of.as_deref(), &sight)
                 .await
                 .map_err(ApiError::from)?
             {

@@ -94,7 +94,8 @@ async fn blocking<T: Send + 'static>(
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| match e {
-            crate::auth::tokens::TokenError::BadName => {
+            crate::auth::tokens::TokenError::BadName
+            | crate::auth::tokens::TokenError::BadGrant(_) => {
                 ApiError::new(ErrorCode::BadRequest, e.to_string())
             }
             e => ApiError::internal(e),
@@ -112,9 +113,12 @@ pub async fn list_tokens(State(st): State<AppState>) -> Result<Response, ApiErro
 pub struct CreateToken {
     pub name: String,
     pub role: String,
+    /// Personal-data columns an analyst's token sees unmasked.
+    #[serde(default)]
+    pub grants: Vec<String>,
 }
 
-/// `POST /api/tokens {"name", "role"}`: a new token, shown in this reply only.
+/// `POST /api/tokens {"name", "role", "grants"?}`: a new token, shown in this reply only.
 pub async fn create_token(
     State(st): State<AppState>,
     body: Result<Json<CreateToken>, JsonRejection>,
@@ -130,7 +134,7 @@ pub async fn create_token(
         )
     })?;
     let tokens = st.tokens.clone();
-    let (token, info) = blocking(move || tokens.create(&req.name, role)).await?;
+    let (token, info) = blocking(move || tokens.create(&req.name, role, &req.grants)).await?;
     tracing::info!(target: "streamq::auth", token = %info.id, role = role.as_str(), "token created");
     let mut v = serde_json::to_value(&info).map_err(ApiError::internal)?;
     v["token"] = json!(token);

@@ -2,6 +2,7 @@
 //! real HTTP server on port 0, plus an independent oracle for what a file should produce.
 #![allow(dead_code)]
 
+pub mod access;
 pub mod broker;
 pub mod ws;
 

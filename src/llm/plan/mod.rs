@@ -278,6 +278,40 @@ pub struct Having {
     pub op: Op,
 }
 
+impl QueryPlan {
+    /// The columns (`schema.table`, column) whose values the plan matches against something
+    /// the question gave — a value, a range, a substring, a key: what a masked column cannot
+    /// answer.
+    pub fn matched_columns(&self) -> Vec<(String, String)> {
+        let mut out: Vec<(String, String)> = self
+            .filters
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.op,
+                    Op::In(_)
+                        | Op::NotIn(_)
+                        | Op::Contains(_)
+                        | Op::Gt(_)
+                        | Op::Ge(_)
+                        | Op::Lt(_)
+                        | Op::Le(_)
+                )
+            })
+            .map(|f| {
+                (
+                    self.table_name(f.column.table).to_string(),
+                    f.column.column.clone(),
+                )
+            })
+            .collect();
+        if let Some((col, _)) = &self.lookup {
+            out.push((self.table.clone(), col.clone()));
+        }
+        out
+    }
+}
+
 fn is_zero(v: &usize) -> bool {
     *v == 0
 }

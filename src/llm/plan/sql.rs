@@ -9,7 +9,7 @@ impl QueryPlan {
         format!("t{t}")
     }
 
-    pub(super) fn table_name(&self, t: usize) -> &str {
+    pub fn table_name(&self, t: usize) -> &str {
         if t == 0 {
             &self.table
         } else {

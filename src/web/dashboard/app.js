@@ -29,6 +29,9 @@ async function api(path, opts) {
     const msg = body && body.message ? body.message : `HTTP ${r.status}`;
     const err = new Error(msg);
     err.code = body && body.code;
+    err.status = r.status;
+    // A session that ended (expired, signed out elsewhere, token revoked): sign in again.
+    if (r.status === 401 && !path.startsWith('/api/session') && !path.startsWith('/api/whoami')) showSignIn();
     throw err;
   }
   return body;
@@ -512,11 +515,21 @@ async function renderSchema() {
     $('#schema-title').textContent = `Columns of ${d.name}`;
     $('#schema-meta').textContent = `topic ${d.topic} · key ${(d.primary_key || []).join(', ') || '—'} · ${d.row_count.toLocaleString('en-US')} rows`;
     $('#schema-columns').replaceChildren(
-      h('thead', {}, h('tr', {}, ['column', 'original name', 'type', 'logical type', 'key'].map((c) => h('th', {}, c)))),
+      h('thead', {}, h('tr', {}, ['column', 'original name', 'type', 'logical type', 'key', 'personal data'].map((c) => h('th', {}, c)))),
       h('tbody', {}, d.columns.map((c) => h('tr', {}, h('td', {}, c.name), h('td', {}, c.original), h('td', {}, c.type),
-        h('td', {}, c.logical || ''), h('td', {}, c.primary_key ? 'key' : '')))));
+        h('td', {}, c.logical || ''), h('td', {}, c.primary_key ? 'key' : ''),
+        h('td', { title: c.personal_data ? `classified by ${c.personal_data.by}` : '' },
+          c.personal_data ? `${c.personal_data.class}${c.personal_data.masked ? ' · masked for you' : ''}` : '')))));
   }
-  const q = await api('/api/quarantine?limit=100');
+  let q;
+  try {
+    q = await api('/api/quarantine?limit=100');
+  } catch (e) {
+    if (e.status !== 403) throw e;
+    $('#quarantine-count').textContent = '— needs an analyst token';
+    $('#quarantine').replaceChildren();
+    return;
+  }
   $('#quarantine-count').textContent = `— ${q.count.toLocaleString('en-US')} in all`;
   $('#quarantine').replaceChildren(
     h('thead', {}, h('tr', {}, ['when', 'topic', 'partition', 'offset / position', 'reason', 'raw'].map((c) => h('th', {}, c)))),
@@ -624,4 +637,58 @@ function start() {
   setInterval(flushTail, 250);
 }
 
-start();
+// ---------------------------------------------------------------- Signing in
+
+/** The sign-in page instead of the tabs (a 401 anywhere ends the session). */
+function showSignIn() {
+  for (const el of document.querySelectorAll('main, #tabs, #status')) el.hidden = true;
+  $('#who').hidden = true;
+  $('#signin').hidden = false;
+  $('#signin-token').focus();
+}
+
+async function signIn(ev) {
+  ev.preventDefault();
+  const token = $('#signin-token').value.trim();
+  if (!token) return;
+  try {
+    await post('/api/session', { token });
+    $('#signin-token').value = '';
+    location.reload();
+  } catch (err) {
+    showError($('#signin-error'), err);
+  }
+}
+
+async function signOut() {
+  try { await api('/api/session', { method: 'DELETE' }); } catch (_) { /* signed out anyway */ }
+  location.reload();
+}
+
+/** Who is signed in; what their role cannot do is said where it would be tried. */
+function showWho(me) {
+  if (!me) return;
+  $('#who').hidden = false;
+  $('#who-text').textContent = me.auth ? `${me.name} (${me.role})` : 'open: no tokens configured';
+  $('#sign-out').hidden = !me.auth;
+  if (me.role === 'viewer') {
+    const note = (sel, text) => $(sel).before(h('p', { class: 'notice' }, text));
+    note('#ask-form', 'A viewer token reads tables, changes, search, insights and alerts; questions, SQL and live tails need an analyst token. Personal data is masked.');
+    note('#tail-form', 'Live tails need an analyst token.');
+  }
+}
+
+async function boot() {
+  $('#signin-form').addEventListener('submit', signIn);
+  $('#sign-out').addEventListener('click', signOut);
+  let me = null;
+  try {
+    me = await api('/api/whoami');
+  } catch (err) {
+    if (err.status === 401) { showSignIn(); return; }
+  }
+  showWho(me);
+  start();
+}
+
+boot();

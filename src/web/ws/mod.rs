@@ -353,9 +353,14 @@ async fn handle_command(
             "window",
             |sub, window| ServerFrame::Window { sub, window },
         )),
-        Subscribe::Tail { table, filter, .. } => {
-            start_tail(st, queue, &id, table.as_deref(), filter.as_deref())
-        }
+        Subscribe::Tail { table, filter, .. } => start_tail(
+            st,
+            queue,
+            &id,
+            table.as_deref(),
+            filter.as_deref(),
+            current.sight(),
+        ),
         Subscribe::Query {
             sql,
             question,
@@ -369,6 +374,7 @@ async fn handle_command(
                 sql.as_deref(),
                 question.as_deref(),
                 *every_ms,
+                current.sight(),
             )
             .await
         }

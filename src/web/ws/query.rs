@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::error::{ErrorCode, HasCode};
+use crate::privacy::sight::Sight;
 use crate::web::AppState;
 use crate::web::ws::protocol::ServerFrame;
 use crate::web::ws::queue::{Out, Queue, error_frame, frame};
@@ -16,12 +17,22 @@ pub(super) async fn start_query(
     sql: Option<&str>,
     question: Option<&str>,
     every_ms: Option<u64>,
+    sight: Sight,
 ) -> Result<tokio::task::JoinHandle<()>, Out> {
     let every = Duration::from_millis(every_ms.unwrap_or(1000).max(50));
     let sql = match (sql, question) {
         (Some(sql), _) => sql.to_string(),
         (None, Some(q)) => match st.assistant.parse(q, None).await {
-            Ok((crate::llm::parse::Parsed::Plan { plan, .. }, _)) => plan.to_sql(),
+            Ok((crate::llm::parse::Parsed::Plan { plan, .. }, _)) => {
+                let hidden = st.assistant.hidden_matches(&plan, &sight);
+                if !hidden.is_empty() {
+                    return Err(error_frame(
+                        ErrorCode::BadRequest,
+                        crate::llm::masked_clarification(&hidden),
+                    ));
+                }
+                plan.to_sql()
+            }
             Ok((crate::llm::parse::Parsed::Clarify { message, .. }, _)) => {
                 return Err(error_frame(ErrorCode::BadRequest, message));
             }
@@ -35,7 +46,7 @@ pub(super) async fn start_query(
         }
     };
     // Check it runs before subscribing; then re-run when its tables change.
-    let first = match st.engine.sql(&sql).await {
+    let first = match st.engine.sql_as(&sql, &sight).await {
         Ok(r) => r,
         Err(e) => {
             let code = e.code();
@@ -90,7 +101,7 @@ pub(super) async fn start_query(
                 continue;
             }
             seen = now;
-            match engine.sql(&sql).await {
+            match engine.sql_as(&sql, &sight).await {
                 Ok(r) => {
                     let rows = serde_json::to_string(&r.rows).unwrap_or_default();
                     if rows != last_rows {

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 
 use crate::actors::changes::ChangeBatch;
 use crate::error::ErrorCode;
+use crate::privacy::sight::Sight;
 use crate::query::limits::Limits;
 use crate::web::AppState;
 use crate::web::ws::protocol::{ChangeBody, change_frame};
@@ -45,7 +46,13 @@ impl crate::error::HasCode for FilterError {
 /// compiled by DataFusion once per schema version.
 pub struct Filter {
     text: String,
-    compiled: Option<(u64, Arc<dyn PhysicalExpr>)>,
+    /// Compiled for a schema version and the Arrow schema it had (which masking can change
+    /// without a new version).
+    compiled: Option<(
+        u64,
+        datafusion::arrow::datatypes::SchemaRef,
+        Arc<dyn PhysicalExpr>,
+    )>,
     ctx: SessionContext,
     /// Evaluation recurses over the expression: it is measured before it is compiled.
     limits: Limits,
@@ -85,8 +92,9 @@ impl Filter {
         schema_version: u64,
         schema: &datafusion::arrow::datatypes::SchemaRef,
     ) -> Result<Arc<dyn PhysicalExpr>, FilterError> {
-        if let Some((v, e)) = &self.compiled
+        if let Some((v, s, e)) = &self.compiled
             && *v == schema_version
+            && (Arc::ptr_eq(s, schema) || s.fields() == schema.fields())
         {
             return Ok(e.clone());
         }
@@ -94,14 +102,18 @@ impl Filter {
         let df = DFSchema::try_from(schema.as_ref().clone())?;
         let expr = self.ctx.parse_sql_expr(&self.text, &df)?;
         let phys = self.ctx.create_physical_expr(expr, &df)?;
-        self.compiled = Some((schema_version, phys.clone()));
+        self.compiled = Some((schema_version, schema.clone(), phys.clone()));
         Ok(phys)
     }
 
-    /// Which rows of the batch match.
-    fn matches(&mut self, b: &ChangeBatch) -> Result<Vec<bool>, FilterError> {
-        let rows: Vec<&crate::store::table::Row> = b.changes.iter().map(|c| &c.row).collect();
-        self.mask(&b.columns, b.schema_version, b.partition, &rows)
+    /// Which rows of the batch match (`rows`: the batch's rows as the subscriber sees them).
+    fn matches(
+        &mut self,
+        b: &ChangeBatch,
+        columns: &[crate::store::schema::ColumnDef],
+        rows: &[&crate::store::table::Row],
+    ) -> Result<Vec<bool>, FilterError> {
+        self.mask(columns, b.schema_version, b.partition, rows)
     }
 
     /// Which of `rows` (all of one partition) match.
@@ -127,11 +139,27 @@ impl Filter {
     }
 }
 
+/// A group: the table, the filter, and what its subscribers see unmasked.
+type GroupKey = (String, String, String);
+
+/// Subscribers with the same sight see the same frames.
+fn sight_key(sight: &Sight) -> String {
+    format!("{sight:?}")
+}
+
+/// A group's table and how its subscribers see it.
+struct Seer {
+    name: String,
+    sight: Sight,
+    privacy: Arc<crate::privacy::Privacy>,
+    catalog: Arc<crate::store::catalog::Catalog>,
+}
+
 /// Tails shared by every connection: one task per (table, filter) evaluates each batch once
 /// and hands the same frames to all its subscribers.
 #[derive(Default)]
 pub struct Tails {
-    groups: Mutex<HashMap<(String, String), Arc<TailGroup>>>,
+    groups: Mutex<HashMap<GroupKey, Arc<TailGroup>>>,
     next: std::sync::atomic::AtomicU64,
 }
 
@@ -143,7 +171,7 @@ struct TailGroup {
 /// A subscriber's place in a group; leaving (unsubscribe, disconnect) drops it.
 struct Member {
     tails: Arc<Tails>,
-    key: (String, String),
+    key: GroupKey,
     uid: u64,
 }
 
@@ -170,6 +198,7 @@ pub(super) fn start_tail(
     id: &str,
     table: Option<&str>,
     filter: Option<&str>,
+    sight: Sight,
 ) -> Result<tokio::task::JoinHandle<()>, Out> {
     let Some(table) = table else {
         return Err(error_frame(ErrorCode::BadRequest, "tail needs a \"table\""));
@@ -184,14 +213,24 @@ pub(super) fn start_tail(
         && let Some(t) = &live_table
     {
         let mut f = Filter::new(&text, st.node.engine.limits());
-        let version = t.schema.read().version;
-        if let Err(e) = f.compile(version, &t.arrow_schema()) {
+        let (version, columns) = {
+            let s = t.schema.read();
+            (s.version, s.columns.clone())
+        };
+        // Compiled against the columns as this subscriber sees them.
+        let columns = match st.node.privacy.mask_for(t, &sight) {
+            Some(m) => m.columns(&columns),
+            None => columns,
+        };
+        let schema = crate::store::table::arrow_schema_of(&columns);
+        if let Err(e) = f.compile(version, &schema) {
             use crate::error::HasCode;
             return Err(error_frame(e.code(), format!("filter {text:?}: {e}")));
         }
     }
     let tails = st.tails.clone();
-    let key = (name.clone(), text.clone());
+    // Subscribers who see the table alike share a group.
+    let key = (name.clone(), text.clone(), sight_key(&sight));
     let uid = tails.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     {
         let mut groups = tails.groups.lock();
@@ -206,7 +245,12 @@ pub(super) fn start_tail(
             let rx = st.node.pipeline.changes.subscribe();
             let task = tokio::spawn(run_tail_group(
                 group.clone(),
-                name.clone(),
+                Seer {
+                    name: name.clone(),
+                    sight,
+                    privacy: st.node.privacy.clone(),
+                    catalog: st.node.catalog.clone(),
+                },
                 filter,
                 rx,
                 guard,
@@ -251,13 +295,14 @@ impl Drop for Paused {
 
 async fn run_tail_group(
     group: Arc<TailGroup>,
-    name: String,
+    seer: Seer,
     mut filter: Option<Filter>,
     mut rx: broadcast::Receiver<Arc<ChangeBatch>>,
     guard: crate::actors::changes::TailGuard,
     feed: Arc<crate::actors::changes::Changes>,
 ) {
     let _guard = guard;
+    let name = seer.name.clone();
     // While every subscriber's queue is full, the partition actors stop building row images
     // for this table (a stuck client costs ingestion nothing); checked again every 100 ms.
     let mut paused = Paused {
@@ -303,7 +348,32 @@ async fn run_tail_group(
         if b.table != name {
             continue;
         }
-        let mask = match filter.as_mut().map(|f| f.matches(&b)) {
+        // Masked before the filter sees them: a filter on a masked column matches masked forms.
+        let hide = seer
+            .catalog
+            .get(&crate::ident::TableName::parse(&name))
+            .and_then(|t| seer.privacy.mask_for(&t, &seer.sight));
+        let (columns, masked): (std::borrow::Cow<[_]>, Option<Vec<crate::store::table::Row>>) =
+            match &hide {
+                Some(m) => (
+                    m.columns(&b.columns).into(),
+                    Some(
+                        b.changes
+                            .iter()
+                            .map(|c| crate::store::table::Row {
+                                values: m.values(&c.row.values),
+                                ..c.row.clone()
+                            })
+                            .collect(),
+                    ),
+                ),
+                None => ((&b.columns[..]).into(), None),
+            };
+        let rows: Vec<&crate::store::table::Row> = match &masked {
+            Some(m) => m.iter().collect(),
+            None => b.changes.iter().map(|c| &c.row).collect(),
+        };
+        let mask = match filter.as_mut().map(|f| f.matches(&b, &columns, &rows)) {
             Some(Ok(m)) => Some(m),
             Some(Err(e)) => {
                 let msg = format!("filter: {e}");
@@ -327,7 +397,7 @@ async fn run_tail_group(
             }
             // The frame is built once; each subscriber gets it with its own id.
             let mut row = serde_json::Map::new();
-            for (col, v) in b.columns.iter().zip(&c.row.values) {
+            for (col, v) in b.columns.iter().zip(&rows[i].values) {
                 row.insert(col.name.clone(), v.to_json());
             }
             let body = ChangeBody {
