@@ -42,6 +42,7 @@
 //!   [`web`]'s door applies to every route, socket subscription and MCP tool).
 
 pub mod actors;
+pub mod audit;
 pub mod auth;
 pub mod bench;
 pub mod client;

@@ -104,11 +104,44 @@ enum Cmd {
         #[command(subcommand)]
         what: TokenCmd,
     },
+    /// Read the audit trail of a data directory (works while the server runs).
+    Audit {
+        #[command(subcommand)]
+        what: AuditCmd,
+    },
     /// Measure throughput and latency.
     Bench {
         #[command(subcommand)]
         what: BenchCmd,
     },
+}
+
+#[derive(Subcommand)]
+enum AuditCmd {
+    /// Print the entries as JSON lines, oldest first.
+    Export {
+        /// From this time (RFC 3339, inclusive).
+        #[arg(long)]
+        from: Option<String>,
+        /// Up to this time (RFC 3339, exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        #[command(flatten)]
+        common: CommonFlags,
+    },
+}
+
+fn audit_command(what: AuditCmd) -> anyhow::Result<()> {
+    let AuditCmd::Export { from, to, common } = what;
+    let dir = load(&common, &ServeFlags::default())?
+        .data_dir
+        .join("audit");
+    let mut out = std::io::stdout().lock();
+    for e in streamq::audit::read_dir(&dir, from.as_deref(), to.as_deref())? {
+        use std::io::Write;
+        writeln!(out, "{}", serde_json::to_string(&e)?)?;
+    }
+    Ok(())
 }
 
 #[derive(Subcommand)]
@@ -326,6 +359,7 @@ async fn main() -> anyhow::Result<()> {
             or_exit(print::ask(&client, &question, as_of.as_deref()))
         }
         Cmd::Token { what } => token_command(what),
+        Cmd::Audit { what } => audit_command(what),
         Cmd::Replay { file, common } => {
             init_tracing();
             let mut cfg = load(&common, &ServeFlags::default())?;

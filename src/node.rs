@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::actors::supervisor::Registry;
 use crate::actors::{Pipeline, PipelineError, Readiness};
+use crate::audit::AuditLog;
 use crate::config::{Config, SourceKind};
 use crate::live::Live;
 use crate::llm::Assistant;
@@ -54,6 +55,8 @@ pub struct Node {
     pub assistant: Arc<Assistant>,
     /// Which columns hold personal data, and their masked forms.
     pub privacy: Arc<Privacy>,
+    /// Who asked what (`<data_dir>/audit/`).
+    pub audit: Arc<AuditLog>,
     live_stop: CancellationToken,
 }
 
@@ -93,11 +96,14 @@ impl Node {
         );
         let live_stop = CancellationToken::new();
         live.spawn(live_stop.clone());
+        let audit = AuditLog::open(&config.data_dir, config.audit.keep_days)
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
         let privacy =
             Arc::new(Privacy::open(&config.data_dir, &config.privacy).map_err(NodeError::Invalid)?);
         let engine = Arc::new(QueryEngine::new(
             catalog.clone(),
             privacy.clone(),
+            audit.clone(),
             config.query.clone(),
             metrics.clone(),
         ));
@@ -119,6 +125,7 @@ impl Node {
             engine,
             assistant,
             privacy,
+            audit,
             live_stop,
         })
     }

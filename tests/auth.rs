@@ -144,6 +144,9 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
     let mut cells = 0;
     let mut policies = policies();
     policies.retain(|p| p.path != "/ws"); // the socket has its own matrix below
+    let audit = server.node.audit.clone();
+    let before = audit.read(None, None).unwrap().len();
+    let mut audited: Vec<(String, String, u16, Option<&'static str>)> = Vec::new();
     for p in &policies {
         for (label, token, role) in &callers.cells {
             let (path, body) = request_for(&p.method, p.path, &table, &rule, &victim, &admin);
@@ -157,6 +160,11 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
                 )
             });
             cells += 1;
+            if p.need != Need::Open || p.path.starts_with("/api/session") {
+                // Who the entry should name: the caller's role when its token is good.
+                let who = role.map(|r| r.as_str());
+                audited.push((p.method.to_string(), p.path.to_string(), status, who));
+            }
             match expected(p.need, *role) {
                 Some((want, code)) => {
                     assert_eq!(
@@ -177,6 +185,43 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         }
     }
     assert!(cells >= 6 * 30, "{cells} cells");
+    // The audit trail: one entry per request of the matrix, naming the route, the outcome
+    // and the caller's role.
+    let entries = audit.read(None, None).unwrap();
+    let mut got: Vec<(String, String, u16, Option<String>)> = entries[before..]
+        .iter()
+        .map(|e| (e.method.clone(), e.route.clone(), e.status, e.role.clone()))
+        .collect();
+    let mut want: Vec<(String, String, u16, Option<String>)> = audited
+        .iter()
+        .map(|(m, r, s, w)| {
+            // A sign-in names the token it signed in with (the matrix signs in as admin).
+            let who = if r == "/api/session" && m == "POST" && *s == 200 {
+                Some("admin".to_string())
+            } else {
+                w.map(str::to_string)
+            };
+            (m.clone(), r.clone(), *s, who)
+        })
+        .collect();
+    got.sort();
+    want.sort();
+    assert_eq!(got.len(), want.len(), "one audit entry per matrix request");
+    assert_eq!(got, want);
+    // What the handlers said: the SQL and its rows, the question.
+    let ok = |route: &str| -> Vec<&streamq::audit::Entry> {
+        entries[before..]
+            .iter()
+            .filter(|e| e.route == route && e.status == 200)
+            .collect()
+    };
+    assert!(
+        ok("/api/sql")
+            .iter()
+            .all(|e| e.detail.sql.as_deref() == Some("SELECT 1 AS one") && e.detail.rows == Some(1)),
+        "the SQL of each /api/sql entry"
+    );
+    assert!(ok("/api/ask").iter().all(|e| e.detail.question.is_some()));
 
     // A foreign Host: 403 on every route, whoever calls.
     for p in &policies {
@@ -239,11 +284,13 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         }
     }
     // Each subscription kind × each caller, the token in a header and in the first message.
+    let mut ws_answered = 0;
     for kind in WS_KINDS {
         for (label, token, role) in &callers.cells {
             for in_header in [true, false] {
                 let got = ws_subscribe(&ws_url, kind, token.as_deref(), in_header, &table).await;
                 let want = expected(ws_need(kind), *role);
+                ws_answered += usize::from(got.is_ok());
                 match (want, &got) {
                     (None, Ok(frame)) => {
                         assert_eq!(frame["type"], "subscribed", "{label} {kind}: {frame}")
@@ -258,6 +305,25 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
             }
         }
     }
+
+    // One audit entry per subscription answered (the last socket's may still be on its way).
+    let ws_entries = || {
+        audit
+            .read(None, None)
+            .unwrap()
+            .into_iter()
+            .filter(|e| e.door == "ws")
+            .count()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while ws_entries() < ws_answered && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        ws_entries(),
+        ws_answered,
+        "one audit entry per subscription"
+    );
 
     // MCP over HTTP: each tool needs what the REST route it calls needs.
     let tools: [(&str, Value, Need); 12] = [
@@ -297,6 +363,7 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         tools.len(),
         "a tool without a row in this matrix"
     );
+    let mut mcp_calls = Vec::new();
     for (label, token, role) in &callers.cells {
         let base = base.clone();
         let token = token.clone();
@@ -310,6 +377,7 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         };
         assert!(expected(MCP_NEED, *role).is_none(), "{label} opened /mcp");
         for (name, args, need) in &tools {
+            mcp_calls.push((name.to_string(), role.map(|r| r.as_str().to_string())));
             let r = tokio::task::block_in_place(|| call(name, args.clone()));
             let code = r["result"]["structuredContent"]["error"]["code"]
                 .as_str()
@@ -324,6 +392,91 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
             }
         }
     }
+    // Each tool call is in the trail as the REST call it made, with the tool's name.
+    let entries = audit.read(None, None).unwrap();
+    for (name, role) in &mcp_calls {
+        assert!(
+            entries.iter().any(|e| e.door == "mcp"
+                && e.detail.tool.as_deref() == Some(name.as_str())
+                && &e.role == role),
+            "no audit entry for {name} by {role:?}"
+        );
+    }
+    // No token, in any form, is in the trail.
+    let mut text = String::new();
+    for f in std::fs::read_dir(audit.dir()).unwrap() {
+        text.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    for (label, token, _) in &callers.cells {
+        if let Some(t) = token {
+            assert!(
+                !text.contains(t.as_str()),
+                "{label}'s token is in the audit trail"
+            );
+            let secret = t.rsplit('_').next().unwrap();
+            assert!(
+                !text.contains(secret),
+                "{label}'s secret is in the audit trail"
+            );
+        }
+    }
+    assert!(!text.contains("sq_"), "a token is in the audit trail");
+    // Admins read it as a table and export it; nobody else does.
+    let (admin_t, analyst_t) = (
+        callers.cells[3].1.clone().unwrap(),
+        callers.cells[2].1.clone().unwrap(),
+    );
+    let (s, v) = tokio::task::block_in_place(|| {
+        http(
+            &Method::POST,
+            &format!("{base}/api/sql"),
+            Some(&admin_t),
+            &[],
+            Some(
+                &json!({"sql": "SELECT door, COUNT(*) AS n FROM streamq.audit GROUP BY door ORDER BY door"}),
+            ),
+        )
+    });
+    assert_eq!(s, 200, "{v}");
+    let doors: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r[0].as_str())
+        .collect();
+    for d in ["mcp", "rest", "ws"] {
+        assert!(doors.contains(&d), "streamq.audit has no {d} entries: {v}");
+    }
+    let (s, v) = tokio::task::block_in_place(|| {
+        http(
+            &Method::POST,
+            &format!("{base}/api/sql"),
+            Some(&analyst_t),
+            &[],
+            Some(&json!({"sql": "SELECT COUNT(*) FROM streamq.audit"})),
+        )
+    });
+    assert!(
+        s == 400 && v["message"].as_str().unwrap_or_default().contains("admin"),
+        "{s} {v}"
+    );
+    let export = tokio::task::block_in_place(|| {
+        ureq::get(&format!("{base}/api/audit"))
+            .set("Authorization", &format!("Bearer {admin_t}"))
+            .call()
+            .unwrap()
+            .into_string()
+            .unwrap()
+    });
+    assert!(
+        export.lines().count() >= entries.len(),
+        "the export holds every entry"
+    );
+    assert!(
+        export
+            .lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
     server.stop().await;
 }
 

@@ -62,6 +62,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub auth: AuthConfig,
     pub privacy: PrivacyConfig,
+    pub audit: AuditConfig,
     pub ws: WsConfig,
     pub mcp: McpConfig,
     pub debug: DebugConfig,
@@ -83,6 +84,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
+            audit: AuditConfig::default(),
             ws: WsConfig::default(),
             mcp: McpConfig::default(),
             debug: DebugConfig::default(),
@@ -580,6 +582,15 @@ impl Default for PrivacyConfig {
             masked_form: MaskedForm::PartialHash,
         }
     }
+}
+
+/// The audit trail in `<data_dir>/audit/`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days of entries kept; older day files are removed when a new day begins. 0 keeps
+    /// every day.
+    pub keep_days: u32,
 }
 
 /// The WebSocket endpoint `/ws`.

@@ -5,6 +5,9 @@
 
 use axum::body::Body;
 use axum::http::{Method, Request, header};
+
+/// The header naming the door and tool of an in-process call (the audit trail reads it).
+pub const VIA: &str = "x-streamq-via";
 use serde_json::Value as Json;
 use tower::ServiceExt;
 
@@ -28,6 +31,8 @@ pub enum Backend {
 pub struct Credentials {
     pub authorization: Option<axum::http::HeaderValue>,
     pub cookie: Option<axum::http::HeaderValue>,
+    /// The tool the call runs for, which the audit trail records (`mcp; tool=<name>`).
+    pub via: Option<axum::http::HeaderValue>,
 }
 
 impl Backend {
@@ -54,6 +59,9 @@ impl Backend {
                 }
                 if let Some(c) = &creds.cookie {
                     req = req.header(header::COOKIE, c);
+                }
+                if let Some(v) = &creds.via {
+                    req = req.header(VIA, v);
                 }
                 let body = match body {
                     Some(b) => {

@@ -143,6 +143,7 @@ fn credentials_of(ctx: &RequestContext<RoleServer>) -> Credentials {
     Credentials {
         authorization: header(axum::http::header::AUTHORIZATION),
         cookie: header(axum::http::header::COOKIE),
+        via: None,
     }
 }
 
@@ -212,7 +213,11 @@ impl ServerHandler for StreamqMcp {
         let empty = serde_json::Map::new();
         let a = request.arguments.as_ref().unwrap_or(&empty);
         let result = match ToolCall::parse(&name, a) {
-            Ok(call) => self.run(call, &credentials_of(&context)).await,
+            Ok(call) => {
+                let mut creds = credentials_of(&context);
+                creds.via = axum::http::HeaderValue::from_str(&format!("mcp; tool={name}")).ok();
+                self.run(call, &creds).await
+            }
             Err(e) => Err(invalid(e.to_string())),
         };
         let ms = started.elapsed().as_secs_f64() * 1e3;

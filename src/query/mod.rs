@@ -1,6 +1,7 @@
 //! How questions are answered: one DataFusion engine over the live tables. SQL, and later the
 //! plain-English path, MCP and the dashboard, all come through [`QueryEngine::sql`].
 
+pub mod audit;
 pub mod cancel;
 pub mod chart;
 pub mod json;
@@ -137,6 +138,7 @@ pub struct QueryEngine {
     ctx: SessionContext,
     catalog: Arc<Catalog>,
     privacy: Arc<Privacy>,
+    audit: Arc<crate::audit::AuditLog>,
     cfg: QueryConfig,
     limits: Limits,
     /// The memory budget of all queries, in bytes.
@@ -160,6 +162,7 @@ impl QueryEngine {
     pub fn new(
         catalog: Arc<Catalog>,
         privacy: Arc<Privacy>,
+        audit: Arc<crate::audit::AuditLog>,
         cfg: QueryConfig,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -183,6 +186,7 @@ impl QueryEngine {
                 catalog: catalog.clone(),
                 view: provider::View {
                     privacy: privacy.clone(),
+                    audit: audit.clone(),
                     sight: Sight::All,
                     seen: Default::default(),
                 },
@@ -201,6 +205,7 @@ impl QueryEngine {
             ctx,
             catalog,
             privacy,
+            audit,
             cfg,
             memory_limit,
             metrics,
@@ -279,6 +284,7 @@ impl QueryEngine {
                 catalog: self.catalog.clone(),
                 view: provider::View {
                     privacy: self.privacy.clone(),
+                    audit: self.audit.clone(),
                     sight: sight.clone(),
                     seen: seen.clone(),
                 },

@@ -35,6 +35,7 @@ pub type MaskedSeen = Arc<Mutex<std::collections::BTreeSet<String>>>;
 #[derive(Debug, Clone)]
 pub struct View {
     pub privacy: Arc<Privacy>,
+    pub audit: Arc<crate::audit::AuditLog>,
     pub sight: Sight,
     pub seen: MaskedSeen,
 }
@@ -47,10 +48,21 @@ pub struct LiveCatalogProvider {
 
 impl CatalogProvider for LiveCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
-        self.catalog.schema_names()
+        let mut names = self.catalog.schema_names();
+        if self.view.sight.is_all() && !names.iter().any(|n| n == super::audit::SCHEMA) {
+            names.push(super::audit::SCHEMA.into());
+        }
+        names
     }
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        // `streamq.audit` (only admins see everything, so only they read it).
+        if name == super::audit::SCHEMA {
+            return Some(Arc::new(super::audit::AuditSchema {
+                log: self.view.audit.clone(),
+                allowed: self.view.sight.is_all(),
+            }));
+        }
         Some(Arc::new(LiveSchemaProvider {
             catalog: self.catalog.clone(),
             schema: name.to_string(),

@@ -2,14 +2,15 @@
 
 use std::sync::atomic::Ordering;
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 
+use crate::audit::Detail;
 use crate::ident::TableName;
 use crate::query::QueryResult;
 use crate::store::value::format_timestamp_us;
@@ -28,14 +29,21 @@ pub async fn sql(
     State(st): State<AppState>,
     CallerSight(sight): CallerSight,
     body: Result<Json<SqlRequest>, JsonRejection>,
-) -> Result<Json<QueryResult>, ApiError> {
+) -> Result<(Extension<Detail>, Json<QueryResult>), ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     if req.sql.trim().is_empty() {
         return Err(ApiError::new(ErrorCode::BadRequest, "'sql' is empty"));
     }
     let mut result = st.engine.sql_as(&req.sql, &sight).await?;
     result.partial = st.node.coverage(&req.sql);
-    Ok(Json(result))
+    let detail = Detail {
+        sql: Some(req.sql.clone()),
+        tables: st.engine.tables_of(&req.sql).unwrap_or_default(),
+        rows: Some(result.rows.len() as u64),
+        masked: result.masked.clone(),
+        ..Detail::default()
+    };
+    Ok((Extension(detail), Json(result)))
 }
 
 #[derive(Deserialize)]
@@ -50,7 +58,7 @@ pub async fn ask(
     State(st): State<AppState>,
     CallerSight(sight): CallerSight,
     body: Result<Json<AskRequest>, JsonRejection>,
-) -> Result<Json<crate::llm::AskReply>, ApiError> {
+) -> Result<(Extension<Detail>, Json<crate::llm::AskReply>), ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     let mut reply = st
         .assistant
@@ -63,7 +71,17 @@ pub async fn ask(
         a.answer = format!("{} {}", a.answer, cov.sentence());
         a.partial = Some(cov);
     }
-    Ok(Json(reply))
+    let mut detail = Detail {
+        question: Some(req.question.clone()),
+        ..Detail::default()
+    };
+    if let crate::llm::AskReply::Answer(a) = &reply {
+        detail.tables = st.engine.tables_of(&a.sql).unwrap_or_default();
+        detail.rows = Some(a.rows.len() as u64);
+        detail.masked = a.masked.clone();
+        detail.sql = Some(a.sql.clone());
+    }
+    Ok((Extension(detail), Json(reply)))
 }
 
 /// `GET /api/tables`.
@@ -377,7 +395,7 @@ pub async fn search(
     State(st): State<AppState>,
     CallerSight(sight): CallerSight,
     Query(p): Query<SearchParams>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<(Extension<Detail>, Json<serde_json::Value>), ApiError> {
     let q = p.q.as_deref().unwrap_or("").trim().to_string();
     if q.is_empty() {
         return Err(ApiError::new(ErrorCode::BadRequest, "'q' is required"));
@@ -492,9 +510,18 @@ pub async fn search(
     let mut hits = result;
     hits.sort_by(|a, b| b.0.total_cmp(&a.0));
     hits.truncate(limit);
-    Ok(Json(json!({
-        "query": p.q,
-        "hits": hits.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
-        "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-    })))
+    let detail = Detail {
+        filter: p.q.as_deref().map(|q| q.trim().to_string()),
+        tables: p.table.iter().cloned().collect(),
+        rows: Some(hits.len() as u64),
+        ..Detail::default()
+    };
+    Ok((
+        Extension(detail),
+        Json(json!({
+            "query": p.q,
+            "hits": hits.into_iter().map(|(_, h)| h).collect::<Vec<_>>(),
+            "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        })),
+    ))
 }

@@ -13,6 +13,7 @@ use crate::auth::{Identity, Need};
 use crate::privacy::sight::Sight;
 use crate::web::AppState;
 use crate::web::error::{ApiError, ErrorCode};
+use crate::web::trail;
 
 /// Who is calling, as far as the request says.
 #[derive(Clone, Debug)]
@@ -177,6 +178,8 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let caller = identify(&st, req.headers());
+    let asked =
+        trail::audited(req.uri().path(), need == Need::Open).then(|| trail::Asked::of(&req));
     let refusal = match (&caller, need) {
         (_, Need::Open) => None,
         (Caller::Anonymous, _) => Some(unauthorized(
@@ -202,10 +205,17 @@ pub async fn authorize(
         tracing::info!(target: "streamq::auth", method = %req.method(), path = %req.uri().path(),
             who = caller.identity().map_or("-", |i| i.id.as_str()), status = r.status().as_u16(),
             "refused");
+        if let Some(asked) = asked {
+            trail::record(&st, asked, &caller, &r);
+        }
         return r;
     }
-    req.extensions_mut().insert(caller);
-    next.run(req).await
+    req.extensions_mut().insert(caller.clone());
+    let resp = next.run(req).await;
+    if let Some(asked) = asked {
+        trail::record(&st, asked, &caller, &resp);
+    }
+    resp
 }
 
 #[cfg(test)]

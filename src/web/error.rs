@@ -77,7 +77,11 @@ impl From<crate::llm::AskError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (status(self.code), Json(self)).into_response()
+        let code = self.code;
+        let mut r = (status(code), Json(self)).into_response();
+        // For the audit trail.
+        r.extensions_mut().insert(code);
+        r
     }
 }
 

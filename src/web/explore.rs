@@ -5,13 +5,14 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
 use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Value as Json_, json};
 
+use crate::audit::Detail;
 use crate::config::SourceKind;
 use crate::ident::{Offset, TableName};
 use crate::ingest::change::Change;
@@ -296,7 +297,7 @@ pub async fn changes(
     CallerSight(sight): CallerSight,
     Path(name): Path<String>,
     params: Result<Query<ChangesParams>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<(Extension<Detail>, Json<Json_>), ApiError> {
     let Query(p) = params.map_err(|e| bad(e.body_text()))?;
     let t = table_of(&st, &name)?;
     let schema = t.schema.read().clone();
@@ -379,18 +380,32 @@ pub async fn changes(
         out.len() > limit
     };
     out.truncate(limit);
-    Ok(Json(json!({
-        "table": name,
-        "topic": c.schema.topic,
-        "source": source_name,
-        "count": out.len(),
-        "truncated": truncated,
-        "complete": stats.complete,
-        "scanned": stats.scanned,
-        "undecodable": c.undecodable,
-        "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        "changes": out,
-    })))
+    let detail = Detail {
+        filter: p.filter.clone(),
+        tables: vec![c.schema.name.to_string()],
+        rows: Some(out.len() as u64),
+        masked: c
+            .hide
+            .as_ref()
+            .map(|m| m.names(&c.schema.columns))
+            .unwrap_or_default(),
+        ..Detail::default()
+    };
+    Ok((
+        Extension(detail),
+        Json(json!({
+            "table": name,
+            "topic": c.schema.topic,
+            "source": source_name,
+            "count": out.len(),
+            "truncated": truncated,
+            "complete": stats.complete,
+            "scanned": stats.scanned,
+            "undecodable": c.undecodable,
+            "took_ms": (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            "changes": out,
+        })),
+    ))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -615,7 +630,7 @@ pub async fn chart(
     State(st): State<AppState>,
     CallerSight(sight): CallerSight,
     body: Result<Json<ChartRequest>, JsonRejection>,
-) -> Result<Json<Json_>, ApiError> {
+) -> Result<(Extension<Detail>, Json<Json_>), ApiError> {
     let Json(req) = body.map_err(ApiError::from)?;
     let (sql, columns, types, rows) = match (req.sql.as_deref(), req.question.as_deref()) {
         (Some(sql), None) if !sql.trim().is_empty() => {
@@ -653,14 +668,24 @@ pub async fn chart(
     .await
     .map_err(ApiError::internal)?
     .map_err(|e| bad(e.to_string()))?;
-    Ok(Json(json!({
-        "spec": chart.spec,
-        "mime_type": chart.spec.mime_type,
-        "image": base64::engine::general_purpose::STANDARD.encode(&chart.bytes),
-        "bytes": chart.bytes.len(),
-        "sql": sql,
-        "rows": n,
-    })))
+    let detail = Detail {
+        tables: st.engine.tables_of(&sql).unwrap_or_default(),
+        sql: Some(sql.clone()),
+        question: req.question.clone(),
+        rows: Some(n as u64),
+        ..Detail::default()
+    };
+    Ok((
+        Extension(detail),
+        Json(json!({
+            "spec": chart.spec,
+            "mime_type": chart.spec.mime_type,
+            "image": base64::engine::general_purpose::STANDARD.encode(&chart.bytes),
+            "bytes": chart.bytes.len(),
+            "sql": sql,
+            "rows": n,
+        })),
+    ))
 }
 
 #[derive(Deserialize)]

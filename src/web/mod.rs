@@ -12,6 +12,7 @@ pub mod origin;
 pub mod params;
 pub mod routes;
 pub mod session;
+pub mod trail;
 pub mod ws;
 
 use std::sync::Arc;

@@ -7,7 +7,7 @@ use axum::http::Method;
 use axum::routing::{MethodFilter, MethodRouter, on};
 
 use crate::auth::Need;
-use crate::web::{AppState, alerts, api, dashboard, door, explore, session, ws};
+use crate::web::{AppState, alerts, api, dashboard, door, explore, session, trail, ws};
 
 /// One method on one path.
 pub struct Route {
@@ -93,6 +93,7 @@ fn table() -> Vec<Route> {
         get("/api/tokens", Admin, session::list_tokens),
         post("/api/tokens", Admin, session::create_token),
         delete("/api/tokens/{id}", Admin, session::revoke_token),
+        get("/api/audit", Admin, trail::export),
         get("/metrics", Metrics, api::metrics),
     ]
 }

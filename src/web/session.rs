@@ -51,6 +51,8 @@ pub async fn sign_in(
                 "dashboard sign-in");
             let mut r =
                 Json(json!({"id": who.id, "name": who.name, "role": who.role})).into_response();
+            // The audit trail names who signed in.
+            r.extensions_mut().insert(who.clone());
             r.headers_mut().insert(
                 header::SET_COOKIE,
                 cookie(&st, &id, st.sessions.ttl().as_secs()),

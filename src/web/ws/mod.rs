@@ -268,13 +268,29 @@ async fn handle_command(
             return;
         }
     };
+    let started = std::time::Instant::now();
+    let current = identify_socket(st, who).ok();
+    let result = subscribe(st, queue, subs, next, who, &what).await;
+    audit_subscription(st, &what, current.as_ref(), result, started);
+}
+
+/// Checks and starts one subscription; the code of the error frame pushed when it is not.
+async fn subscribe(
+    st: &AppState,
+    queue: &Arc<Queue>,
+    subs: &mut HashMap<String, Sub>,
+    next: &mut u64,
+    who: &mut Option<Identity>,
+    what: &Subscribe,
+) -> Result<(), ErrorCode> {
+    let what = what.clone();
     // Each subscription is checked: the token may have been revoked since the last one.
     let need = protocol::ws_need(what.kind());
     let current = match identify_socket(st, who) {
         Ok(i) => i,
         Err(e) => {
             queue.push(e);
-            return;
+            return Err(ErrorCode::Unauthorized);
         }
     };
     if !need.allows(current.role) {
@@ -287,7 +303,7 @@ async fn handle_command(
                 need.roles()
             ),
         ));
-        return;
+        return Err(ErrorCode::Forbidden);
     }
     let id = what.id().map(str::to_string).unwrap_or_else(|| {
         let id = format!("s{next}");
@@ -299,7 +315,7 @@ async fn handle_command(
             ErrorCode::BadRequest,
             format!("subscription {id} exists"),
         ));
-        return;
+        return Err(ErrorCode::BadRequest);
     }
     let cfg = &st.node.config.ws;
     subs.retain(|_, s| !s.handle.is_finished());
@@ -311,7 +327,7 @@ async fn handle_command(
                 subs.len()
             ),
         ));
-        return;
+        return Err(ErrorCode::LimitReached);
     }
     let is_query = matches!(what, Subscribe::Query { .. });
     if is_query && subs.values().filter(|s| s.query).count() >= cfg.max_queries {
@@ -322,7 +338,7 @@ async fn handle_command(
                 cfg.max_queries
             ),
         ));
-        return;
+        return Err(ErrorCode::LimitReached);
     }
     let live = &st.node.live;
     let started = match &what {
@@ -398,8 +414,58 @@ async fn handle_command(
         }
         Err(e) => {
             queue.push(e);
+            return Err(ErrorCode::BadRequest);
         }
     }
+    Ok(())
+}
+
+/// The audit entry of a subscription: its kind, what it reads, and how it ended.
+fn audit_subscription(
+    st: &AppState,
+    what: &Subscribe,
+    who: Option<&Identity>,
+    result: Result<(), ErrorCode>,
+    started: std::time::Instant,
+) {
+    let (sql, question, filter, table) = match what {
+        Subscribe::Query { sql, question, .. } => (sql.clone(), question.clone(), None, None),
+        Subscribe::Tail { table, filter, .. } => (None, None, filter.clone(), table.clone()),
+        Subscribe::Insights { table, .. }
+        | Subscribe::Alerts { table, .. }
+        | Subscribe::Windows { table, .. } => (None, None, None, table.clone()),
+    };
+    let status = match result {
+        Ok(()) => 200,
+        Err(code) => crate::web::error::status(code).as_u16(),
+    };
+    let tables = match (&table, &sql) {
+        (Some(t), _) => vec![t.clone()],
+        (None, Some(q)) => st.engine.tables_of(q).unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    st.node.audit.append(&crate::audit::Entry {
+        at: crate::audit::now(),
+        who: who.map(|i| i.id.clone()),
+        name: who.map(|i| i.name.clone()),
+        role: who.map(|i| i.role.as_str().to_string()),
+        door: "ws".into(),
+        method: "SUBSCRIBE".into(),
+        route: format!("ws:{}", what.kind()),
+        path: "/ws".into(),
+        status,
+        outcome: crate::web::trail::outcome(status).into(),
+        code: result.err().map(|c| c.as_str().to_string()),
+        ms: (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+        peer: None,
+        detail: crate::audit::Detail {
+            sql,
+            question,
+            filter,
+            tables,
+            ..Default::default()
+        },
+    });
 }
 
 /// Who the connection acts for now, or the error frame that says why it cannot subscribe.
