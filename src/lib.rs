@@ -59,6 +59,7 @@ pub mod query;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod web;
 
 pub use config::Config;

@@ -289,10 +289,15 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen on {}", cfg.listen))?;
             let shutdown = CancellationToken::new();
             tokio::spawn(streamq::server::shutdown_on_signal(shutdown.clone()));
+            let scheme = if cfg.tls.cert.is_some() {
+                "https"
+            } else {
+                "http"
+            };
             let running = streamq::server::run(cfg, common.rebuild, listener, shutdown).await?;
             let addr = running.addr;
             println!(
-                "streamq serving on http://{addr}  (dashboard: http://{addr}/ , SQL: POST /api/sql)"
+                "streamq serving on {scheme}://{addr}  (dashboard: {scheme}://{addr}/ , SQL: POST /api/sql)"
             );
             running.finish().await
         }

@@ -35,6 +35,12 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> anyhow::Result<Running> {
     check_exposure(&config, listener.local_addr()?)?;
+    // TLS files are read before anything starts, so a bad one stops nothing half-way (and
+    // the registry's client, made as the node starts, trusts `tls.ca_file`).
+    crate::tls::trust(config.tls.ca_file.as_deref())?;
+    if let (Some(cert), Some(key)) = (&config.tls.cert, &config.tls.key) {
+        crate::tls::server_config(cert, key)?;
+    }
     let node = Node::start(config, rebuild).await?;
     let ingest = node.start_source(shutdown.clone());
     let (addr, http) = serve(node.clone(), listener, shutdown)?;
@@ -57,15 +63,36 @@ pub fn serve(
     // A server answers questions: read the model now rather than on the first one.
     let assistant = node.assistant.clone();
     tokio::spawn(async move { assistant.warm().await });
-    let app = router(AppState::new(node, Some(addr)));
-    let http = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
-    });
+    crate::tls::trust(node.config.tls.ca_file.as_deref())?;
+    let tls = match (&node.config.tls.cert, &node.config.tls.key) {
+        (Some(cert), Some(key)) => {
+            let served = crate::tls::Served::load(cert, key)?;
+            served.reload_on_sighup();
+            Some(served)
+        }
+        (None, None) => None,
+        _ => anyhow::bail!("tls.cert and tls.key go together: set both to serve HTTPS"),
+    };
+    let mut state = AppState::new(node, Some(addr));
+    state.secure_cookies = tls.is_some();
+    let app = router(state).into_make_service_with_connect_info::<SocketAddr>();
+    let stop = async move { shutdown.cancelled().await };
+    let http = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stop)
+                .await
+        }),
+        Some(served) => {
+            use axum::serve::ListenerExt;
+            let listener = crate::tls::TlsListener::new(listener, served)?.tap_io(|_| {});
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stop)
+                    .await
+            })
+        }
+    };
     Ok((addr, http))
 }
 

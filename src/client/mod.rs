@@ -77,7 +77,14 @@ impl Client {
     /// Calls `method path` (path with its query string) with an optional JSON body; blocks.
     pub fn call(&self, method: &str, path: &str, body: Option<Json>) -> Result<Json, CallError> {
         let url = format!("{}{path}", self.base);
-        let mut req = ureq::request(method, &url);
+        // HTTPS trusts the public roots and `STREAMQ_TLS__CA_FILE` (a site's private CA).
+        let ca = std::env::var_os("STREAMQ_TLS__CA_FILE").map(std::path::PathBuf::from);
+        crate::tls::trust(ca.as_deref())
+            .map_err(|e| CallError::new("bad_request", e.to_string()))?;
+        let agent = ureq::AgentBuilder::new()
+            .tls_config(crate::tls::client_config())
+            .build();
+        let mut req = agent.request(method, &url);
         if let Some(t) = &self.token {
             req = req.set("Authorization", &format!("Bearer {t}"));
         }

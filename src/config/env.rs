@@ -187,20 +187,39 @@ impl EnvLayer {
             if NOT_SETTINGS.contains(&var.as_str()) {
                 continue;
             }
-            let Some((path, property)) = path_of(var, &settings) else {
-                return Err(ConfigError::UnknownEnv {
-                    var: var.clone(),
-                    hint: hint(var, &settings),
-                });
+            // `<VAR>_FILE=/run/secrets/x`: the setting's value is the file's contents (how
+            // passwords are passed without putting them in the environment).
+            let direct = path_of(var, &settings);
+            let via_file = var
+                .strip_suffix("_FILE")
+                .and_then(|stem| path_of(stem, &settings));
+            let (found, raw, shown) = match (direct, via_file) {
+                // A setting of its own name (`STREAMQ_TLS__CA_FILE`) is that setting.
+                (Some(found @ (_, None)), _) => (found, raw.clone(), raw.clone()),
+                (_, Some(found)) => {
+                    let text = std::fs::read_to_string(raw)
+                        .map_err(|e| refuse(var, raw, format!("cannot read the file: {e}")))?;
+                    let text = text.strip_suffix('\n').unwrap_or(&text);
+                    let text = text.strip_suffix('\r').unwrap_or(text).to_string();
+                    (found, text, format!("<the contents of {raw}>"))
+                }
+                (Some(found), None) => (found, raw.clone(), raw.clone()),
+                (None, None) => {
+                    return Err(ConfigError::UnknownEnv {
+                        var: var.clone(),
+                        hint: hint(var, &settings),
+                    });
+                }
             };
+            let (path, property) = found;
             let value = match property {
                 Some(_) => Value::from(raw.clone()),
-                None => read(raw, settings[&path]).map_err(|m| refuse(var, raw, m))?,
+                None => read(&raw, settings[&path]).map_err(|m| refuse(var, &shown, m))?,
             };
             let mut keys: Vec<String> = path.split('.').map(str::to_string).collect();
             keys.extend(property);
             insert(&mut dict, &keys, value);
-            vars.insert(keys.join("."), (var.clone(), raw.clone()));
+            vars.insert(keys.join("."), (var.clone(), shown));
         }
         Ok(EnvLayer { dict, vars })
     }

@@ -63,6 +63,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub privacy: PrivacyConfig,
     pub audit: AuditConfig,
+    pub tls: TlsConfig,
     pub ws: WsConfig,
     pub mcp: McpConfig,
     pub debug: DebugConfig,
@@ -85,6 +86,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             privacy: PrivacyConfig::default(),
             audit: AuditConfig::default(),
+            tls: TlsConfig::default(),
             ws: WsConfig::default(),
             mcp: McpConfig::default(),
             debug: DebugConfig::default(),
@@ -226,7 +228,7 @@ impl Default for DemoConfig {
 }
 
 /// The Kafka source.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct KafkaConfig {
     /// `bootstrap.servers`: `host:port[,host:port…]`.
@@ -256,8 +258,55 @@ impl Default for KafkaConfig {
     }
 }
 
+/// Whether a librdkafka property holds a secret (`sasl.password`, `ssl.key.password`,
+/// `sasl.oauthbearer.client.secret`, …): such values are never printed.
+pub fn is_secret_property(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    ["password", "secret", "token", "credential"]
+        .iter()
+        .any(|w| n.contains(w))
+        || n.ends_with(".pem")
+}
+
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for KafkaConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: std::collections::BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                let shown = if is_secret_property(k) {
+                    REDACTED
+                } else {
+                    v.as_str()
+                };
+                (k.as_str(), shown)
+            })
+            .collect();
+        f.debug_struct("KafkaConfig")
+            .field("brokers", &self.brokers)
+            .field("topics", &self.topics)
+            .field("group", &self.group)
+            .field("commit_interval_ms", &self.commit_interval_ms)
+            .field("properties", &properties)
+            .field("registry", &self.registry)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RegistryConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RegistryConfig")
+            .field("url", &self.url)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| REDACTED))
+            .finish()
+    }
+}
+
 /// The Confluent Schema Registry Avro records refer to.
-#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
     /// `http://host:8081`. Unset = Avro records are quarantined.
@@ -591,6 +640,20 @@ pub struct AuditConfig {
     /// Days of entries kept; older day files are removed when a new day begins. 0 keeps
     /// every day.
     pub keep_days: u32,
+}
+
+/// TLS: HTTPS for the server, and what outbound HTTPS trusts.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TlsConfig {
+    /// PEM certificate chain: with `key`, the server speaks HTTPS only (and `wss://`). Both
+    /// files are read again on SIGHUP.
+    pub cert: Option<PathBuf>,
+    /// PEM private key of `cert`.
+    pub key: Option<PathBuf>,
+    /// PEM certificates trusted by outbound HTTPS (webhooks, the schema registry, clients)
+    /// besides the web's public roots: a site's private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The WebSocket endpoint `/ws`.
@@ -934,6 +997,50 @@ mod tests {
         assert_eq!(cfg.kafka.brokers, "b:9092");
         assert_eq!(cfg.kafka.properties["sasl.username"], "me");
         assert_eq!(cfg.mcp.tools, ["run_sql", "ask"]);
+    }
+
+    #[test]
+    fn secrets_come_from_files_and_are_never_printed() {
+        let dir = tempfile::tempdir().unwrap();
+        let (pw, sasl) = (dir.path().join("pw"), dir.path().join("sasl"));
+        std::fs::write(&pw, "registry-secret-1\n").unwrap();
+        std::fs::write(&sasl, "kafka-secret-2").unwrap();
+        let env: HashMap<String, String> = [
+            (
+                "STREAMQ_KAFKA__REGISTRY__PASSWORD_FILE",
+                pw.to_str().unwrap(),
+            ),
+            ("STREAMQ_KAFKA__SASL_PASSWORD_FILE", sasl.to_str().unwrap()),
+            ("STREAMQ_TLS__CA_FILE", "/etc/ca.pem"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let cfg = Config::load(None, &env).unwrap();
+        assert_eq!(
+            cfg.kafka.registry.password.as_deref(),
+            Some("registry-secret-1")
+        );
+        assert_eq!(cfg.kafka.properties["sasl.password"], "kafka-secret-2");
+        assert_eq!(
+            cfg.tls.ca_file,
+            Some(PathBuf::from("/etc/ca.pem")),
+            "a setting named *_FILE is itself"
+        );
+        let shown = format!("{cfg:?} {:#?}", cfg.kafka);
+        assert!(
+            !shown.contains("registry-secret-1") && !shown.contains("kafka-secret-2"),
+            "{shown}"
+        );
+        assert!(shown.contains("<redacted>"));
+        // A missing file is refused, naming the variable, without a value to show.
+        let env: HashMap<String, String> = [(
+            "STREAMQ_KAFKA__REGISTRY__PASSWORD_FILE".to_string(),
+            "/nonexistent/pw".to_string(),
+        )]
+        .into();
+        let e = Config::load(None, &env).unwrap_err().to_string();
+        assert!(e.contains("STREAMQ_KAFKA__REGISTRY__PASSWORD_FILE"), "{e}");
     }
 
     #[test]

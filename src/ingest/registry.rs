@@ -63,6 +63,7 @@ impl SchemaRegistry {
             base: url.trim_end_matches('/').to_string(),
             auth,
             agent: ureq::AgentBuilder::new()
+                .tls_config(crate::tls::client_config())
                 .timeout_connect(Duration::from_secs(5))
                 .timeout(Duration::from_secs(15))
                 .build(),

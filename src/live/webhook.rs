@@ -119,6 +119,7 @@ impl Webhook {
     fn work(&self) {
         let policy = self.outbound.clone();
         let agent = ureq::AgentBuilder::new()
+            .tls_config(crate::tls::client_config())
             .timeout(Duration::from_millis(self.retry.timeout_ms.max(1)))
             .resolver(move |netloc: &str| policy.resolve(netloc))
             .build();
