@@ -263,7 +263,7 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
     }
 
     // /ws: Host and Origin first; an allowed Host with its own name as Origin is still refused.
-    let ws_url = format!("{}/ws", base.replace("http://", "ws://"));
+    let ws_url = format!("{}/ws", common::ws_base(&base));
     for (headers, why) in [
         (
             vec![("Host", "dash.example"), ("Origin", "http://dash.example")],
@@ -276,7 +276,7 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         for (k, v) in &headers {
             req.headers_mut().insert(*k, v.parse().unwrap());
         }
-        match tokio_tungstenite::connect_async(req).await {
+        match common::ws_connect(req).await {
             Err(tokio_tungstenite::tungstenite::Error::Http(r)) => {
                 assert_eq!(r.status().as_u16(), 403, "{why}")
             }
@@ -461,7 +461,8 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         "{s} {v}"
     );
     let export = tokio::task::block_in_place(|| {
-        ureq::get(&format!("{base}/api/audit"))
+        common::agent()
+            .get(&format!("{base}/api/audit"))
             .set("Authorization", &format!("Bearer {admin_t}"))
             .call()
             .unwrap()
@@ -495,7 +496,7 @@ async fn ws_subscribe(
         req.headers_mut()
             .insert("Authorization", format!("Bearer {t}").parse().unwrap());
     }
-    let (mut ws, _) = match tokio_tungstenite::connect_async(req).await {
+    let (mut ws, _) = match common::ws_connect(req).await {
         Ok(x) => x,
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => return Err(r.status().as_u16()),
         Err(e) => panic!("{e}"),

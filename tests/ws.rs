@@ -32,7 +32,7 @@ async fn demo_server(
 }
 
 fn ws_url(base: &str) -> String {
-    format!("{}/ws", base.replace("http://", "ws://"))
+    format!("{}/ws", common::ws_base(base))
 }
 
 async fn wait_table(base: &str, table: &str) {
@@ -54,20 +54,20 @@ async fn wait_table(base: &str, table: &str) {
 async fn origins_errors_and_continuous_queries() {
     let server = demo_server(Rate::PerSecond(1500.0), 4500, |_| {}).await;
     let base = server.base.clone();
-    let host = base.trim_start_matches("http://").to_string();
+    let host = common::authority(&base);
 
     // A page from elsewhere may not open the socket; this server's own pages may.
     let mut req = ws_url(&base).into_client_request().unwrap();
     req.headers_mut()
         .insert("origin", "http://evil.example".parse().unwrap());
-    match tokio_tungstenite::connect_async(req).await {
+    match common::ws_connect(req).await {
         Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
         other => panic!("a foreign origin was let in: {:?}", other.map(|_| ())),
     }
     let mut req = ws_url(&base).into_client_request().unwrap();
     req.headers_mut()
         .insert("origin", format!("http://{host}").parse().unwrap());
-    tokio_tungstenite::connect_async(req)
+    common::ws_connect(req)
         .await
         .expect("the server's own origin is allowed");
 
@@ -199,9 +199,7 @@ async fn a_client_that_stops_reading_is_cut_and_ingestion_goes_on() {
     })
     .await;
     let base = server.base.clone();
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url(&base))
-        .await
-        .unwrap();
+    let (mut ws, _) = common::ws_connect(ws_url(&base)).await.unwrap();
     ws.send(Message::Text(
         json!({"subscribe": "tail", "table": "db2.transactions"})
             .to_string()
@@ -328,7 +326,10 @@ async fn webhooks_are_retried_and_failures_are_visible() {
         json!({"table": "db2.orders", "measure": {"agg": "count"}, "window_ms": 60_000,
                "condition": {"op": ">", "value": 0.0}, "webhook": hook})
     };
-    let post = |body: Value| match ureq::post(&format!("{base}/api/alerts")).send_json(body) {
+    let post = |body: Value| match common::agent()
+        .post(&format!("{base}/api/alerts"))
+        .send_json(body)
+    {
         Ok(r) => (r.status(), r.into_json::<Value>().unwrap()),
         Err(ureq::Error::Status(c, r)) => (c, r.into_json::<Value>().unwrap()),
         Err(e) => panic!("{e}"),
@@ -410,7 +411,8 @@ async fn webhooks_are_retried_and_failures_are_visible() {
     // Rules survive a restart; deleting one removes it and its events.
     let (code, _) = get_json(&format!("{base}/api/alerts"));
     assert_eq!(code, 200);
-    let del = ureq::delete(&format!("{base}/api/alerts/{bad_id}"))
+    let del = common::agent()
+        .delete(&format!("{base}/api/alerts/{bad_id}"))
         .call()
         .unwrap();
     assert_eq!(del.status(), 204);

@@ -14,7 +14,7 @@ pub fn http(
     headers: &[(&str, &str)],
     body: Option<&Value>,
 ) -> (u16, Value) {
-    let mut req = ureq::request(method.as_str(), url);
+    let mut req = super::agent().request(method.as_str(), url);
     if let Some(t) = token {
         req = req.set("Authorization", &format!("Bearer {t}"));
     }
@@ -44,7 +44,8 @@ pub fn mcp_session(base: &str, token: Option<&str>) -> Option<ToolCaller> {
     let url = format!("{base}/mcp");
     let token = token.map(str::to_string);
     let post = move |session: Option<&str>, body: Value| -> Result<ureq::Response, u16> {
-        let mut req = ureq::post(&url)
+        let mut req = super::agent()
+            .post(&url)
             .set("Content-Type", "application/json")
             .set("Accept", "application/json, text/event-stream");
         if let Some(t) = &token {

@@ -28,7 +28,123 @@ pub fn test_config(dir: &Path) -> Config {
         ..Config::default()
     };
     cfg.ingest.linger_ms = 5;
+    if let Some((cert, key)) = tls_files() {
+        cfg.tls.cert = Some(cert);
+        cfg.tls.key = Some(key);
+    }
     cfg
+}
+
+/// The suite's HTTPS mode: `STREAMQ_TEST_TLS=<dir>` makes every test server speak HTTPS with
+/// a certificate for localhost that a CA made here (`<dir>/ca.pem`) signs; the tests' HTTP
+/// ([`agent`]) and WebSocket ([`ws_connect`]) clients trust that CA alone. `test.sh` runs the REST and
+/// WebSocket tests a second time so.
+pub fn tls_files() -> Option<(PathBuf, PathBuf)> {
+    static FILES: std::sync::OnceLock<Option<(PathBuf, PathBuf)>> = std::sync::OnceLock::new();
+    FILES
+        .get_or_init(|| {
+            let dir = PathBuf::from(std::env::var_os("STREAMQ_TEST_TLS")?);
+            std::fs::create_dir_all(&dir).unwrap();
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            ca.distinguished_name
+                .push(rcgen::DnType::CommonName, "streamq test-suite CA");
+            let ca = ca.self_signed(&ca_key).unwrap();
+            let key = rcgen::KeyPair::generate().unwrap();
+            let cert = rcgen::CertificateParams::new(vec![
+                "localhost".to_string(),
+                "127.0.0.1".to_string(),
+            ])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+            std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+            let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
+            std::fs::write(&c, cert.pem()).unwrap();
+            std::fs::write(&k, key.serialize_pem()).unwrap();
+            Some((c, k))
+        })
+        .clone()
+}
+
+/// The TLS client configuration of the suite's HTTPS mode: the test CA as the only root.
+fn tls_client() -> Option<std::sync::Arc<rustls::ClientConfig>> {
+    static CLIENT: std::sync::OnceLock<Option<std::sync::Arc<rustls::ClientConfig>>> =
+        std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let (cert, _) = tls_files()?;
+            let ca = cert.with_file_name("ca.pem");
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls::pki_types::pem::PemObject;
+            for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
+                roots.add(c.unwrap()).unwrap();
+            }
+            Some(std::sync::Arc::new(
+                rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                    rustls::crypto::ring::default_provider(),
+                ))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+            ))
+        })
+        .clone()
+}
+
+/// The HTTP client of the tests: trusts the test CA in the HTTPS mode.
+pub fn agent() -> ureq::Agent {
+    static AGENT: std::sync::OnceLock<ureq::Agent> = std::sync::OnceLock::new();
+    AGENT
+        .get_or_init(|| match tls_client() {
+            Some(c) => ureq::AgentBuilder::new().tls_config(c).build(),
+            None => ureq::agent(),
+        })
+        .clone()
+}
+
+/// Opens a WebSocket (`ws://` or, in the HTTPS mode, `wss://` trusting the test CA).
+pub async fn ws_connect<R>(
+    req: R,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+        tokio_tungstenite::tungstenite::handshake::client::Response,
+    ),
+    tokio_tungstenite::tungstenite::Error,
+>
+where
+    R: tokio_tungstenite::tungstenite::client::IntoClientRequest + Unpin,
+{
+    let connector = tls_client().map(tokio_tungstenite::Connector::Rustls);
+    tokio_tungstenite::connect_async_tls_with_config(req, None, false, connector).await
+}
+
+/// The base URL of a test server listening on `addr` (HTTPS in the suite's TLS mode).
+pub fn base_of(addr: std::net::SocketAddr) -> String {
+    if tls_files().is_some() {
+        format!("https://localhost:{}", addr.port())
+    } else {
+        format!("http://{addr}")
+    }
+}
+
+/// A server's `/ws` base: `ws://` for `http://`, `wss://` for `https://`.
+pub fn ws_base(base: &str) -> String {
+    if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else {
+        base.replacen("http://", "ws://", 1)
+    }
+}
+
+/// `host:port` of a base URL.
+pub fn authority(base: &str) -> String {
+    base.split_once("://").map_or(base, |(_, a)| a).to_string()
 }
 
 /// A node that has ingested a file to its end, serving HTTP on a loopback port.
@@ -52,7 +168,7 @@ impl TestServer {
         let running = streamq::server::run(cfg, false, listener, shutdown.clone())
             .await
             .unwrap();
-        let base = format!("http://{}", running.addr);
+        let base = base_of(running.addr);
         running.ingest.await.unwrap();
         TestServer {
             node: running.node,
@@ -69,7 +185,7 @@ impl TestServer {
         let (addr, _) = streamq::server::serve(node.clone(), listener, shutdown.clone()).unwrap();
         TestServer {
             node,
-            base: format!("http://{addr}"),
+            base: base_of(addr),
             dir,
             shutdown,
         }
@@ -77,7 +193,8 @@ impl TestServer {
 
     /// The Prometheus text from `/metrics`.
     pub fn metrics(&self) -> String {
-        ureq::get(&format!("{}/metrics", self.base))
+        agent()
+            .get(&format!("{}/metrics", self.base))
             .call()
             .unwrap()
             .into_string()
@@ -195,7 +312,10 @@ pub fn run_eval_on(script: &str, base: &str, dir: &Path, questions: &str) -> Eva
 
 /// POSTs SQL and returns the JSON reply and status.
 pub fn post_sql(base: &str, sql: &str) -> (u16, serde_json::Value) {
-    match ureq::post(&format!("{base}/api/sql")).send_json(serde_json::json!({ "sql": sql })) {
+    match agent()
+        .post(&format!("{base}/api/sql"))
+        .send_json(serde_json::json!({ "sql": sql }))
+    {
         Ok(r) => (r.status(), r.into_json().unwrap()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
         Err(e) => panic!("request failed: {e}"),
@@ -203,7 +323,7 @@ pub fn post_sql(base: &str, sql: &str) -> (u16, serde_json::Value) {
 }
 
 pub fn get_json(url: &str) -> (u16, serde_json::Value) {
-    match ureq::get(url).call() {
+    match agent().get(url).call() {
         Ok(r) => (r.status(), r.into_json().unwrap()),
         Err(ureq::Error::Status(code, r)) => (code, r.into_json().unwrap()),
         Err(e) => panic!("request failed: {e}"),

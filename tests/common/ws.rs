@@ -5,7 +5,6 @@ use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
 use serde_json::Value;
-use tokio_tungstenite::connect_async;
 use tokio_tungstenite::tungstenite::Message;
 
 /// A WebSocket client collecting every frame it receives.
@@ -21,8 +20,8 @@ pub struct Client {
 
 impl Client {
     pub async fn connect(base: &str) -> Client {
-        let url = format!("{}/ws", base.replace("http://", "ws://"));
-        let (ws, _) = connect_async(url).await.expect("the WebSocket opens");
+        let url = format!("{}/ws", super::ws_base(base));
+        let (ws, _) = super::ws_connect(url).await.expect("the WebSocket opens");
         let (tx, mut rx) = ws.split();
         let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = frames.clone();
