@@ -178,8 +178,9 @@ pub async fn authorize(
     next: Next,
 ) -> Response {
     let caller = identify(&st, req.headers());
-    let asked =
-        trail::audited(req.uri().path(), need == Need::Open).then(|| trail::Asked::of(&req));
+    let by_cookie = bearer(req.headers()).is_none() && session_cookie(req.headers()).is_some();
+    let asked = trail::audited(req.uri().path(), need == Need::Open)
+        .then(|| trail::Asked::of(&req, by_cookie));
     let refusal = match (&caller, need) {
         (_, Need::Open) => None,
         (Caller::Anonymous, _) => Some(unauthorized(
@@ -206,14 +207,14 @@ pub async fn authorize(
             who = caller.identity().map_or("-", |i| i.id.as_str()), status = r.status().as_u16(),
             "refused");
         if let Some(asked) = asked {
-            trail::record(&st, asked, &caller, &r);
+            trail::record(&st, asked, caller.identity(), &r);
         }
         return r;
     }
     req.extensions_mut().insert(caller.clone());
     let resp = next.run(req).await;
     if let Some(asked) = asked {
-        trail::record(&st, asked, &caller, &resp);
+        trail::record(&st, asked, caller.identity(), &resp);
     }
     resp
 }

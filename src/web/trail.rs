@@ -6,14 +6,12 @@
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request};
-use axum::http::HeaderMap;
 use axum::response::Response;
 
 use crate::audit::{Detail, Entry};
 use crate::auth::Identity;
 use crate::error::ErrorCode;
 use crate::web::AppState;
-use crate::web::door::{Caller, bearer, session_cookie};
 
 /// The header an MCP tool's in-process REST call carries: `mcp; tool=<name>`.
 pub use crate::mcp::backend::VIA;
@@ -30,7 +28,8 @@ pub struct Asked {
 }
 
 impl Asked {
-    pub fn of(req: &Request) -> Asked {
+    /// `by_cookie`: the caller came with a dashboard session (and no bearer token).
+    pub fn of(req: &Request, by_cookie: bool) -> Asked {
         let headers = req.headers();
         let via = headers.get(VIA).and_then(|v| v.to_str().ok()).unwrap_or("");
         let tool = via
@@ -50,7 +49,7 @@ impl Asked {
                 .path_and_query()
                 .map_or(path, |p| p.as_str())
                 .to_string(),
-            door: door_of(headers, via, path),
+            door: door_of(by_cookie, via, path),
             tool,
             peer: req
                 .extensions()
@@ -61,10 +60,10 @@ impl Asked {
     }
 }
 
-fn door_of(headers: &HeaderMap, via: &str, path: &str) -> &'static str {
+fn door_of(by_cookie: bool, via: &str, path: &str) -> &'static str {
     if via.starts_with("mcp") || path == "/mcp" {
         "mcp"
-    } else if bearer(headers).is_none() && session_cookie(headers).is_some() {
+    } else if by_cookie {
         "dashboard"
     } else {
         "rest"
@@ -76,8 +75,9 @@ pub fn audited(path: &str, open: bool) -> bool {
     !open || path.starts_with("/api/session")
 }
 
-/// Appends the entry of an answered (or refused) request.
-pub fn record(st: &AppState, asked: Asked, caller: &Caller, resp: &Response) {
+/// Appends the entry of an answered (or refused) request; `caller` is who the request
+/// showed to be (none without a valid token).
+pub fn record(st: &AppState, asked: Asked, caller: Option<&Identity>, resp: &Response) {
     let status = resp.status().as_u16();
     let mut detail = resp
         .extensions()
@@ -88,10 +88,7 @@ pub fn record(st: &AppState, asked: Asked, caller: &Caller, resp: &Response) {
         detail.tool = asked.tool;
     }
     // A sign-in names who signed in (whatever else the request carried).
-    let who = resp
-        .extensions()
-        .get::<Identity>()
-        .or_else(|| caller.identity());
+    let who = resp.extensions().get::<Identity>().or(caller);
     let entry = Entry {
         at: crate::audit::now(),
         who: who.map(|i| i.id.clone()),
