@@ -421,6 +421,33 @@ async fn every_route_subscription_and_tool_answers_each_role_as_documented() {
         }
     }
     assert!(!text.contains("sq_"), "a token is in the audit trail");
+    // Nor any personal value the tables hold (entries carry what was asked, never results).
+    let (_, people) = tokio::task::block_in_place(|| {
+        http(
+            &Method::POST,
+            &format!("{base}/api/sql"),
+            Some(callers.cells[3].1.as_deref().unwrap()),
+            &[],
+            Some(&json!({"sql": "SELECT email, name FROM hive.customers"})),
+        )
+    });
+    let values: Vec<String> = people["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap().iter())
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .filter(|v| v.len() >= 5)
+        .collect();
+    assert!(values.len() > 20, "the demo's customers: {people:.300}");
+    let shown: Vec<&String> = values
+        .iter()
+        .filter(|v| text.contains(v.as_str()))
+        .collect();
+    assert!(
+        shown.is_empty(),
+        "personal data in the audit trail: {shown:?}"
+    );
     // Admins read it as a table and export it; nobody else does.
     let (admin_t, analyst_t) = (
         callers.cells[3].1.clone().unwrap(),
