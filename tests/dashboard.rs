@@ -15,24 +15,12 @@
 mod common;
 
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
 use common::*;
 use serde_json::Value;
-
-fn screenshots_dir() -> PathBuf {
-    match std::env::var_os("STREAMQ_SCREENSHOTS") {
-        Some(d) => PathBuf::from(d),
-        None => {
-            let target = std::env::var_os("CARGO_TARGET_DIR")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
-            target.join("dashboard-screenshots")
-        }
-    }
-}
 
 #[test]
 fn the_dashboard_in_chromium_on_a_paced_replay() {
@@ -81,7 +69,7 @@ fn the_dashboard_in_chromium_on_a_paced_replay() {
     let server = Served::start(cmd);
     let base = server.base.clone();
 
-    let shots = screenshots_dir();
+    let shots = screenshots_dir("dashboard-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     // Only this run's screenshots count.
     for e in std::fs::read_dir(&shots).unwrap().filter_map(|e| e.ok()) {

@@ -4,22 +4,12 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use common::*;
 use serde_json::Value;
-
-fn screenshots_dir() -> PathBuf {
-    match std::env::var_os("STREAMQ_SCREENSHOTS") {
-        Some(d) => PathBuf::from(d),
-        None => std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
-            .join("signin-screenshots"),
-    }
-}
 
 /// Signing in, in chromium (`tests/e2e/signin.mjs`): tokens made with `streamq token create`,
 /// `streamq serve` on the live demo source with `customer_id` configured personal; a viewer
@@ -84,7 +74,7 @@ fn the_dashboard_signs_in_with_a_token_and_a_viewer_sees_masked_values_on_every_
         );
         std::thread::sleep(std::time::Duration::from_millis(300));
     }
-    let shots = screenshots_dir();
+    let shots = screenshots_dir("signin-screenshots");
     std::fs::create_dir_all(&shots).unwrap();
     let status = Command::new("node")
         .arg("signin.mjs")

@@ -221,17 +221,18 @@ impl Privacy {
         if sight.is_all() {
             return None;
         }
-        let name = table.schema.read().name.clone();
-        let columns: Vec<Option<PiiClass>> = self
-            .classes(table)
+        let classes = self.classes(table);
+        let schema = table.schema.read();
+        let columns: Vec<Option<PiiClass>> = classes
             .into_iter()
-            .enumerate()
-            .map(|(i, c)| {
+            .zip(&schema.columns)
+            .map(|(c, column)| {
                 let c = c?;
-                let column = table.schema.read().columns.get(i)?.name.clone();
-                (!sight.sees(&name, &column, c.class)).then_some(c.class)
+                (!sight.sees(&schema.name, &column.name, c.class)).then_some(c.class)
             })
             .collect();
+        let name = schema.name.clone();
+        drop(schema);
         if columns.iter().all(Option::is_none) {
             return None;
         }

@@ -15,6 +15,17 @@ use streamq::{Node, table_checksum};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
+/// Where a browser test's screenshots go: `$STREAMQ_SCREENSHOTS`, else `<target>/<name>`.
+pub fn screenshots_dir(name: &str) -> PathBuf {
+    match std::env::var_os("STREAMQ_SCREENSHOTS") {
+        Some(d) => PathBuf::from(d),
+        None => std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"))
+            .join(name),
+    }
+}
+
 /// A file under `../shared`.
 pub fn shared(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
