@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod broker;
+pub mod ca;
 pub mod ws;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -51,32 +52,23 @@ pub fn test_config(dir: &Path) -> Config {
 /// ([`agent`]) and WebSocket ([`ws_connect`]) clients trust that CA alone. `test.sh` runs the REST and
 /// WebSocket tests a second time so.
 pub fn tls_files() -> Option<(PathBuf, PathBuf)> {
-    static FILES: std::sync::OnceLock<Option<(PathBuf, PathBuf)>> = std::sync::OnceLock::new();
-    FILES
+    suite_ca().map(|(_, cert, key)| (cert.clone(), key.clone()))
+}
+
+/// The CA of the suite's HTTPS mode and the server certificate and key it signed.
+fn suite_ca() -> Option<&'static (ca::Ca, PathBuf, PathBuf)> {
+    static SUITE: std::sync::OnceLock<Option<(ca::Ca, PathBuf, PathBuf)>> =
+        std::sync::OnceLock::new();
+    SUITE
         .get_or_init(|| {
             let dir = PathBuf::from(std::env::var_os("STREAMQ_TEST_TLS")?);
             std::fs::create_dir_all(&dir).unwrap();
-            let ca_key = rcgen::KeyPair::generate().unwrap();
-            let mut ca = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
-            ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-            ca.distinguished_name
-                .push(rcgen::DnType::CommonName, "streamq test-suite CA");
-            let ca = ca.self_signed(&ca_key).unwrap();
-            let key = rcgen::KeyPair::generate().unwrap();
-            let cert = rcgen::CertificateParams::new(vec![
-                "localhost".to_string(),
-                "127.0.0.1".to_string(),
-            ])
-            .unwrap()
-            .signed_by(&key, &ca, &ca_key)
-            .unwrap();
-            std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
-            let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
-            std::fs::write(&c, cert.pem()).unwrap();
-            std::fs::write(&k, key.serialize_pem()).unwrap();
-            Some((c, k))
+            let ca = ca::Ca::new();
+            std::fs::write(dir.join("ca.pem"), ca.cert.pem()).unwrap();
+            let (cert, key, _) = ca.issue(&dir, "server");
+            Some((ca, cert, key))
         })
-        .clone()
+        .as_ref()
 }
 
 /// The TLS client configuration of the suite's HTTPS mode: the test CA as the only root.
@@ -84,24 +76,7 @@ fn tls_client() -> Option<std::sync::Arc<rustls::ClientConfig>> {
     static CLIENT: std::sync::OnceLock<Option<std::sync::Arc<rustls::ClientConfig>>> =
         std::sync::OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            let (cert, _) = tls_files()?;
-            let ca = cert.with_file_name("ca.pem");
-            let mut roots = rustls::RootCertStore::empty();
-            use rustls::pki_types::pem::PemObject;
-            for c in rustls::pki_types::CertificateDer::pem_file_iter(&ca).unwrap() {
-                roots.add(c.unwrap()).unwrap();
-            }
-            Some(std::sync::Arc::new(
-                rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                    rustls::crypto::ring::default_provider(),
-                ))
-                .with_safe_default_protocol_versions()
-                .unwrap()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-            ))
-        })
+        .get_or_init(|| suite_ca().map(|(ca, _, _)| ca.client()))
         .clone()
 }
 
