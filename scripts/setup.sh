@@ -12,9 +12,11 @@ need_apt=()
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v cc >/dev/null || need_apt+=(build-essential)
 command -v make >/dev/null || need_apt+=(make)
-# librdkafka is built by the rdkafka crate; it links OpenSSL (TLS/SASL to brokers) and zlib.
+# librdkafka is built by the rdkafka crate; it links OpenSSL (TLS/SASL to brokers), zlib, and
+# Cyrus SASL for GSSAPI/Kerberos (libsasl2-dev; the Kerberos plugin is
+# libsasl2-modules-gssapi-mit). zstd, lz4 and snappy are built in.
 # fonts-dejavu-core: the labels of charts drawn server-side (the MCP chart tool, /api/chart).
-for pkg in libssl-dev zlib1g-dev pkg-config fonts-dejavu-core; do
+for pkg in libssl-dev zlib1g-dev pkg-config libsasl2-dev libsasl2-modules-gssapi-mit fonts-dejavu-core; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need_apt+=("$pkg")
 done
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -20,11 +20,6 @@ impl TopicPartition {
             partition,
         }
     }
-
-    /// The SQL table this partition's topic feeds.
-    pub fn table(&self) -> TableName {
-        TableName::from_topic(&self.topic)
-    }
 }
 
 impl fmt::Display for TopicPartition {
@@ -65,56 +60,91 @@ impl fmt::Display for Offset {
     }
 }
 
-/// A table as SQL names it: `<schema>.<table>`, both lower case (`db2.transactions`).
+/// A table as SQL names it: `<schema>.<table>` (`db2.transactions`), or
+/// `<catalog>.<schema>.<table>` for a topic of three or more levels
+/// (`db2server.db2inst1.transactions`); every part lower case.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct TableName {
-    /// The SQL schema (the source system: `db2`, `hive`).
+    /// The SQL catalog (Debezium's `topic.prefix`); `None`: the default catalog.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catalog: Option<String>,
+    /// The SQL schema (the source system `db2`, or the database schema `db2inst1`).
     pub schema: String,
     /// The table within that schema.
     pub table: String,
 }
 
+/// One level of a name as SQL can carry it unquoted: lower case, every character that is not
+/// a letter, a digit or `_` (a dash, a space, a dot) becomes `_`.
+pub fn sql_level(s: &str) -> String {
+    s.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 impl TableName {
-    /// A topic `<source>.<table>` becomes the table `<source>.<table>` in lower case; a topic
-    /// with more dots (`server.schema.table`) keeps its first part as the schema and joins the
-    /// rest with `_`; a topic with no dot lands in the schema `public`.
+    /// A topic's levels, each normalised by [`sql_level`]: `<table>` lands in the schema
+    /// `public`; `<source>.<table>` is that schema and table; `<prefix>.<schema>.<table>` (what
+    /// Debezium writes) is catalog, schema and table — a topic of more levels keeps its last
+    /// two as schema and table and joins the rest with `_` as the catalog
+    /// (`server1.testDB.dbo.customers` → `server1_testdb.dbo.customers`).
     pub fn from_topic(topic: &str) -> Self {
-        let lower = topic.to_ascii_lowercase();
-        let clean = |s: &str| -> String {
-            s.chars()
-                .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                .collect()
-        };
-        match lower.split_once('.') {
-            Some((schema, rest)) if !schema.is_empty() && !rest.is_empty() => Self {
-                schema: clean(schema),
-                table: clean(rest),
-            },
-            _ => Self {
-                schema: "public".into(),
-                table: clean(&lower),
-            },
+        let levels: Vec<&str> = topic.split('.').collect();
+        if levels.iter().any(|l| l.is_empty()) {
+            // `a..b`, `.a`: no levels to read; the whole topic is the table.
+            return Self::new(None, "public", &sql_level(topic));
+        }
+        match levels.as_slice() {
+            [t] => Self::new(None, "public", &sql_level(t)),
+            [s, t] => Self::new(None, &sql_level(s), &sql_level(t)),
+            [rest @ .., s, t] => {
+                let catalog: Vec<String> = rest.iter().map(|l| sql_level(l)).collect();
+                Self::new(Some(catalog.join("_")), &sql_level(s), &sql_level(t))
+            }
+            [] => Self::new(None, "public", "_"),
         }
     }
 
-    /// Parses `schema.table` (or a bare `table` in `public`).
+    pub fn new(catalog: Option<String>, schema: &str, table: &str) -> Self {
+        Self {
+            catalog,
+            schema: schema.to_string(),
+            table: table.to_string(),
+        }
+    }
+
+    /// Parses `catalog.schema.table`, `schema.table`, or a bare `table` in `public`.
     pub fn parse(s: &str) -> Self {
-        match s.split_once('.') {
-            Some((a, b)) => Self {
-                schema: a.to_ascii_lowercase(),
-                table: b.to_ascii_lowercase(),
-            },
-            None => Self {
-                schema: "public".into(),
-                table: s.to_ascii_lowercase(),
-            },
+        let lower = s.to_ascii_lowercase();
+        let parts: Vec<&str> = lower.splitn(3, '.').collect();
+        match parts.as_slice() {
+            [c, s, t] => Self::new(Some(c.to_string()), s, t),
+            [s, t] => Self::new(None, s, t),
+            _ => Self::new(None, "public", &lower),
+        }
+    }
+
+    /// The same name with `_<n>` after the table (a name two topics would share).
+    pub fn suffixed(&self, n: usize) -> Self {
+        Self {
+            table: format!("{}_{n}", self.table),
+            ..self.clone()
         }
     }
 }
 
 impl fmt::Display for TableName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}.{}", self.schema, self.table)
+        match &self.catalog {
+            Some(c) => write!(f, "{c}.{}.{}", self.schema, self.table),
+            None => write!(f, "{}.{}", self.schema, self.table),
+        }
     }
 }
 
@@ -157,9 +187,24 @@ mod tests {
             "db2.orders"
         );
         assert_eq!(
-            TableName::from_topic("bank.CORE.ACCOUNTS").to_string(),
-            "bank.core_accounts"
+            TableName::from_topic("db2server.DB2INST1.TRANSACTIONS").to_string(),
+            "db2server.db2inst1.transactions"
         );
+        assert_eq!(
+            TableName::from_topic("server1.testDB.dbo.customers").to_string(),
+            "server1_testdb.dbo.customers"
+        );
+        // Levels stay levels: these two no longer meet in one name.
+        assert_ne!(
+            TableName::from_topic("x.MY_S.T"),
+            TableName::from_topic("x.MY.S_T")
+        );
+        assert_eq!(
+            TableName::from_topic("mysql-server-1.inventory.customers").to_string(),
+            "mysql_server_1.inventory.customers"
+        );
+        let three = TableName::parse("a.b.c");
+        assert_eq!(three, TableName::from_topic("A.B.C"));
         assert_eq!(TableName::from_topic("events").to_string(), "public.events");
     }
 

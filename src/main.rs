@@ -40,9 +40,13 @@ enum Cmd {
     },
     /// Publish the demo stream or a replay file to Kafka (creates the topics).
     Produce {
-        /// bootstrap.servers.
+        /// bootstrap.servers (default: `kafka.brokers` of the config).
         #[arg(long, env = "STREAMQ_KAFKA_BROKERS")]
-        brokers: String,
+        brokers: Option<String>,
+        /// Config file (TOML): its `kafka.brokers` and `kafka.properties` (security, SASL,
+        /// compression …) apply; `-X` wins over them.
+        #[arg(long, env = "STREAMQ_CONFIG")]
+        config: Option<PathBuf>,
         /// demo or replay.
         #[arg(long, default_value = "demo")]
         source: ProduceFrom,
@@ -66,9 +70,9 @@ enum Cmd {
         /// Demo seed.
         #[arg(long, default_value_t = 1)]
         seed: u64,
-        /// A librdkafka property, `name=value` (repeatable).
-        #[arg(long = "property", short = 'X')]
-        properties: Vec<String>,
+        /// A librdkafka property, `name=value` (repeatable; as kcat's `-X`).
+        #[arg(long = "property", short = 'X', value_parser = streamq::config::cli::parse_property)]
+        properties: Vec<(String, String)>,
     },
     /// Run one SQL query against a running server and print the result.
     Sql {
@@ -238,19 +242,6 @@ enum ProduceFrom {
     Replay,
 }
 
-fn parse_properties(
-    props: &[String],
-) -> anyhow::Result<std::collections::BTreeMap<String, String>> {
-    props
-        .iter()
-        .map(|p| {
-            p.split_once('=')
-                .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-                .with_context(|| format!("--property {p:?}: expected name=value"))
-        })
-        .collect()
-}
-
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("STREAMQ_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
@@ -303,6 +294,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Cmd::Produce {
             brokers,
+            config,
             source,
             file,
             format,
@@ -323,8 +315,11 @@ async fn main() -> anyhow::Result<()> {
                     ..Default::default()
                 }),
             };
-            // The registry's credentials are settings (kafka.registry.*), from the environment.
-            let settings = Config::load(None, &Config::process_env())?;
+            // The registry's credentials and the Kafka properties are settings (kafka.*), from
+            // the config file and the environment.
+            let settings = Config::load(config.as_deref(), &Config::process_env())?;
+            let mut kafka_properties = settings.kafka.properties.clone();
+            kafka_properties.extend(properties);
             let registry = registry.map(|url| {
                 SchemaRegistry::new(
                     &url,
@@ -333,13 +328,13 @@ async fn main() -> anyhow::Result<()> {
                 )
             });
             let opts = ProduceOptions {
-                brokers,
+                brokers: brokers.unwrap_or_else(|| settings.kafka.brokers.clone()),
                 source,
                 format,
                 registry,
                 partitions,
                 replication: replication_factor,
-                properties: parse_properties(&properties)?,
+                properties: kafka_properties,
                 limit,
             };
             let summary = tokio::task::spawn_blocking(move || produce::run(opts)).await??;

@@ -67,7 +67,13 @@ impl Node {
     pub async fn start(config: Config, rebuild: bool) -> Result<Node, NodeError> {
         let store = Arc::new(open_store(&config, rebuild)?);
         let config = Arc::new(config);
-        let catalog = Arc::new(Catalog::new());
+        let names = store
+            .tree("table-names")
+            .map_err(|e| NodeError::Invalid(e.to_string()))?;
+        let catalog = Arc::new(
+            Catalog::with(&config.catalog.tables, Some(names))
+                .map_err(|e| NodeError::Invalid(e.to_string()))?,
+        );
         let metrics = Arc::new(Metrics::new());
         let pipeline = Pipeline::start(
             config.clone(),

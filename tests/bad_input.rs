@@ -41,8 +41,8 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
         (
             3,
             None,
-            Some(r#"{"before":null,"after":{"ID":4},"op":"c","ts_ms":1}"#),
-        ), // no key
+            Some(r#"{"before":null,"after":null,"op":"d","ts_ms":1}"#),
+        ), // a keyless delete with no row image to find its row by
         (
             4,
             Some(r#"{"ID":5}"#),
@@ -113,7 +113,10 @@ async fn every_bad_record_is_quarantined_and_every_good_one_applied() {
         "{reasons:?}"
     );
     assert_eq!(reasons[2], r#"unknown op "x""#);
-    assert_eq!(reasons[3], "record has no key");
+    assert_eq!(
+        reasons[3],
+        r#"op "d" on a table without a key has no 'before' row to find the row by"#
+    );
     assert_eq!(reasons[4], r#"op "c" has no 'after' row"#);
     assert!(
         entries

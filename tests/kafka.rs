@@ -228,6 +228,92 @@ fn avro_through_the_registry_answers_the_reference_questions() {
 }
 
 #[test]
+fn topics_compressed_with_zstd_lz4_and_snappy_are_consumed() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let produced = dir.path().join("compressed.jsonl");
+    let summary = kafka_tool(&[
+        "produce-compressed",
+        "--brokers",
+        &broker.brokers(),
+        "--file",
+        shared("data/dev-events.jsonl.gz").to_str().unwrap(),
+        "--records",
+        "3000",
+        "--out",
+        produced.to_str().unwrap(),
+    ]);
+    assert_eq!(summary["errors"], serde_json::json!([]), "{summary}");
+    assert_eq!(summary["produced"], 9000, "{summary}");
+    let ends = ends_of(&summary);
+    let node = Streamq::start(&dir.path().join("node"), &["--brokers", &broker.brokers()]);
+    wait_caught_up(&[&node], &ends, CATCH_UP);
+    let (_, q) = get_json(&format!("{}/api/quarantine", node.base));
+    assert_eq!(q["count"], 0, "{q}");
+    let oracle = oracle_row_counts(&produced);
+    for codec in ["zstd", "lz4", "snappy"] {
+        assert!(
+            oracle.keys().filter(|t| t.starts_with(codec)).count() >= 3,
+            "{codec}: {oracle:?}"
+        );
+    }
+    // `zstd.db2.transactions` is the three-part table zstd.db2.transactions.
+    row_counts_match(&node.base, &produced);
+}
+
+#[test]
+fn a_gssapi_configuration_is_accepted_by_the_client() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    // Kerberos settings as a site passes them (-X, as kcat takes them). No KDC runs here: the
+    // client is built with them and starts; it could not authenticate, and says so, but it
+    // does not refuse the configuration (a librdkafka built without SASL would:
+    // "No provider for SASL mechanism GSSAPI").
+    let keytab = dir.path().join("streamq.keytab");
+    std::fs::write(&keytab, b"").unwrap();
+    let mut node = Streamq::start(
+        &dir.path().join("node"),
+        &[
+            "--brokers",
+            &broker.brokers(),
+            "-X",
+            "security.protocol=SASL_PLAINTEXT",
+            "-X",
+            "sasl.mechanisms=GSSAPI",
+            "-X",
+            "sasl.kerberos.service.name=kafka",
+            "-X",
+            &format!("sasl.kerberos.keytab={}", keytab.display()),
+            "-X",
+            "sasl.kerberos.principal=streamq@EXAMPLE.COM",
+            "-X",
+            "sasl.kerberos.kinit.cmd=true",
+        ],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut sources = serde_json::Value::Null;
+    while std::time::Instant::now() < deadline {
+        sources = node.sources();
+        if sources["kafka"].is_object() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    assert!(
+        sources["kafka"].is_object(),
+        "the Kafka source runs with the GSSAPI settings: {sources}"
+    );
+    let log = node.log_text();
+    assert!(
+        !log.contains("No provider for SASL mechanism"),
+        "librdkafka has SASL/GSSAPI: {log}"
+    );
+    node.terminate();
+}
+
+#[test]
 fn poison_pills_are_quarantined_with_offset_and_reason() {
     let _g = serial();
     let dir = tempfile::tempdir().unwrap();
@@ -268,7 +354,7 @@ fn poison_pills_are_quarantined_with_offset_and_reason() {
             "invalid_json" => "not valid JSON",
             "truncated_avro" => "Avro datum does not decode",
             "unknown_schema_id" => "unknown to the registry",
-            "null_key" => "no key",
+            "keyless_no_before" => "no 'before' row to find the row by",
             "oversized" => "over the 1048576-byte limit",
             other => panic!("kind {other}"),
         };

@@ -153,6 +153,8 @@ impl Pipeline {
             registry: registry_client.clone(),
             max_value_bytes: config.ingest.max_value_bytes,
             max_offset_jump: config.ingest.max_offset_jump,
+            flattened_topics: config.ingest.flattened_topics.clone(),
+            keep_transactions: config.ingest.keep_transactions,
             column_types: config.ingest.column_types.clone(),
             recent_window: config.ingest.redelivery_window,
             store: store.clone(),
@@ -367,10 +369,9 @@ impl Pipeline {
             return;
         };
         for (tp, pos) in k.owned.read().iter() {
-            let applied = crate::ident::TableName::from_topic(&tp.topic);
             let applied = self
                 .catalog
-                .get(&applied)
+                .for_topic(&tp.topic)
                 .map(|t| t.partition(tp.partition).rows.read().applied)
                 .unwrap_or(None);
             if let Some(lag) = pos.lag(applied) {

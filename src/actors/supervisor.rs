@@ -282,11 +282,7 @@ impl Actor for Supervisor {
                         state.registry.remove(&tp);
                     }
                     state.history.remove(&tp);
-                    if let Some(t) = state
-                        .ctx
-                        .catalog
-                        .get(&crate::ident::TableName::from_topic(&tp.topic))
-                    {
+                    if let Some(t) = state.ctx.catalog.for_topic(&tp.topic) {
                         t.remove_partition(tp.partition);
                     }
                 }

@@ -52,6 +52,18 @@ pub struct ServeFlags {
     /// Schema Registry URL for Avro records.
     #[arg(long)]
     pub registry: Option<String>,
+    /// A librdkafka property for the Kafka consumer, `name=value` (repeatable; as kcat's `-X`),
+    /// over `kafka.properties` of the config file.
+    #[arg(long = "property", short = 'X', value_parser = parse_property)]
+    pub properties: Vec<(String, String)>,
+}
+
+/// `name=value` → the librdkafka property.
+pub fn parse_property(p: &str) -> Result<(String, String), String> {
+    match p.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{p:?}: expected name=value")),
+    }
 }
 
 impl Config {
@@ -74,6 +86,9 @@ impl Config {
         }
         if let Some(r) = &serve.registry {
             self.kafka.registry.url = Some(r.clone());
+        }
+        for (k, v) in &serve.properties {
+            self.kafka.properties.insert(k.clone(), v.clone());
         }
         if let Some(f) = &serve.file {
             self.source.file = Some(f.clone());

@@ -66,7 +66,31 @@ pub struct Config {
     pub tls: TlsConfig,
     pub ws: WsConfig,
     pub mcp: McpConfig,
+    pub catalog: CatalogConfig,
     pub debug: DebugConfig,
+}
+
+/// How topics are named as tables (beyond the rule of their levels).
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CatalogConfig {
+    /// Naming rules, the first that matches wins: `[[catalog.tables]] topic = "legacy-feed"
+    /// name = "erp.orders"`, or `pattern = "cdc\\.(\\w+)\\.v\\d+"  name = "cdc.$1"` (a regex
+    /// over the whole topic; `$1` … are its groups). A name is `schema.table` or
+    /// `catalog.schema.table`.
+    pub tables: Vec<TableRule>,
+}
+
+/// One naming rule of `[[catalog.tables]]`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Default, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TableRule {
+    /// The topic, exactly.
+    pub topic: Option<String>,
+    /// Or a regex the whole topic matches.
+    pub pattern: Option<String>,
+    /// The table's name.
+    pub name: String,
 }
 
 impl Default for Config {
@@ -89,6 +113,7 @@ impl Default for Config {
             tls: TlsConfig::default(),
             ws: WsConfig::default(),
             mcp: McpConfig::default(),
+            catalog: CatalogConfig::default(),
             debug: DebugConfig::default(),
         }
     }
@@ -343,6 +368,13 @@ pub struct IngestConfig {
     /// names them (`"shop.orders.zip" = "VARCHAR"`): every value is read as that type, and one
     /// that cannot be is quarantined. The way to make a column text on purpose.
     pub column_types: std::collections::BTreeMap<String, ColumnType>,
+    /// Topics (patterns, `*` matches anything) whose values are rows flattened by Debezium's
+    /// `ExtractNewRecordState` without `add.fields` markers. Rows carrying `__op`,
+    /// `__deleted` or `__source_ts_ms`, and schema-enabled ones, are recognised without it.
+    pub flattened_topics: Vec<String>,
+    /// Keep Debezium's transaction metadata records (BEGIN/END, shown under
+    /// `control_topics`); false counts them and keeps nothing.
+    pub keep_transactions: bool,
 }
 
 /// A type a column can be fixed to (`ingest.column_types`).
@@ -370,6 +402,8 @@ impl Default for IngestConfig {
             max_offset_jump: 1_000_000_000,
             redelivery_window: 4096,
             column_types: Default::default(),
+            flattened_topics: Vec::new(),
+            keep_transactions: true,
         }
     }
 }
@@ -900,6 +934,12 @@ mod tests {
         }
         if path == "privacy.columns" {
             return (r#"{ "s.t.c" = "email" }"#.into(), json!({"s.t.c": "email"}));
+        }
+        if path == "catalog.tables" {
+            return (
+                r#"[{ topic = "t", name = "s.t" }]"#.into(),
+                json!([{"topic": "t", "pattern": null, "name": "s.t"}]),
+            );
         }
         if path == "ingest.column_types" {
             return (

@@ -19,7 +19,9 @@ use base64::Engine as _;
 use serde_json::{Map, Value as Json};
 
 use crate::ingest::change::DecodeError;
-use crate::ingest::fields::{FieldKind, FieldSpec, bad, infer, param_u8, unscaled_from_be};
+use crate::ingest::fields::{
+    FieldKind, FieldSpec, bad, infer, logical_kind, param_u8, read_json, unscaled_from_be,
+};
 use crate::store::value::{DType, Value, parse_timestamp};
 
 /// A writer schema as the registry gave it, parsed and resolved once. Schemas live for the
@@ -177,23 +179,19 @@ fn field_spec(t: &Json) -> FieldSpec {
     };
     let connect = t.get("connect.name").and_then(Json::as_str).unwrap_or("");
     let logical = t.get("logicalType").and_then(Json::as_str).unwrap_or("");
-    let (kind, declared) = match (connect, logical) {
-        ("io.debezium.time.MicroTimestamp", _) | (_, "timestamp-micros") => {
-            (FieldKind::MicroTimestamp, Some(DType::Timestamp))
-        }
-        ("io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp", _)
-        | (_, "timestamp-millis") => (FieldKind::MilliTimestamp, Some(DType::Timestamp)),
-        ("io.debezium.time.NanoTimestamp", _) | (_, "timestamp-nanos") => {
-            (FieldKind::NanoTimestamp, Some(DType::Timestamp))
-        }
-        ("io.debezium.time.ZonedTimestamp", _) => (FieldKind::IsoTimestamp, Some(DType::Timestamp)),
-        ("io.debezium.time.Date" | "org.apache.kafka.connect.data.Date", _) | (_, "date") => {
-            (FieldKind::EpochDate, Some(DType::Date))
-        }
-        ("org.apache.kafka.connect.data.Decimal", _) | (_, "decimal") => {
+    let (kind, declared) = match (logical_kind(connect, scale_of(t)), logical) {
+        (Some(k), _) => k,
+        (None, "timestamp-micros") => (FieldKind::MicroTimestamp, Some(DType::Timestamp)),
+        (None, "timestamp-millis") => (FieldKind::MilliTimestamp, Some(DType::Timestamp)),
+        (None, "timestamp-nanos") => (FieldKind::NanoTimestamp, Some(DType::Timestamp)),
+        (None, "date") => (FieldKind::EpochDate, Some(DType::Date)),
+        (None, "decimal") => {
             let scale = scale_of(t);
             (FieldKind::Decimal(scale), Some(DType::Decimal { scale }))
         }
+        (None, "time-millis") => (FieldKind::MilliTime, Some(DType::Time)),
+        (None, "time-micros") => (FieldKind::MicroTime, Some(DType::Time)),
+        (None, "uuid") => (FieldKind::Text, Some(DType::Utf8)),
         _ => match prim {
             "int" => (FieldKind::Integer, Some(DType::Int32)),
             "long" => (FieldKind::Integer, Some(DType::Int64)),
@@ -301,6 +299,12 @@ pub(crate) fn read_field(name: &str, v: Avro, spec: &FieldSpec) -> Result<Value,
                 scale,
             }
         }
+        FieldKind::MilliTime
+        | FieldKind::MicroTime
+        | FieldKind::NanoTime
+        | FieldKind::ZonedTime
+        | FieldKind::VariableDecimal
+        | FieldKind::Text => read_json(name, &to_json(v), spec)?,
         FieldKind::Integer => Value::Int(int(&v)?),
         FieldKind::Float => match v {
             Avro::Float(f) => Value::Float(f as f64),
@@ -314,6 +318,8 @@ pub(crate) fn read_field(name: &str, v: Avro, spec: &FieldSpec) -> Result<Value,
 pub(crate) struct AvroEnvelope {
     pub op: Option<String>,
     pub ts_ms: Option<i64>,
+    /// `None` when `before` is null.
+    pub before: Option<Vec<(String, Avro)>>,
     /// `None` when `after` is null.
     pub after: Option<Vec<(String, Avro)>>,
 }
@@ -327,6 +333,7 @@ pub(crate) fn envelope(v: Avro) -> Result<AvroEnvelope, DecodeError> {
     let mut env = AvroEnvelope {
         op: None,
         ts_ms: None,
+        before: None,
         after: None,
     };
     let mut has_op = false;
@@ -348,6 +355,11 @@ pub(crate) fn envelope(v: Avro) -> Result<AvroEnvelope, DecodeError> {
                     env.after = Some(row);
                 }
             }
+            "before" => {
+                if let Avro::Record(row) = unwrap_union(v) {
+                    env.before = Some(row);
+                }
+            }
             _ => {}
         }
     }
@@ -359,17 +371,18 @@ pub(crate) fn envelope(v: Avro) -> Result<AvroEnvelope, DecodeError> {
     Ok(env)
 }
 
-/// An Avro key struct as the JSON object the JSON path would have produced.
-pub(crate) fn key_object(v: Avro) -> Result<Map<String, Json>, DecodeError> {
-    match to_json(v) {
-        Json::Object(m) => Ok(m),
-        Json::Null => Err(DecodeError::NullKey),
+/// An Avro key struct as the JSON object the JSON path would have produced; `None` for a
+/// null key (a keyless table).
+pub(crate) fn key_object(v: Avro) -> Result<Option<Map<String, Json>>, DecodeError> {
+    Ok(match to_json(v) {
+        Json::Object(m) => Some(m),
+        Json::Null => None,
         other => {
             let mut m = Map::new();
             m.insert("key".into(), other);
-            Ok(m)
+            Some(m)
         }
-    }
+    })
 }
 
 /// Writes one datum with `schema`.

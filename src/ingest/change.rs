@@ -1,5 +1,6 @@
 //! What a decoded record does to its table, and why a record could not be decoded.
 
+use crate::store::events::EventKind;
 use crate::store::value::{DType, Value};
 
 /// Why a record could not be decoded. Each becomes a quarantine entry's reason.
@@ -11,15 +12,18 @@ pub enum DecodeError {
     /// The JSON is not a Debezium change-event envelope.
     #[error("value is not a Debezium envelope: {0}")]
     NotAnEnvelope(String),
-    /// The envelope's `op` is none of c, u, d, r.
+    /// The envelope's `op` is none of c, u, d, r, t.
     #[error("unknown op {0:?}")]
     UnknownOp(String),
     /// A create, update or read without an `after` row.
     #[error("op {0:?} has no 'after' row")]
     MissingAfter(String),
-    /// The record has no key, so the row it changes cannot be identified.
-    #[error("record has no key")]
-    NullKey,
+    /// An update or delete of a keyless table without a `before` image to find its row by.
+    #[error("op {0:?} on a table without a key has no 'before' row to find the row by")]
+    MissingBefore(String),
+    /// A flattened row (`ExtractNewRecordState`) whose `__deleted` marker is not a boolean.
+    #[error("flattened row: {0}")]
+    BadMarker(String),
     /// The key is not a JSON object of key columns.
     #[error("key is not a JSON key struct: {0}")]
     InvalidKey(String),
@@ -84,6 +88,21 @@ pub enum Change {
         key: Vec<u8>,
         key_columns: Vec<String>,
     },
-    /// A null value after a delete: nothing to apply.
-    Tombstone,
+    /// A null value: Kafka's delete of the key (after a Debezium delete, the row is already
+    /// gone). `None` when the record has no usable key.
+    Tombstone { key: Option<Vec<u8>> },
+    /// `op: "t"`: the source table was truncated.
+    Truncate { ts_ms: i64 },
+    /// A change to a table without a primary key (Debezium sends a null key): rows are
+    /// identified by their position, an update or delete finds its row by the `before` image.
+    Keyless {
+        op: Op,
+        ts_ms: i64,
+        /// The row as it was (update, delete), if the source sends it.
+        before: Option<Vec<Cell>>,
+        /// The row as it is now (create, read, update).
+        after: Option<Vec<Cell>>,
+    },
+    /// A record of a Debezium control topic (schema change, transaction, heartbeat).
+    Control { ts_ms: i64, kind: EventKind },
 }

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use serde_json::Value as Json;
 
 use crate::ingest::change::DecodeError;
-use crate::store::value::{DType, Value, parse_date, parse_timestamp};
+use crate::store::value::{DType, Value, parse_date, parse_time_ns, parse_timestamp};
 
 /// The declared shape of one field in a Kafka Connect schema.
 #[derive(Clone, Debug)]
@@ -26,6 +26,141 @@ pub enum FieldKind {
     Decimal(u8),
     Integer,
     Float,
+    /// Milliseconds since midnight (`io.debezium.time.Time`, Connect's `Time`).
+    MilliTime,
+    /// Microseconds since midnight (`io.debezium.time.MicroTime`).
+    MicroTime,
+    /// Nanoseconds since midnight (`io.debezium.time.NanoTime`).
+    NanoTime,
+    /// `10:15:30.123+01:00` (`io.debezium.time.ZonedTime`), kept as the UTC time of day.
+    ZonedTime,
+    /// `{"scale": 2, "value": <decimal bytes>}` (`io.debezium.data.VariableScaleDecimal`).
+    VariableDecimal,
+    /// A value kept as text whatever its JSON shape (`Json`, `Xml`, `Bits`, `Geometry`, …).
+    Text,
+}
+
+/// The reading a Debezium or Kafka Connect logical type name calls for, and the column type it
+/// declares (`None`: not a logical type this knows; read by the physical type). `scale` is the
+/// schema's `scale` parameter, for `Decimal`.
+pub fn logical_kind(name: &str, scale: u8) -> Option<(FieldKind, Option<DType>)> {
+    Some(match name {
+        "io.debezium.time.MicroTimestamp" => (FieldKind::MicroTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
+            (FieldKind::MilliTimestamp, Some(DType::Timestamp))
+        }
+        "io.debezium.time.NanoTimestamp" => (FieldKind::NanoTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.ZonedTimestamp" => (FieldKind::IsoTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.Date" | "org.apache.kafka.connect.data.Date" => {
+            (FieldKind::EpochDate, Some(DType::Date))
+        }
+        "org.apache.kafka.connect.data.Decimal" => {
+            (FieldKind::Decimal(scale), Some(DType::Decimal { scale }))
+        }
+        "io.debezium.time.Time" | "org.apache.kafka.connect.data.Time" => {
+            (FieldKind::MilliTime, Some(DType::Time))
+        }
+        "io.debezium.time.MicroTime" => (FieldKind::MicroTime, Some(DType::Time)),
+        "io.debezium.time.NanoTime" => (FieldKind::NanoTime, Some(DType::Time)),
+        "io.debezium.time.ZonedTime" => (FieldKind::ZonedTime, Some(DType::Time)),
+        // The scale varies by row; the column takes the largest seen.
+        "io.debezium.data.VariableScaleDecimal" => (FieldKind::VariableDecimal, None),
+        "io.debezium.time.Year" => (FieldKind::Integer, Some(DType::Int32)),
+        "io.debezium.data.Json"
+        | "io.debezium.data.Xml"
+        | "io.debezium.data.Uuid"
+        | "io.debezium.data.Enum"
+        | "io.debezium.data.EnumSet"
+        | "io.debezium.data.Bits"
+        | "io.debezium.data.Ltree"
+        | "io.debezium.data.geometry.Geometry"
+        | "io.debezium.data.geometry.Geography"
+        | "io.debezium.data.geometry.Point"
+        | "io.debezium.time.Interval" => (FieldKind::Text, Some(DType::Utf8)),
+        _ => return None,
+    })
+}
+
+/// Reads a JSON value as its declared kind says.
+pub fn read_json(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, DecodeError> {
+    if json.is_null() {
+        return Ok(Value::Null);
+    }
+    let int = || {
+        json.as_i64()
+            .ok_or_else(|| bad(name, format!("expected an integer, got {json}")))
+    };
+    let text = || {
+        json.as_str()
+            .ok_or_else(|| bad(name, format!("expected a string, got {json}")))
+    };
+    Ok(match spec.kind {
+        FieldKind::Plain => infer(name, json),
+        FieldKind::MicroTimestamp => Value::Timestamp(int()?),
+        FieldKind::MilliTimestamp => Value::Timestamp(int()?.saturating_mul(1000)),
+        FieldKind::NanoTimestamp => Value::Timestamp(int()?.div_euclid(1000)),
+        FieldKind::EpochDate => {
+            Value::Date(i32::try_from(int()?).map_err(|_| bad(name, "date out of range"))?)
+        }
+        FieldKind::IsoTimestamp => {
+            let s = text()?;
+            Value::Timestamp(
+                parse_timestamp(s).ok_or_else(|| bad(name, format!("bad timestamp {s:?}")))?,
+            )
+        }
+        FieldKind::Decimal(scale) => match json {
+            Json::String(s) => Value::Decimal {
+                unscaled: decode_decimal_bytes(s)
+                    .ok_or_else(|| bad(name, format!("bad decimal bytes {s:?}")))?,
+                scale,
+            },
+            // Some converters emit decimals as numbers (decimal.handling.mode=double).
+            Json::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            _ => return Err(bad(name, "expected base64 decimal bytes")),
+        },
+        FieldKind::Integer => Value::Int(int()?),
+        FieldKind::Float => Value::Float(
+            json.as_f64()
+                .ok_or_else(|| bad(name, format!("expected a number, got {json}")))?,
+        ),
+        FieldKind::MilliTime => Value::Time(time_ns(name, int()?, 1_000_000)?),
+        FieldKind::MicroTime => Value::Time(time_ns(name, int()?, 1000)?),
+        FieldKind::NanoTime => Value::Time(time_ns(name, int()?, 1)?),
+        FieldKind::ZonedTime => {
+            let s = text()?;
+            Value::Time(parse_time_ns(s).ok_or_else(|| bad(name, format!("bad time {s:?}")))?)
+        }
+        FieldKind::VariableDecimal => {
+            let scale = json.get("scale").and_then(param_u8).ok_or_else(|| {
+                bad(
+                    name,
+                    format!("variable-scale decimal without a scale: {json}"),
+                )
+            })?;
+            let bytes = json.get("value").and_then(Json::as_str).ok_or_else(|| {
+                bad(
+                    name,
+                    format!("variable-scale decimal without a value: {json}"),
+                )
+            })?;
+            Value::Decimal {
+                unscaled: decode_decimal_bytes(bytes)
+                    .ok_or_else(|| bad(name, format!("bad decimal bytes {bytes:?}")))?,
+                scale,
+            }
+        }
+        FieldKind::Text => match json {
+            Json::String(s) => Value::Str(s.clone()),
+            other => Value::Str(other.to_string()),
+        },
+    })
+}
+
+/// A time of day in `unit` nanoseconds → nanoseconds since midnight, checked.
+fn time_ns(name: &str, v: i64, unit: i64) -> Result<i64, DecodeError> {
+    v.checked_mul(unit)
+        .filter(|ns| (0..=86_400_000_000_000).contains(ns))
+        .ok_or_else(|| bad(name, format!("time of day {v} out of range")))
 }
 
 /// A column whose value does not match its declared type.

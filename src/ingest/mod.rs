@@ -3,6 +3,7 @@
 
 pub mod avro;
 pub mod change;
+pub mod control;
 pub mod debezium;
 pub mod demo;
 pub mod event;

@@ -39,7 +39,8 @@ impl ColKind {
             Some(DType::Float64 | DType::Decimal { .. }) => ColKind::Number,
             Some(DType::Timestamp) => ColKind::Timestamp,
             Some(DType::Date) => ColKind::Date,
-            Some(DType::Utf8) | None => ColKind::Text,
+            // A time of day compares as its text (`'08:30:00'`).
+            Some(DType::Utf8 | DType::Time) | None => ColKind::Text,
         }
     }
 

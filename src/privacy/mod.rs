@@ -381,6 +381,15 @@ fn value_at(array: &ArrayRef, row: usize) -> Value {
         DataType::Timestamp(_, _) => any
             .downcast_ref::<TimestampMicrosecondArray>()
             .map_or(Value::Null, |a| Value::Timestamp(a.value(row))),
+        DataType::Decimal128(_, scale) => any
+            .downcast_ref::<datafusion::arrow::array::Decimal128Array>()
+            .map_or(Value::Null, |a| Value::Decimal {
+                unscaled: a.value(row),
+                scale: u8::try_from(*scale).unwrap_or(0),
+            }),
+        DataType::Time64(_) => any
+            .downcast_ref::<datafusion::arrow::array::Time64NanosecondArray>()
+            .map_or(Value::Null, |a| Value::Time(a.value(row))),
         other => Value::Str(format!("{other}")),
     }
 }

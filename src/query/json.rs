@@ -1,17 +1,18 @@
-//! Arrow results as JSON: numbers as numbers, timestamps as ISO-8601 UTC strings, dates as
-//! `YYYY-MM-DD`, NULL as null.
+//! Arrow results as JSON: numbers as numbers (a decimal a double cannot hold exactly as its
+//! exact text, a string), timestamps as ISO-8601 UTC strings, dates as `YYYY-MM-DD`, times as
+//! `HH:MM:SS[.f]`, NULL as null.
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray};
 use datafusion::arrow::datatypes::{
     DataType, Date32Type, Date64Type, Decimal128Type, Float16Type, Float32Type, Float64Type,
-    Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type,
-    UInt32Type, UInt64Type,
+    Int8Type, Int16Type, Int32Type, Int64Type, Time64MicrosecondType, Time64NanosecondType,
+    TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
 };
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::Value as Json;
 
-use crate::store::value::{format_date, format_timestamp_us};
+use crate::store::value::{decimal_json, format_date, format_time_ns, format_timestamp_us};
 
 fn num(v: f64) -> Json {
     serde_json::Number::from_f64(v)
@@ -39,8 +40,18 @@ pub fn cell(array: &ArrayRef, i: usize) -> Json {
         DataType::Float64 => num(array.as_primitive::<Float64Type>().value(i)),
         DataType::Decimal128(_, scale) => {
             let v = array.as_primitive::<Decimal128Type>().value(i);
-            num(v as f64 / 10f64.powi(*scale as i32))
+            match u8::try_from(*scale) {
+                Ok(scale) => decimal_json(v, scale),
+                // A negative scale: the unscaled value times a power of ten.
+                Err(_) => num(v as f64 * 10f64.powi(-(*scale as i32))),
+            }
         }
+        DataType::Time64(TimeUnit::Nanosecond) => Json::String(format_time_ns(
+            array.as_primitive::<Time64NanosecondType>().value(i),
+        )),
+        DataType::Time64(TimeUnit::Microsecond) => Json::String(format_time_ns(
+            array.as_primitive::<Time64MicrosecondType>().value(i) * 1000,
+        )),
         DataType::Utf8 => Json::String(array.as_string::<i32>().value(i).to_string()),
         DataType::LargeUtf8 => Json::String(array.as_string::<i64>().value(i).to_string()),
         DataType::Utf8View => Json::String(array.as_string_view().value(i).to_string()),
@@ -87,6 +98,7 @@ pub fn type_name(t: &DataType) -> String {
         DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => "VARCHAR".into(),
         DataType::Timestamp(..) => "TIMESTAMP".into(),
         DataType::Date32 | DataType::Date64 => "DATE".into(),
+        DataType::Time32(_) | DataType::Time64(_) => "TIME".into(),
         other => other.to_string(),
     }
 }

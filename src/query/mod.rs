@@ -168,7 +168,7 @@ impl QueryEngine {
     ) -> Self {
         let mut config = SessionConfig::new()
             .with_create_default_catalog_and_schema(false)
-            .with_default_catalog_and_schema("streamq", "public")
+            .with_default_catalog_and_schema(DEFAULT_CATALOG, "public")
             .with_information_schema(true)
             .with_target_partitions(2);
         if let Ok(n) = datafusion::config::ConfigNonZeroUsize::try_new(cfg.max_nesting) {
@@ -180,18 +180,15 @@ impl QueryEngine {
             .build_arc()
             .expect("the query memory pool is built");
         let ctx = SessionContext::new_with_config_rt(config, env);
-        ctx.register_catalog(
-            "streamq",
-            Arc::new(provider::LiveCatalogProvider {
-                catalog: catalog.clone(),
-                view: provider::View {
-                    privacy: privacy.clone(),
-                    audit: audit.clone(),
-                    sight: Sight::All,
-                    seen: Default::default(),
-                },
-            }),
-        );
+        ctx.register_catalog_list(Arc::new(provider::LiveCatalogList {
+            catalog: catalog.clone(),
+            view: provider::View {
+                privacy: privacy.clone(),
+                audit: audit.clone(),
+                sight: Sight::All,
+                seen: Default::default(),
+            },
+        }));
         ctx.register_udf(text_match_udf());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
@@ -243,7 +240,10 @@ impl QueryEngine {
         let refs = state.resolve_table_references(&stmt).ok()?;
         Some(
             refs.iter()
-                .map(|r| format!("{}.{}", r.schema().unwrap_or("public"), r.table()))
+                .map(|r| match r.catalog().filter(|c| *c != DEFAULT_CATALOG) {
+                    Some(c) => format!("{c}.{}.{}", r.schema().unwrap_or("public"), r.table()),
+                    None => format!("{}.{}", r.schema().unwrap_or("public"), r.table()),
+                })
                 .collect(),
         )
     }
@@ -273,14 +273,7 @@ impl QueryEngine {
             return (self.ctx.clone(), seen);
         }
         let state = datafusion::execution::SessionStateBuilder::new_from_existing(self.ctx.state())
-            .with_catalog_list(Arc::new(
-                datafusion::catalog::MemoryCatalogProviderList::new(),
-            ))
-            .build();
-        let ctx = SessionContext::new_with_state(state);
-        ctx.register_catalog(
-            "streamq",
-            Arc::new(provider::LiveCatalogProvider {
+            .with_catalog_list(Arc::new(provider::LiveCatalogList {
                 catalog: self.catalog.clone(),
                 view: provider::View {
                     privacy: self.privacy.clone(),
@@ -288,8 +281,9 @@ impl QueryEngine {
                     sight: sight.clone(),
                     seen: seen.clone(),
                 },
-            }),
-        );
+            }))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         (ctx, seen)
     }
 
@@ -344,6 +338,9 @@ impl QueryEngine {
 }
 
 /// How long past its timeout a query may take to stop before `/readyz` calls the engine stuck.
+/// The SQL catalog of two-level names (`db2.transactions`); three-level names have their own.
+pub const DEFAULT_CATALOG: &str = "streamq";
+
 const STOP_GRACE: Duration = Duration::from_secs(5);
 
 /// A query's entry among the running ones, removed when its task ends (or is dropped).

@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::catalog::{CatalogProvider, MemTable, SchemaProvider, Session, TableProvider};
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemTable, SchemaProvider, Session, TableProvider,
+};
 use datafusion::datasource::TableType;
 use datafusion::error::Result;
 use datafusion::logical_expr::Expr;
@@ -40,16 +42,67 @@ pub struct View {
     pub seen: MaskedSeen,
 }
 
+/// The SQL catalogs: `streamq` (the default: two-level names, `db2.transactions`) and one per
+/// prefix of three-level names (`db2server.db2inst1.transactions`), as tables appear.
+#[derive(Debug)]
+pub struct LiveCatalogList {
+    pub catalog: Arc<Catalog>,
+    pub view: View,
+}
+
+impl LiveCatalogList {
+    fn provider(&self, name: Option<String>) -> Arc<dyn CatalogProvider> {
+        Arc::new(LiveCatalogProvider {
+            catalog: self.catalog.clone(),
+            name,
+            view: self.view.clone(),
+        })
+    }
+}
+
+impl CatalogProviderList for LiveCatalogList {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        // The catalogs are the live tables' own; nothing else is registered.
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        let mut names = vec![super::DEFAULT_CATALOG.to_string()];
+        names.extend(self.catalog.catalog_names());
+        names
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        if name == super::DEFAULT_CATALOG {
+            return Some(self.provider(None));
+        }
+        let name = name.to_ascii_lowercase();
+        self.catalog
+            .catalog_names()
+            .contains(&name)
+            .then(|| self.provider(Some(name)))
+    }
+}
+
 #[derive(Debug)]
 pub struct LiveCatalogProvider {
     pub catalog: Arc<Catalog>,
+    /// `None`: the default catalog.
+    pub name: Option<String>,
     pub view: View,
 }
 
 impl CatalogProvider for LiveCatalogProvider {
     fn schema_names(&self) -> Vec<String> {
-        let mut names = self.catalog.schema_names();
-        if self.view.sight.is_all() && !names.iter().any(|n| n == super::audit::SCHEMA) {
+        let mut names = self.catalog.schema_names(self.name.as_deref());
+        if self.name.is_none()
+            && self.view.sight.is_all()
+            && !names.iter().any(|n| n == super::audit::SCHEMA)
+        {
             names.push(super::audit::SCHEMA.into());
         }
         names
@@ -57,7 +110,7 @@ impl CatalogProvider for LiveCatalogProvider {
 
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         // `streamq.audit` (only admins see everything, so only they read it).
-        if name == super::audit::SCHEMA {
+        if self.name.is_none() && name == super::audit::SCHEMA {
             return Some(Arc::new(super::audit::AuditSchema {
                 log: self.view.audit.clone(),
                 allowed: self.view.sight.is_all(),
@@ -65,6 +118,7 @@ impl CatalogProvider for LiveCatalogProvider {
         }
         Some(Arc::new(LiveSchemaProvider {
             catalog: self.catalog.clone(),
+            catalog_name: self.name.clone(),
             schema: name.to_string(),
             view: self.view.clone(),
         }))
@@ -74,21 +128,26 @@ impl CatalogProvider for LiveCatalogProvider {
 #[derive(Debug)]
 pub struct LiveSchemaProvider {
     catalog: Arc<Catalog>,
+    catalog_name: Option<String>,
     schema: String,
     view: View,
+}
+
+impl LiveSchemaProvider {
+    fn name_of(&self, table: &str) -> TableName {
+        TableName::new(self.catalog_name.clone(), &self.schema, table)
+    }
 }
 
 #[async_trait]
 impl SchemaProvider for LiveSchemaProvider {
     fn table_names(&self) -> Vec<String> {
-        self.catalog.table_names(&self.schema)
+        self.catalog
+            .table_names(self.catalog_name.as_deref(), &self.schema)
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        let tn = TableName {
-            schema: self.schema.clone(),
-            table: name.to_string(),
-        };
+        let tn = self.name_of(name);
         Ok(self.catalog.get(&tn).map(|t| {
             let raw = t.arrow_schema();
             let mask = self.view.privacy.mask_for(&t, &self.view.sight);
@@ -126,12 +185,7 @@ impl SchemaProvider for LiveSchemaProvider {
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.catalog
-            .get(&TableName {
-                schema: self.schema.clone(),
-                table: name.to_string(),
-            })
-            .is_some()
+        self.catalog.get(&self.name_of(name)).is_some()
     }
 }
 

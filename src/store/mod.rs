@@ -6,12 +6,17 @@
 //! - `\x01<key>` → the current row for that key (bincode);
 //! - `\x02<offset>` → a quarantined record (bincode);
 //! - `\x03schema` → the columns and key this partition has seen (bincode);
-//! - `\x04<offset><column>` → a change to those columns, the schema history (bincode).
+//! - `\x04<offset><column>` → a change to those columns, the schema history (bincode);
+//! - `\x05<offset>` → a table event: a truncate, a schema-change or transaction record
+//!   (bincode [`events::TableEvent`]);
+//! - `\x06heartbeat` → the last heartbeat (bincode [`events::TableEvent`]);
+//! - `\x07control` → the partition's control-topic kind, once recognised (one byte).
 //!
 //! Tree `source-quarantine`: input that never became a record (bad lines, truncated files).
 
 pub mod catalog;
 pub mod checksum;
+pub mod events;
 pub mod personal;
 pub mod quarantine;
 pub mod rules;
@@ -57,6 +62,9 @@ const ROW_PREFIX: u8 = 0x01;
 const QUARANTINE_PREFIX: u8 = 0x02;
 const HISTORY_PREFIX: u8 = 0x04;
 const SCHEMA_KEY: &[u8] = b"\x03schema";
+const EVENT_PREFIX: u8 = 0x05;
+const HEARTBEAT_KEY: &[u8] = b"\x06heartbeat";
+const CONTROL_KEY: &[u8] = b"\x07control";
 
 /// A row as stored: its values by position in the partition's [`StoredSchema`] (written in
 /// the same batch whenever it gains a column), and its metadata.
@@ -194,6 +202,10 @@ pub struct LoadedPartition {
     /// The changes to that schema, oldest first.
     pub history: Vec<SchemaChange>,
     pub rows: Vec<(Vec<u8>, StoredRow)>,
+    /// Its table events, oldest first, then the last heartbeat.
+    pub events: Vec<events::TableEvent>,
+    /// What control topic it is, if it is one.
+    pub control: Option<events::ControlKind>,
 }
 
 /// One partition's tree.
@@ -219,11 +231,25 @@ impl PartitionStore {
         for kv in self.tree.scan_prefix([HISTORY_PREFIX]) {
             history.push(decode(&kv?.1)?);
         }
+        let mut events = Vec::new();
+        for kv in self.tree.scan_prefix([EVENT_PREFIX]) {
+            events.push(decode(&kv?.1)?);
+        }
+        if let Some(v) = self.tree.get(HEARTBEAT_KEY)? {
+            events.push(decode(&v)?);
+        }
+        let control = self
+            .tree
+            .get(CONTROL_KEY)?
+            .and_then(|v| v.first().copied())
+            .and_then(events::ControlKind::from_code);
         Ok(LoadedPartition {
             applied,
             schema,
             history,
             rows,
+            events,
+            control,
         })
     }
 
@@ -293,6 +319,21 @@ impl WriteBatch {
         let mut k = offset_key(HISTORY_PREFIX, change.offset).to_vec();
         k.extend_from_slice(change.column.as_bytes());
         self.inner.insert(k, encode(change));
+    }
+
+    /// A table event; a heartbeat replaces the last one.
+    pub fn event(&mut self, e: &events::TableEvent) {
+        if e.kind == events::EventKind::Heartbeat {
+            self.inner.insert(HEARTBEAT_KEY, encode(e));
+        } else {
+            self.inner
+                .insert(&offset_key(EVENT_PREFIX, e.offset)[..], encode(e));
+        }
+    }
+
+    /// Marks the partition as a control topic of this kind.
+    pub fn control(&mut self, kind: events::ControlKind) {
+        self.inner.insert(CONTROL_KEY, &[kind.code()][..]);
     }
 
     pub fn applied(&mut self, offset: Offset) {

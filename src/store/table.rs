@@ -7,8 +7,8 @@ use rustc_hash::FxHashMap;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    ArrayRef, BooleanBuilder, Date32Builder, Float64Builder, Int32Builder, Int64Builder,
-    StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
+    Int64Builder, StringBuilder, Time64NanosecondBuilder, TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -60,12 +60,18 @@ pub struct PartitionState {
     pub windows: Mutex<crate::store::window::PartitionWindows>,
     /// The partition's schema history, oldest first (kept by its actor).
     pub schema_history: RwLock<Vec<crate::store::schema::SchemaChange>>,
+    /// The partition's truncates and control records (kept by its actor).
+    pub events: RwLock<crate::store::events::PartitionEvents>,
+    /// The `source` block of its envelopes, once one is decoded.
+    pub source: RwLock<Option<crate::store::events::SourceBlock>>,
 }
 
 /// A table: its schema and its partitions.
 pub struct LiveTable {
     pub schema: RwLock<TableSchema>,
     partitions: RwLock<BTreeMap<i32, Arc<PartitionState>>>,
+    /// Set when the topic turns out to be a Debezium control topic (0: a data table).
+    control: std::sync::atomic::AtomicU8,
 }
 
 impl LiveTable {
@@ -73,7 +79,42 @@ impl LiveTable {
         Self {
             schema: RwLock::new(schema),
             partitions: RwLock::new(BTreeMap::new()),
+            control: std::sync::atomic::AtomicU8::new(0),
         }
+    }
+
+    /// What control topic feeds the table, if it is one (then it is no data table).
+    pub fn control(&self) -> Option<crate::store::events::ControlKind> {
+        crate::store::events::ControlKind::from_code(
+            self.control.load(std::sync::atomic::Ordering::Relaxed),
+        )
+    }
+
+    /// Marks the table as fed by a control topic.
+    pub fn mark_control(&self, kind: crate::store::events::ControlKind) {
+        self.control
+            .store(kind.code(), std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The `source` block of the table's envelopes (the first partition's that has one).
+    pub fn source(&self) -> Option<crate::store::events::SourceBlock> {
+        self.partitions()
+            .into_iter()
+            .find_map(|(_, p)| p.source.read().clone())
+    }
+
+    /// Every partition's table events, oldest first.
+    pub fn events(&self) -> Vec<(i32, crate::store::events::TableEvent)> {
+        let mut all: Vec<_> = self
+            .partitions()
+            .into_iter()
+            .flat_map(|(p, st)| {
+                let e = st.events.read();
+                e.recent.iter().map(|e| (p, e.clone())).collect::<Vec<_>>()
+            })
+            .collect();
+        all.sort_by_key(|(p, e)| (e.ts_ms, *p, e.offset));
+        all
     }
 
     /// The state of one partition, created on first use.
@@ -173,13 +214,34 @@ pub fn arrow_schema_of(columns: &[ColumnDef]) -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
+/// The precision decimal columns are read with: the widest Arrow's 128-bit decimal holds (the
+/// source's own precision is not carried by every converter).
+pub const DECIMAL_PRECISION: u8 = 38;
+
+/// A decimal's unscaled value at `scale` (a column's scale is the largest its values have, so
+/// this only adds zeros; `None` if that would overflow or lose digits).
+fn rescale(v: &Value, scale: u8) -> Option<i128> {
+    let (unscaled, from) = match v {
+        Value::Decimal { unscaled, scale } => (*unscaled, *scale),
+        Value::Int(i) => (*i as i128, 0),
+        _ => return None,
+    };
+    if from > scale {
+        let div = 10i128.checked_pow((from - scale) as u32)?;
+        return (unscaled % div == 0).then(|| unscaled / div);
+    }
+    unscaled.checked_mul(10i128.checked_pow((scale - from) as u32)?)
+}
+
 /// The Arrow type a column is read as.
 pub fn arrow_type(t: Option<DType>) -> DataType {
     match t {
         Some(DType::Bool) => DataType::Boolean,
         Some(DType::Int32) => DataType::Int32,
         Some(DType::Int64) => DataType::Int64,
-        Some(DType::Float64) | Some(DType::Decimal { .. }) => DataType::Float64,
+        Some(DType::Float64) => DataType::Float64,
+        Some(DType::Decimal { scale }) => DataType::Decimal128(DECIMAL_PRECISION, scale as i8),
+        Some(DType::Time) => DataType::Time64(TimeUnit::Nanosecond),
         Some(DType::Timestamp) => DataType::Timestamp(TimeUnit::Microsecond, None),
         Some(DType::Date) => DataType::Date32,
         Some(DType::Utf8) | None => DataType::Utf8,
@@ -231,10 +293,31 @@ pub fn rows_batch(columns: &[ColumnDef], partition: i32, rows_vec: &[&Row]) -> R
                 }
                 Arc::new(b.finish())
             }
-            Some(DType::Float64) | Some(DType::Decimal { .. }) => {
+            Some(DType::Float64) => {
                 let mut b = Float64Builder::with_capacity(n);
                 for r in rows_vec {
                     b.append_option(cell(r, i).as_f64());
+                }
+                Arc::new(b.finish())
+            }
+            Some(DType::Decimal { scale }) => {
+                let mut b = Decimal128Builder::with_capacity(n);
+                for r in rows_vec {
+                    b.append_option(rescale(cell(r, i), scale));
+                }
+                Arc::new(
+                    b.finish()
+                        .with_precision_and_scale(DECIMAL_PRECISION, scale as i8)
+                        .expect("scale fits the precision"),
+                )
+            }
+            Some(DType::Time) => {
+                let mut b = Time64NanosecondBuilder::with_capacity(n);
+                for r in rows_vec {
+                    match cell(r, i) {
+                        Value::Time(v) => b.append_value(*v),
+                        _ => b.append_null(),
+                    }
                 }
                 Arc::new(b.finish())
             }

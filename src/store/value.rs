@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 /// One cell of a row. Timestamps are microseconds since the Unix epoch (UTC), dates days since
-/// the epoch; decimals keep their exact unscaled value and scale.
+/// the epoch, times of day nanoseconds since midnight; decimals keep their exact unscaled value
+/// and scale. New variants go at the end: rows are stored with bincode by variant index.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Value {
     Null,
@@ -14,6 +15,7 @@ pub enum Value {
     Timestamp(i64),
     Date(i32),
     Decimal { unscaled: i128, scale: u8 },
+    Time(i64),
 }
 
 impl Value {
@@ -30,6 +32,7 @@ impl Value {
             Value::Timestamp(_) => DType::Timestamp,
             Value::Date(_) => DType::Date,
             Value::Decimal { scale, .. } => DType::Decimal { scale: *scale },
+            Value::Time(_) => DType::Time,
         })
     }
 
@@ -48,8 +51,8 @@ impl Value {
         }
     }
 
-    /// The value as JSON: timestamps as RFC 3339 strings, dates as `YYYY-MM-DD`, decimals as
-    /// numbers.
+    /// The value as JSON: timestamps as RFC 3339 strings, dates as `YYYY-MM-DD`, times as
+    /// `HH:MM:SS[.f]`, decimals as numbers when a double holds them exactly, else as strings.
     pub fn to_json(&self) -> serde_json::Value {
         match self {
             Value::Null => serde_json::Value::Null,
@@ -59,10 +62,8 @@ impl Value {
             Value::Str(s) => serde_json::Value::String(s.clone()),
             Value::Timestamp(us) => serde_json::Value::String(format_timestamp_us(*us)),
             Value::Date(d) => serde_json::Value::String(format_date(*d)),
-            Value::Decimal { .. } => self
-                .as_f64()
-                .map(serde_json::Value::from)
-                .unwrap_or(serde_json::Value::Null),
+            Value::Decimal { unscaled, scale } => decimal_json(*unscaled, *scale),
+            Value::Time(ns) => serde_json::Value::String(format_time_ns(*ns)),
         }
     }
 
@@ -77,11 +78,13 @@ impl Value {
             Value::Timestamp(us) => format_timestamp_us(*us),
             Value::Date(d) => format_date(*d),
             Value::Decimal { unscaled, scale } => format_decimal(*unscaled, *scale),
+            Value::Time(ns) => format_time_ns(*ns),
         })
     }
 }
 
-/// A column's type. `Decimal` is exact in storage and read as DOUBLE in SQL.
+/// A column's type. `Decimal` is exact in storage and in SQL (DECIMAL(38, scale)). New
+/// variants go at the end (bincode, by variant index).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum DType {
     Bool,
@@ -91,7 +94,11 @@ pub enum DType {
     Utf8,
     Timestamp,
     Date,
-    Decimal { scale: u8 },
+    Decimal {
+        scale: u8,
+    },
+    /// A time of day (TIME, nanoseconds).
+    Time,
 }
 
 impl DType {
@@ -101,15 +108,18 @@ impl DType {
             DType::Bool => "BOOLEAN",
             DType::Int32 => "INT",
             DType::Int64 => "BIGINT",
-            DType::Float64 | DType::Decimal { .. } => "DOUBLE",
+            DType::Float64 => "DOUBLE",
+            DType::Decimal { .. } => "DECIMAL",
+            DType::Time => "TIME",
             DType::Utf8 => "VARCHAR",
             DType::Timestamp => "TIMESTAMP",
             DType::Date => "DATE",
         }
     }
 
-    /// The type that holds values of both: integers widen, numbers meet at DOUBLE, anything
-    /// else that disagrees meets at text (nothing is lost; text shows every value).
+    /// The type that holds values of both: integers widen, decimals take the larger scale (and
+    /// hold integers exactly), other numbers meet at DOUBLE, anything else that disagrees meets
+    /// at text (nothing is lost; text shows every value).
     pub fn merge(self, other: DType) -> DType {
         use DType::*;
         if self == other {
@@ -117,6 +127,10 @@ impl DType {
         }
         match (self, other) {
             (Int32, Int64) | (Int64, Int32) => Int64,
+            (Decimal { scale: a }, Decimal { scale: b }) => Decimal { scale: a.max(b) },
+            (Decimal { scale }, Int32 | Int64) | (Int32 | Int64, Decimal { scale }) => {
+                Decimal { scale }
+            }
             (
                 Int32 | Int64 | Float64 | Decimal { .. },
                 Int32 | Int64 | Float64 | Decimal { .. },
@@ -161,6 +175,75 @@ pub fn format_decimal(unscaled: i128, scale: u8) -> String {
     };
     let (int, frac) = padded.split_at(padded.len() - scale);
     format!("{}{}.{}", if neg { "-" } else { "" }, int, frac)
+}
+
+/// A decimal as JSON: a number when a double holds it exactly (its shortest text is the
+/// decimal's), else its exact text as a string.
+pub fn decimal_json(unscaled: i128, scale: u8) -> serde_json::Value {
+    let exact = format_decimal(unscaled, scale);
+    let trimmed = if exact.contains('.') {
+        exact.trim_end_matches('0').trim_end_matches('.')
+    } else {
+        exact.as_str()
+    };
+    if !trimmed.contains('.')
+        && let Ok(i) = trimmed.parse::<i64>()
+    {
+        return serde_json::Value::from(i);
+    }
+    // The correctly rounded double of the text; it holds the decimal if it prints back as it.
+    match trimmed
+        .parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+    {
+        Some(n) if n.as_f64().is_some_and(|f| format!("{f}") == trimmed) => {
+            serde_json::Value::Number(n)
+        }
+        _ => serde_json::Value::String(exact),
+    }
+}
+
+/// `HH:MM:SS`, with a fraction only when there is one (to the nanosecond).
+pub fn format_time_ns(ns: i64) -> String {
+    let secs = ns.div_euclid(1_000_000_000);
+    let frac = ns.rem_euclid(1_000_000_000);
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if frac == 0 {
+        format!("{h:02}:{m:02}:{s:02}")
+    } else {
+        let f = format!("{frac:09}");
+        format!("{h:02}:{m:02}:{s:02}.{}", f.trim_end_matches('0'))
+    }
+}
+
+/// Parses a time of day (`10:15:30`, `10:15:30.123456789`, with `Z` or an offset such as
+/// `+01:00`, which is taken off: the result is the UTC time of day) to nanoseconds since
+/// midnight.
+pub fn parse_time_ns(s: &str) -> Option<i64> {
+    let (clock, offset_s) = match s.find(['Z', 'z', '+', '-']) {
+        Some(at) => {
+            let (c, z) = s.split_at(at);
+            let off = if z.eq_ignore_ascii_case("z") {
+                0
+            } else {
+                let sign = if z.starts_with('-') { -1 } else { 1 };
+                let digits: String = z[1..].chars().filter(char::is_ascii_digit).collect();
+                let (h, m) = match digits.len() {
+                    2 => (digits.parse::<i64>().ok()?, 0),
+                    4 => (digits[..2].parse().ok()?, digits[2..].parse().ok()?),
+                    _ => return None,
+                };
+                sign * (h * 3600 + m * 60)
+            };
+            (c, off)
+        }
+        None => (s, 0),
+    };
+    let t = chrono::NaiveTime::parse_from_str(clock, "%H:%M:%S%.f").ok()?;
+    use chrono::Timelike;
+    let local = t.num_seconds_from_midnight() as i64 * 1_000_000_000 + t.nanosecond() as i64;
+    Some((local - offset_s * 1_000_000_000).rem_euclid(86_400_000_000_000))
 }
 
 /// Parses an ISO-8601 timestamp (`2026-03-02T10:00:00Z`, with or without zone or fraction,
@@ -213,6 +296,32 @@ mod tests {
         );
         let d = parse_date("2026-03-02").unwrap();
         assert_eq!(format_date(d), "2026-03-02");
+    }
+
+    #[test]
+    fn decimals_are_json_numbers_only_when_a_double_holds_them() {
+        assert_eq!(decimal_json(1250, 2), serde_json::json!(12.5));
+        assert_eq!(decimal_json(-5, 2), serde_json::json!(-0.05));
+        assert_eq!(decimal_json(0, 10), serde_json::json!(0));
+        assert_eq!(
+            decimal_json(1234567890123456789012, 2),
+            serde_json::json!("12345678901234567890.12")
+        );
+        assert_eq!(
+            decimal_json(12345678901234567890123456789, 10),
+            serde_json::json!("1234567890123456789.0123456789")
+        );
+    }
+
+    #[test]
+    fn times_of_day_parse_and_format_to_the_nanosecond() {
+        let ns = parse_time_ns("10:15:30.123456789").unwrap();
+        assert_eq!(format_time_ns(ns), "10:15:30.123456789");
+        assert_eq!(parse_time_ns("10:15:30+01:00"), parse_time_ns("09:15:30"));
+        assert_eq!(parse_time_ns("00:30:00-01:00"), parse_time_ns("01:30:00"));
+        assert_eq!(parse_time_ns("10:15:30Z"), parse_time_ns("10:15:30"));
+        assert_eq!(format_time_ns(0), "00:00:00");
+        assert_eq!(parse_time_ns("25:00:00"), None);
     }
 
     #[test]

@@ -100,6 +100,8 @@ pub async fn tables(
             json!({
                 "name": s.name.to_string(),
                 "topic": s.topic,
+                "topic_levels": s.topic.split('.').collect::<Vec<_>>(),
+                "source": t.source(),
                 "columns": s.columns.len(),
                 "primary_key": s.primary_key,
                 "row_count": t.row_count(),
@@ -109,7 +111,11 @@ pub async fn tables(
             })
         })
         .collect();
-    Json(json!({ "tables": tables }))
+    Json(json!({
+        "tables": tables,
+        "control_topics": crate::web::history::control_topics(&st.node.catalog),
+        "name_collisions": st.node.catalog.collisions(),
+    }))
 }
 
 /// A table's personal-data columns: class, where the class came from, and whether this caller
@@ -197,6 +203,7 @@ pub async fn table(
                     Some(crate::store::value::DType::Decimal { scale }) => Some(format!("decimal(scale={scale})")),
                     _ => None,
                 },
+                "arrow_type": crate::store::table::arrow_type(c.dtype).to_string(),
                 "primary_key": s.primary_key.contains(&c.name),
                 "personal_data": pii,
             })
@@ -237,6 +244,8 @@ pub async fn table(
     Ok(Json(json!({
         "name": s.name.to_string(),
         "topic": s.topic,
+        "topic_levels": s.topic.split('.').collect::<Vec<_>>(),
+        "source": t.source(),
         "primary_key": s.primary_key,
         "row_count": t.row_count(),
         "freshness": crate::web::freshness::of(&st, &t),
@@ -244,6 +253,7 @@ pub async fn table(
         "partitions": partitions,
         "partitions_elsewhere": st.node.partitions_elsewhere(&s.topic),
         "schema_history": crate::web::history::of(&s, &t),
+        "events": crate::web::history::events_of(&st.node.catalog, &s, &t),
     })))
 }
 

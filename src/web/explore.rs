@@ -133,7 +133,26 @@ impl Collector {
             "offset": rec.offset,
             "ts": format_timestamp_us(rec.ts_ms * 1000),
         });
-        let decoded = self.decoder.decode(&rec);
+        // A keyless table's change reads as its row image (its key is its position).
+        let decoded = match self.decoder.decode(&rec) {
+            Ok(Change::Keyless {
+                op,
+                ts_ms,
+                after: Some(cells),
+                ..
+            }) => Ok(Change::Upsert {
+                key: Vec::new(),
+                key_columns: Vec::new(),
+                op,
+                ts_ms,
+                cells,
+            }),
+            Ok(Change::Keyless { after: None, .. }) => Ok(Change::Delete {
+                key: Vec::new(),
+                key_columns: Vec::new(),
+            }),
+            other => other,
+        };
         let mut entry = base;
         let row = match decoded {
             Ok(Change::Upsert {
@@ -195,8 +214,19 @@ impl Collector {
                     offset: rec.offset,
                 }
             }
-            Ok(Change::Tombstone) => {
-                entry["op"] = json!("tombstone");
+            Ok(
+                ref c @ (Change::Tombstone { .. }
+                | Change::Truncate { .. }
+                | Change::Control { .. }
+                | Change::Keyless { .. }),
+            ) => {
+                entry["op"] = json!(match c {
+                    Change::Truncate { .. } => "t",
+                    Change::Control { .. } => "control",
+                    // Read as an upsert or delete above.
+                    Change::Keyless { .. } => "keyless",
+                    _ => "tombstone",
+                });
                 entry["key"] = self.hide_key(key_json(&rec));
                 entry["row"] = Json_::Null;
                 if self.filter.is_some() {

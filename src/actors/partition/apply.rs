@@ -12,8 +12,10 @@ use crate::actors::partition::{ApplyOutcome, MemOp, PartitionActorState, guard};
 use crate::ident::{Offset, normalize_column};
 use crate::ingest::change::{Cell, Change};
 use crate::ingest::record::Record;
+use crate::store::events::{EventKind, TableEvent};
 use crate::store::schema::{SchemaChange, TypeFrom};
 use crate::store::table::Row;
+use crate::store::value::Value;
 use crate::store::window::{PartitionWindows, Placed};
 use crate::store::{QUARANTINE_RAW_CAP, QuarantineEntry, StoreError, StoredRow, WriteBatch};
 use crate::telemetry::{BatchApplied, LateEvents, RecordQuarantined};
@@ -35,6 +37,13 @@ pub(super) struct Decoded {
     pub(super) schema_changed: bool,
     /// What those schema changes were, for the schema history.
     pub(super) history: Vec<SchemaChange>,
+    /// Truncates and control records.
+    pub(super) events: Vec<TableEvent>,
+}
+
+/// The key of a keyless table's row: where its record was read (`@<partition>:<offset>`).
+fn position_key(rec: &Record) -> Vec<u8> {
+    format!("@{}:{}", rec.partition, rec.offset.get()).into_bytes()
 }
 
 impl PartitionActorState {
@@ -42,6 +51,11 @@ impl PartitionActorState {
     pub(super) fn apply(&mut self, records: &[Record]) -> Result<ApplyOutcome, StoreError> {
         let started = Instant::now();
         let mut d = self.decode(records);
+        if self.part.source.read().is_none()
+            && let Some(src) = self.decoder.source()
+        {
+            *self.part.source.write() = Some(src.clone());
+        }
         if d.applied == self.applied && d.out.quarantined == 0 {
             d.out.applied = d.applied;
             self.note_batch(records, &d.out, d.dup);
@@ -107,9 +121,11 @@ impl PartitionActorState {
             self.ctx.faults.check(&self.tp, rec.offset);
             let mut change = self.decoder.decode(rec);
             let wrong_kind = match &mut change {
-                Ok(Change::Upsert { cells, .. }) => guard::fix_types(&self.fixed, cells)
-                    .err()
-                    .or_else(|| guard::type_refusal(&self.table.schema.read(), cells)),
+                Ok(Change::Upsert { cells, .. }) => self.refusal(cells),
+                Ok(Change::Keyless { before, after, .. }) => before
+                    .as_deref_mut()
+                    .and_then(|c| self.refusal(c))
+                    .or_else(|| after.as_deref_mut().and_then(|c| self.refusal(c))),
                 _ => None,
             };
             if let Some(reason) = wrong_kind {
@@ -118,7 +134,17 @@ impl PartitionActorState {
                 continue;
             }
             match change {
-                Ok(Change::Tombstone) => d.out.tombstones += 1,
+                Ok(Change::Tombstone { key }) => {
+                    d.out.tombstones += 1;
+                    // Kafka's delete of the key; after a Debezium delete the row is gone already.
+                    if let Some(key) = key
+                        && self.is_live(&d, &key)
+                    {
+                        d.batch.delete(&key);
+                        d.mem.push(MemOp::Delete(key));
+                        d.out.deletes += 1;
+                    }
+                }
                 Ok(Change::Delete { key, key_columns }) => {
                     d.newest = d.newest.max(Some(rec.ts_ms));
                     d.schema_changed |= self.learn_key(&key_columns);
@@ -127,13 +153,8 @@ impl PartitionActorState {
                     d.out.deletes += 1;
                 }
                 Ok(Change::Upsert { cells, .. }) if self.new_columns(&cells) > self.room() => {
-                    let reason = format!(
-                        "the record would give partition {} more than {} distinct columns",
-                        self.tp, self.max_columns
-                    );
-                    self.quarantine(&mut d, rec, reason);
+                    self.too_wide(&mut d, rec);
                 }
-
                 Ok(Change::Upsert {
                     key,
                     key_columns,
@@ -141,50 +162,223 @@ impl PartitionActorState {
                     ts_ms,
                     cells,
                 }) => {
-                    d.newest = d.newest.max(Some(ts_ms));
                     d.schema_changed |= self.learn_key(&key_columns);
-                    let mut stored_cells = Vec::with_capacity(cells.len());
-                    for c in cells {
-                        let t = c.declared.or_else(|| c.value.dtype(false));
-                        let by = match c.declared {
-                            None => TypeFrom::Value,
-                            Some(_)
-                                if !self.fixed.is_empty()
-                                    && self.fixed.contains_key(&normalize_column(&c.original)) =>
-                            {
-                                TypeFrom::Config
+                    self.upsert(&mut d, rec, key, op, ts_ms, cells);
+                }
+                Ok(Change::Keyless { after: Some(a), .. })
+                    if self.new_columns(&a) > self.room() =>
+                {
+                    self.too_wide(&mut d, rec);
+                }
+                Ok(Change::Keyless {
+                    op,
+                    ts_ms,
+                    before,
+                    after,
+                }) => {
+                    let at = match &before {
+                        Some(image) => match self.find_row(&d, image) {
+                            Some(k) => Some(k),
+                            None => {
+                                let reason = format!(
+                                    "op {:?} on a table without a key: no row of partition {} \
+                                     matches its 'before' image",
+                                    op.code() as char,
+                                    self.tp
+                                );
+                                self.quarantine(&mut d, rec, reason);
+                                d.applied = Some(rec.offset);
+                                continue;
                             }
-                            Some(_) => TypeFrom::Schema,
-                        };
-                        let (pos, changed) =
-                            self.observe(&c.original, t, by, (rec.offset, ts_ms), &mut d.history);
-                        d.schema_changed |= changed;
-                        stored_cells.push((pos, c.value));
-                    }
-                    let stored = StoredRow {
-                        op: op.code(),
-                        ts_ms,
-                        offset: rec.offset,
-                        cells: stored_cells,
-                    };
-                    d.batch.upsert(&key, &stored);
-                    let values = self.values_of(stored.cells);
-                    d.mem.push(MemOp::Upsert(
-                        key,
-                        Row {
-                            values,
-                            op: stored.op,
-                            ts_ms,
-                            offset: rec.offset,
                         },
-                    ));
-                    d.out.upserts += 1;
+                        None => None,
+                    };
+                    match (at, after) {
+                        (Some(key), None) => {
+                            d.newest = d.newest.max(Some(ts_ms));
+                            d.batch.delete(&key);
+                            d.mem.push(MemOp::Delete(key));
+                            d.out.deletes += 1;
+                        }
+                        (at, Some(cells)) => {
+                            // A new row is identified by where it was read from.
+                            let key = at.unwrap_or_else(|| position_key(rec));
+                            self.upsert(&mut d, rec, key, op, ts_ms, cells);
+                        }
+                        (None, None) => {}
+                    }
+                }
+                Ok(Change::Truncate { ts_ms }) => {
+                    let keys = self.live_keys(&d);
+                    let rows = keys.len() as u64;
+                    for key in keys {
+                        d.batch.delete(&key);
+                        d.mem.push(MemOp::Delete(key));
+                    }
+                    d.newest = d.newest.max(Some(ts_ms));
+                    d.out.deletes += rows;
+                    d.out.truncates += 1;
+                    d.events.push(TableEvent {
+                        offset: rec.offset,
+                        ts_ms,
+                        kind: EventKind::Truncate { rows },
+                    });
+                }
+                Ok(Change::Control { ts_ms, kind }) => {
+                    if let Some(c) = kind.control()
+                        && self.table.control() != Some(c)
+                    {
+                        self.table.mark_control(c);
+                        d.batch.control(c);
+                    }
+                    d.out.control += 1;
+                    let ignored = matches!(kind, EventKind::Transaction { .. })
+                        && !self.ctx.keep_transactions;
+                    if !ignored {
+                        d.events.push(TableEvent {
+                            offset: rec.offset,
+                            ts_ms,
+                            kind,
+                        });
+                    }
                 }
                 Err(e) => self.quarantine(&mut d, rec, e.to_string()),
             }
             d.applied = Some(rec.offset);
         }
         d
+    }
+
+    /// Why these cells cannot be applied as they are (a type configuration refuses them, or a
+    /// value is of another kind than its column), if they cannot.
+    fn refusal(&self, cells: &mut [Cell]) -> Option<String> {
+        guard::fix_types(&self.fixed, cells)
+            .err()
+            .or_else(|| guard::type_refusal(&self.table.schema.read(), cells))
+    }
+
+    fn too_wide(&self, d: &mut Decoded, rec: &Record) {
+        let reason = format!(
+            "the record would give partition {} more than {} distinct columns",
+            self.tp, self.max_columns
+        );
+        self.quarantine(d, rec, reason);
+    }
+
+    /// The row `cells` make, under `key`: its columns observed (the schema history notes new
+    /// ones and widenings), written, and queued for memory.
+    fn upsert(
+        &mut self,
+        d: &mut Decoded,
+        rec: &Record,
+        key: Vec<u8>,
+        op: crate::ingest::change::Op,
+        ts_ms: i64,
+        cells: Vec<Cell>,
+    ) {
+        d.newest = d.newest.max(Some(ts_ms));
+        let mut stored_cells = Vec::with_capacity(cells.len());
+        for c in cells {
+            let t = c.declared.or_else(|| c.value.dtype(false));
+            let by = match c.declared {
+                None => TypeFrom::Value,
+                Some(_)
+                    if !self.fixed.is_empty()
+                        && self.fixed.contains_key(&normalize_column(&c.original)) =>
+                {
+                    TypeFrom::Config
+                }
+                Some(_) => TypeFrom::Schema,
+            };
+            let (pos, changed) =
+                self.observe(&c.original, t, by, (rec.offset, ts_ms), &mut d.history);
+            d.schema_changed |= changed;
+            stored_cells.push((pos, c.value));
+        }
+        let stored = StoredRow {
+            op: op.code(),
+            ts_ms,
+            offset: rec.offset,
+            cells: stored_cells,
+        };
+        d.batch.upsert(&key, &stored);
+        let values = self.values_of(stored.cells);
+        d.mem.push(MemOp::Upsert(
+            key,
+            Row {
+                values,
+                op: stored.op,
+                ts_ms,
+                offset: rec.offset,
+            },
+        ));
+        d.out.upserts += 1;
+    }
+
+    /// Whether `key` has a row once the batch's changes so far are applied.
+    fn is_live(&self, d: &Decoded, key: &[u8]) -> bool {
+        for op in d.mem.iter().rev() {
+            match op {
+                MemOp::Upsert(k, _) if k == key => return true,
+                MemOp::Delete(k) if k == key => return false,
+                _ => {}
+            }
+        }
+        self.part.rows.read().rows.contains_key(key)
+    }
+
+    /// Every key with a row once the batch's changes so far are applied.
+    fn live_keys(&self, d: &Decoded) -> Vec<Vec<u8>> {
+        let mut keys: rustc_hash::FxHashSet<Vec<u8>> =
+            self.part.rows.read().rows.keys().cloned().collect();
+        for op in &d.mem {
+            match op {
+                MemOp::Upsert(k, _) => keys.insert(k.clone()),
+                MemOp::Delete(k) => keys.remove(k),
+            };
+        }
+        let mut keys: Vec<Vec<u8>> = keys.into_iter().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    /// The key of a row whose values are the `image`'s (a keyless table's update or delete):
+    /// the batch's own rows first (newest first), then the partition's.
+    fn find_row(&self, d: &Decoded, image: &[Cell]) -> Option<Vec<u8>> {
+        let mut wanted = Vec::with_capacity(image.len());
+        for c in image {
+            wanted.push((*self.index.get(&c.original)?, &c.value));
+        }
+        let matches = |values: &[Value]| {
+            wanted
+                .iter()
+                .all(|(i, v)| values.get(*i).unwrap_or(&Value::Null) == *v)
+        };
+        let mut decided: rustc_hash::FxHashSet<&[u8]> = Default::default();
+        for op in d.mem.iter().rev() {
+            let (k, row) = match op {
+                MemOp::Upsert(k, r) => (k, Some(r)),
+                MemOp::Delete(k) => (k, None),
+            };
+            if !decided.insert(k.as_slice()) {
+                continue;
+            }
+            if let Some(r) = row
+                && matches(&r.values)
+            {
+                return Some(k.clone());
+            }
+        }
+        let rows = self.part.rows.read();
+        let mut found: Vec<&Vec<u8>> = rows
+            .rows
+            .iter()
+            .filter(|(k, r)| !decided.contains(k.as_slice()) && matches(&r.values))
+            .map(|(k, _)| k)
+            .collect();
+        // Identical rows are interchangeable; take the earliest key, so a replay picks the same.
+        found.sort_unstable();
+        found.first().map(|k| (*k).clone())
     }
 
     /// The key columns, the first time a keyed change names them.
@@ -244,6 +438,9 @@ impl PartitionActorState {
         for change in &d.history {
             batch.schema_change(change);
         }
+        for e in &d.events {
+            batch.event(e);
+        }
         if let Some(last) = d.applied {
             batch.applied(last);
         }
@@ -254,6 +451,12 @@ impl PartitionActorState {
                 .schema_history
                 .write()
                 .extend(std::mem::take(&mut d.history));
+        }
+        if !d.events.is_empty() {
+            let mut events = self.part.events.write();
+            for e in std::mem::take(&mut d.events) {
+                events.push(e);
+            }
         }
         Ok(())
     }
@@ -406,6 +609,8 @@ mod tests {
             registry: None,
             max_value_bytes: cfg.ingest.max_value_bytes,
             max_offset_jump: cfg.ingest.max_offset_jump,
+            flattened_topics: cfg.ingest.flattened_topics.clone(),
+            keep_transactions: cfg.ingest.keep_transactions,
             column_types: cfg.ingest.column_types.clone(),
             recent_window: cfg.ingest.redelivery_window,
             live: cfg.live.clone(),

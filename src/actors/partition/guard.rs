@@ -138,6 +138,7 @@ fn kind(t: DType) -> &'static str {
         DType::Int32 | DType::Int64 | DType::Float64 | DType::Decimal { .. } => "a number",
         DType::Timestamp => "a timestamp",
         DType::Date => "a date",
+        DType::Time => "a time of day",
         DType::Utf8 => "text",
     }
 }

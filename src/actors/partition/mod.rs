@@ -44,6 +44,10 @@ pub struct PartitionContext {
     pub max_offset_jump: u64,
     /// Records per partition whose content is remembered to check redeliveries against.
     pub recent_window: usize,
+    /// Topics whose values are flattened rows without markers (`ingest.flattened_topics`).
+    pub flattened_topics: Vec<String>,
+    /// Keep transaction metadata records (`ingest.keep_transactions`).
+    pub keep_transactions: bool,
     /// Column types fixed by configuration, by `<table>.<column>`.
     pub column_types: std::collections::BTreeMap<String, crate::config::ColumnType>,
     /// Windows: what they are computed over.
@@ -74,6 +78,10 @@ pub struct ApplyOutcome {
     pub quarantined: u64,
     /// Offsets passed over between records (compaction, transaction markers).
     pub gaps: u64,
+    /// Truncates applied (their rows are counted in `deletes`).
+    pub truncates: u64,
+    /// Control records (schema changes, transactions, heartbeats) recorded.
+    pub control: u64,
 }
 
 pub enum PartitionMsg {
@@ -219,13 +227,27 @@ impl PartitionActorState {
         let store = ctx.store.partition(&tp)?;
         let mut loaded = store.load()?;
         *part.schema_history.write() = std::mem::take(&mut loaded.history);
+        if let Some(kind) = loaded.control {
+            table.mark_control(kind);
+        }
+        {
+            let mut events = part.events.write();
+            *events = Default::default();
+            for e in std::mem::take(&mut loaded.events) {
+                events.push(e);
+            }
+            // Counts are since start; what was loaded is history.
+            events.truncates = 0;
+            events.heartbeats = 0;
+        }
         let table_name = table.schema.read().name.to_string();
         let mut state = PartitionActorState {
             tp,
             table,
             part,
             store,
-            decoder: Decoder::with(ctx.registry.clone(), ctx.max_value_bytes),
+            decoder: Decoder::with(ctx.registry.clone(), ctx.max_value_bytes)
+                .with_flattened(ctx.flattened_topics.clone()),
             index: HashMap::new(),
             seen: StoredSchema::default(),
             seen_pos: HashMap::new(),
