@@ -693,6 +693,12 @@ fn all_types_event(id: i64, vsd: (u8, &str)) -> Value {
             None,
         ),
         f(
+            "int64",
+            Some("io.debezium.time.NanoTimestamp"),
+            "ts_ns",
+            None,
+        ),
+        f(
             "string",
             Some("io.debezium.time.ZonedTimestamp"),
             "ts_zoned",
@@ -734,6 +740,7 @@ fn all_types_event(id: i64, vsd: (u8, &str)) -> Value {
         "d": 16064,
         "ts_ms": 1772409600123i64,
         "ts_us": 1772409600123456i64,
+        "ts_ns": 1772409600123456789i64,
         "ts_zoned": "2026-03-02T10:00:00.5+02:00",
         "doc": "{\"a\": [1, 2]}",
         "uid": "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
@@ -814,6 +821,7 @@ async fn every_logical_type_round_trips_through_sled_and_a_restart() {
         ("d", "DATE"),
         ("ts_ms", "TIMESTAMP"),
         ("ts_us", "TIMESTAMP"),
+        ("ts_ns", "TIMESTAMP"),
         ("ts_zoned", "TIMESTAMP"),
         ("doc", "VARCHAR"),
         ("uid", "VARCHAR"),
@@ -839,6 +847,7 @@ async fn every_logical_type_round_trips_through_sled_and_a_restart() {
         "2013-12-25",
         "2026-03-02T00:00:00.123Z",
         "2026-03-02T00:00:00.123456Z",
+        "2026-03-02T00:00:00.123456789Z",
         "2026-03-02T08:00:00.500Z",
         "{\"a\": [1, 2]}",
         "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
@@ -868,6 +877,22 @@ async fn every_logical_type_round_trips_through_sled_and_a_restart() {
     let (types2, values2) = types_and_values(&base);
     assert_eq!(types2, want_types, "types after the restart");
     assert_eq!(values2, values, "values after the restart");
+    // Each column's logical type is shown, also after the restart.
+    let (_, t) = get_json(&format!("{base}/api/tables/typesdb.public.all_types"));
+    let logical = |c: &str| {
+        t["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|col| col["name"] == c)
+            .unwrap_or_else(|| panic!("{c} in {t:#}"))["logical"]
+            .clone()
+    };
+    assert_eq!(logical("t_ns"), "io.debezium.time.NanoTime");
+    assert_eq!(logical("vsd"), "io.debezium.data.VariableScaleDecimal");
+    assert_eq!(logical("place"), "io.debezium.data.geometry.Point");
+    assert_eq!(logical("dec38"), "org.apache.kafka.connect.data.Decimal");
+    assert_eq!(logical("id"), Value::Null);
     shutdown.cancel();
     node.stop().await;
 }

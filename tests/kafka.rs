@@ -83,6 +83,34 @@ fn clean_reference(
     sums
 }
 
+/// The schema-enabled records of `file` Avro-encoded by confluent-kafka's own
+/// AvroSerializer (fastavro), schemas registered through its registry client; then a node
+/// that has read them all.
+fn avro_node(
+    dir: &Path,
+    broker: &Broker,
+    registry: &Registry,
+    file: &Path,
+    records: u64,
+) -> Streamq {
+    let summary = kafka_tool(&[
+        "produce-avro",
+        "--brokers",
+        &broker.brokers(),
+        "--registry",
+        &registry.url,
+        "--file",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(summary["produced"], records, "{summary}");
+    let node = Streamq::start(
+        &dir.join("node"),
+        &["--brokers", &broker.brokers(), "--registry", &registry.url],
+    );
+    wait_caught_up(&[&node], &ends_of(&summary), CATCH_UP);
+    node
+}
+
 #[test]
 fn dev_file_through_kafka_answers_the_reference_questions() {
     let _g = serial();
@@ -148,24 +176,7 @@ fn avro_through_the_registry_answers_the_reference_questions() {
     let broker = Broker::start(dir.path(), "memory://tansu/");
     let registry = Registry::start();
     let file = shared("data/dev-events-schema.jsonl.gz");
-    // Avro bytes written by confluent-kafka's own AvroSerializer (fastavro), schemas registered
-    // through its registry client.
-    let summary = kafka_tool(&[
-        "produce-avro",
-        "--brokers",
-        &broker.brokers(),
-        "--registry",
-        &registry.url,
-        "--file",
-        file.to_str().unwrap(),
-    ]);
-    assert_eq!(summary["produced"], 105_689, "{summary}");
-    let ends = ends_of(&summary);
-    let node = Streamq::start(
-        &dir.path().join("node"),
-        &["--brokers", &broker.brokers(), "--registry", &registry.url],
-    );
-    wait_caught_up(&[&node], &ends, CATCH_UP);
+    let node = avro_node(dir.path(), &broker, &registry, &file, 105_689);
     sql_eval(&node.base, dir.path());
     row_counts_match_oracle(&node.base, &file);
     let (_, q) = get_json(&format!("{}/api/quarantine", node.base));
@@ -179,7 +190,11 @@ fn avro_through_the_registry_answers_the_reference_questions() {
         .find(|c| c["name"] == "amount")
         .cloned()
         .unwrap();
-    assert_eq!(amount["logical"], "decimal(scale=2)", "{amount}");
+    assert_eq!(
+        amount["logical"], "org.apache.kafka.connect.data.Decimal",
+        "{amount}"
+    );
+    assert_eq!(amount["type"], "DECIMAL(38,2)", "{amount}");
 
     // The change log read back from the broker (the MCP read_topic tool): an offset range of one
     // partition, decoded from Avro through the registry, in offset order.
@@ -225,6 +240,84 @@ fn avro_through_the_registry_answers_the_reference_questions() {
             .unwrap();
         assert!(a > 500.0, "{x}");
     }
+}
+
+#[test]
+fn avro_control_records_and_flattened_rows_are_applied_not_quarantined() {
+    let _g = serial();
+    let dir = tempfile::tempdir().unwrap();
+    let broker = Broker::start(dir.path(), "memory://tansu/");
+    let registry = Registry::start();
+    // Schema-enabled records as Debezium's JSON converter writes them, Avro-encoded by
+    // confluent-kafka's AvroSerializer: MySQL's schema-change value, and rows flattened by
+    // ExtractNewRecordState with `delete.handling.mode=rewrite`.
+    let change = serde_json::json!({
+        "schema": {"type": "struct", "optional": false, "name": "io.debezium.connector.mysql.SchemaChangeValue",
+            "fields": [{"type": "string", "optional": false, "field": "databaseName"},
+                {"type": "string", "optional": true, "field": "ddl"},
+                {"type": "int64", "optional": true, "field": "ts_ms"}]},
+        "payload": {"databaseName": "inventory", "ddl": "CREATE TABLE items (id INT PRIMARY KEY, name VARCHAR(64))", "ts_ms": 1588252618953i64}});
+    let row = |id: i64, name: &str, deleted: &str| {
+        serde_json::json!({
+            "schema": {"type": "struct", "optional": false, "name": "avrosrv.inventory.items.Value",
+                "fields": [{"type": "int32", "optional": false, "field": "id"},
+                    {"type": "string", "optional": true, "field": "name"},
+                    {"type": "string", "optional": true, "field": "__deleted"}]},
+            "payload": {"id": id, "name": name, "__deleted": deleted}})
+    };
+    let line = |topic: &str, offset: i64, key: serde_json::Value, value: serde_json::Value| {
+        serde_json::json!({"topic": topic, "partition": 0, "offset": offset, "ts": 1588252618953i64,
+            "key": key.to_string(), "payload": value.to_string()})
+        .to_string()
+    };
+    let items = "avrosrv.inventory.items";
+    let file = dir.path().join("avro-control.jsonl");
+    std::fs::write(
+        &file,
+        [
+            line(
+                "avrosrv",
+                0,
+                serde_json::json!({"databaseName": "inventory"}),
+                change,
+            ),
+            line(
+                items,
+                0,
+                serde_json::json!({"id": 1}),
+                row(1, "anchor", "false"),
+            ),
+            line(
+                items,
+                1,
+                serde_json::json!({"id": 2}),
+                row(2, "buoy", "false"),
+            ),
+            line(
+                items,
+                2,
+                serde_json::json!({"id": 2}),
+                row(2, "buoy", "true"),
+            ),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let node = avro_node(dir.path(), &broker, &registry, &file, 4);
+    let (_, q) = get_json(&format!("{}/api/quarantine", node.base));
+    assert_eq!(q["count"], 0, "{q}");
+    let (status, body) = post_sql(&node.base, "SELECT id, name FROM avrosrv.inventory.items");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["rows"], serde_json::json!([[1, "anchor"]]));
+    let (_, t) = get_json(&format!("{}/api/tables", node.base));
+    let control = &t["control_topics"][0];
+    assert_eq!(control["topic"], "avrosrv", "{t}");
+    assert_eq!(control["kind"], "schema_changes", "{t}");
+    assert_eq!(
+        t["tables"].as_array().unwrap().len(),
+        1,
+        "the schema-change topic is no table: {t}"
+    );
 }
 
 #[test]

@@ -22,6 +22,7 @@ use crate::ingest::change::DecodeError;
 use crate::ingest::fields::{
     FieldKind, FieldSpec, bad, infer, logical_kind, param_u8, read_json, unscaled_from_be,
 };
+use crate::store::events::ControlKind;
 use crate::store::value::{DType, Value, parse_timestamp};
 
 /// A writer schema as the registry gave it, parsed and resolved once. Schemas live for the
@@ -32,6 +33,12 @@ pub struct AvroWriterSchema {
     reader: GenericDatumReader<'static>,
     /// For a Debezium envelope: the `after` row's fields and how to read them.
     pub(crate) row_fields: Option<HashMap<String, FieldSpec>>,
+    /// For a Debezium control record (schema change, transaction, heartbeat): its kind.
+    pub(crate) control: Option<ControlKind>,
+    /// For a row flattened by `ExtractNewRecordState` (a record without `after`): its fields.
+    pub(crate) flat_fields: Option<HashMap<String, FieldSpec>>,
+    /// The row's columns that declare a logical type (`connect.name`, else `logicalType`).
+    pub(crate) logical: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for AvroWriterSchema {
@@ -63,7 +70,7 @@ impl AvroWriterSchema {
             .build()
             .map_err(|e| invalid(&e))?;
         let json: Json = serde_json::from_str(text).map_err(|e| invalid(&e))?;
-        let row_fields = row_record(&json).map(|rec| {
+        let specs = |rec: &Json| -> HashMap<String, FieldSpec> {
             rec.get("fields")
                 .and_then(Json::as_array)
                 .map(|fs| {
@@ -75,11 +82,45 @@ impl AvroWriterSchema {
                         .collect()
                 })
                 .unwrap_or_default()
-        });
+        };
+        let row_fields = row_record(&json).map(specs);
+        let name = json.get("name").and_then(Json::as_str).unwrap_or_default();
+        let full = match json.get("namespace").and_then(Json::as_str) {
+            Some(ns) if !name.contains('.') => format!("{ns}.{name}"),
+            _ => name.to_string(),
+        };
+        let control = [
+            json.get("connect.name").and_then(Json::as_str),
+            Some(&*full),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(crate::ingest::control::kind_of_schema);
+        let is_record = json.get("type").and_then(Json::as_str) == Some("record");
+        let flat_fields =
+            (row_fields.is_none() && control.is_none() && is_record).then(|| specs(&json));
+        let logical = row_record(&json)
+            .or((flat_fields.is_some()).then_some(&json))
+            .and_then(|r| r.get("fields"))
+            .and_then(Json::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|f| {
+                let t = non_null(f.get("type")?);
+                let name = t
+                    .get("connect.name")
+                    .or_else(|| t.get("logicalType"))?
+                    .as_str()?;
+                Some((f.get("name")?.as_str()?.to_string(), name.to_string()))
+            })
+            .collect();
         Ok(Self {
             schema,
             reader,
             row_fields,
+            control,
+            flat_fields,
+            logical,
         })
     }
 
@@ -183,7 +224,7 @@ fn field_spec(t: &Json) -> FieldSpec {
         (Some(k), _) => k,
         (None, "timestamp-micros") => (FieldKind::MicroTimestamp, Some(DType::Timestamp)),
         (None, "timestamp-millis") => (FieldKind::MilliTimestamp, Some(DType::Timestamp)),
-        (None, "timestamp-nanos") => (FieldKind::NanoTimestamp, Some(DType::Timestamp)),
+        (None, "timestamp-nanos") => (FieldKind::NanoTimestamp, Some(DType::TimestampNs)),
         (None, "date") => (FieldKind::EpochDate, Some(DType::Date)),
         (None, "decimal") => {
             let scale = scale_of(t);
@@ -271,7 +312,7 @@ pub(crate) fn read_field(name: &str, v: Avro, spec: &FieldSpec) -> Result<Value,
         },
         FieldKind::MicroTimestamp => Value::Timestamp(int(&v)?),
         FieldKind::MilliTimestamp => Value::Timestamp(int(&v)?.saturating_mul(1000)),
-        FieldKind::NanoTimestamp => Value::Timestamp(int(&v)? / 1000),
+        FieldKind::NanoTimestamp => Value::TimestampNs(int(&v)?),
         FieldKind::EpochDate => {
             Value::Date(i32::try_from(int(&v)?).map_err(|_| bad(name, "date out of range"))?)
         }
@@ -369,6 +410,16 @@ pub(crate) fn envelope(v: Avro) -> Result<AvroEnvelope, DecodeError> {
         ));
     }
     Ok(env)
+}
+
+/// The fields of a record datum (a flattened row).
+pub(crate) fn record_fields(v: Avro) -> Result<Vec<(String, Avro)>, DecodeError> {
+    match unwrap_union(v) {
+        Avro::Record(fields) => Ok(fields),
+        _ => Err(DecodeError::NotAnEnvelope(
+            "Avro value is not a record".into(),
+        )),
+    }
 }
 
 /// An Avro key struct as the JSON object the JSON path would have produced; `None` for a
@@ -627,6 +678,31 @@ mod tests {
         assert!(matches!(f["CREATED_AT"].kind, FieldKind::MicroTimestamp));
         assert!(matches!(f["ID"].kind, FieldKind::Integer));
         assert!(matches!(f["EMAIL"].kind, FieldKind::Plain));
+    }
+
+    #[test]
+    fn control_records_and_flattened_rows_are_told_by_their_schema() {
+        let change = serde_json::json!({"type": "record", "name": "SchemaChangeValue",
+            "namespace": "io.debezium.connector.mysql", "fields": [
+                {"name": "databaseName", "type": ["null", "string"]},
+                {"name": "ddl", "type": ["null", "string"]}]});
+        let w = AvroWriterSchema::parse(&change.to_string()).unwrap();
+        assert_eq!(w.control, Some(ControlKind::SchemaChanges));
+        let named = serde_json::json!({"type": "record", "name": "SchemaChangeValue",
+            "namespace": "io.debezium.connector.mysql",
+            "connect.name": "io.debezium.connector.mysql.SchemaChangeValue",
+            "fields": [{"name": "ddl", "type": ["null", "string"]}]});
+        let w = AvroWriterSchema::parse(&named.to_string()).unwrap();
+        assert_eq!(w.control, Some(ControlKind::SchemaChanges));
+        assert!(w.flat_fields.is_none());
+        let flat = serde_json::json!({"type": "record", "name": "Value", "namespace": "db.inv.orders",
+            "fields": [{"name": "id", "type": "long"},
+                {"name": "at", "type": {"type": "long", "connect.name": "io.debezium.time.MicroTimestamp"}},
+                {"name": "__deleted", "type": ["null", "string"]}]});
+        let w = AvroWriterSchema::parse(&flat.to_string()).unwrap();
+        assert!(w.row_fields.is_none() && w.control.is_none());
+        let f = w.flat_fields.as_ref().unwrap();
+        assert!(matches!(f["at"].kind, FieldKind::MicroTimestamp));
     }
 
     #[test]

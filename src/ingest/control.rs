@@ -24,16 +24,36 @@ pub fn kind_of_schema(name: &str) -> Option<ControlKind> {
     }
 }
 
-/// The control kind of a schemaless value without `op`, from its fields and its topic.
+/// The fields Debezium's schema-change values have (`SchemaChangeValue`).
+const SCHEMA_CHANGE_FIELDS: [&str; 6] = [
+    "source",
+    "ts_ms",
+    "databaseName",
+    "schemaName",
+    "ddl",
+    "tableChanges",
+];
+
+/// The fields of transaction metadata values (`TransactionMetadataValue`).
+const TRANSACTION_FIELDS: [&str; 5] = ["status", "id", "ts_ms", "event_count", "data_collections"];
+
+/// The control kind of a schemaless value without `op`, from its fields (a value with any
+/// field the control record does not have is a row, whatever its values) and its topic.
 pub fn kind_of_value(topic: &str, v: &Map<String, Json>) -> Option<ControlKind> {
-    if v.contains_key("ddl") || v.contains_key("tableChanges") {
+    let only = |allowed: &[&str]| v.keys().all(|k| allowed.contains(&k.as_str()));
+    if (v.contains_key("ddl") || v.contains_key("tableChanges")) && only(&SCHEMA_CHANGE_FIELDS) {
         return Some(ControlKind::SchemaChanges);
     }
     let status = v.get("status").and_then(Json::as_str);
-    if matches!(status, Some("BEGIN" | "END")) && v.contains_key("id") {
+    if matches!(status, Some("BEGIN" | "END")) && v.contains_key("id") && only(&TRANSACTION_FIELDS)
+    {
         return Some(ControlKind::Transactions);
     }
-    if topic.starts_with(HEARTBEAT_TOPIC) || (v.len() == 1 && v.contains_key("ts_ms")) {
+    if v.contains_key("ts_ms") && only(&["ts_ms"]) {
+        return Some(ControlKind::Heartbeats);
+    }
+    // A heartbeat topic's records are heartbeats, whatever the connector adds to them.
+    if topic.starts_with(HEARTBEAT_TOPIC) {
         return Some(ControlKind::Heartbeats);
     }
     None
@@ -197,6 +217,14 @@ mod tests {
             Some(ControlKind::Heartbeats)
         );
         assert_eq!(kind_of_value("shop.orders", &obj(r#"{"id":1}"#)), None);
+        // A row of a table that happens to have such columns is a row.
+        assert_eq!(
+            kind_of_value(
+                "etl.batches",
+                &obj(r#"{"id":"b1","status":"BEGIN","rows":10}"#)
+            ),
+            None
+        );
         assert_eq!(
             kind_of_schema("io.debezium.connector.mysql.SchemaChangeValue"),
             Some(ControlKind::SchemaChanges)

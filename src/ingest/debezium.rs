@@ -45,6 +45,10 @@ pub struct Decoder {
     flattened: Arc<Vec<String>>,
     /// The first envelope `source` block seen.
     source: Option<SourceBlock>,
+    /// Each column's logical type name as its schemas declare it (`io.debezium.time.NanoTime`).
+    logical: std::collections::BTreeMap<String, String>,
+    /// The Avro writer schemas whose logical names are in `logical`.
+    avro_seen: std::collections::HashSet<u32>,
 }
 
 #[derive(Deserialize)]
@@ -96,6 +100,19 @@ impl Decoder {
             max_value_bytes,
             flattened: Arc::default(),
             source: None,
+            logical: Default::default(),
+            avro_seen: Default::default(),
+        }
+    }
+
+    /// Each column's logical type name, as the schemas seen so far declare them.
+    pub fn logical_names(&self) -> &std::collections::BTreeMap<String, String> {
+        &self.logical
+    }
+
+    fn note_logical(&mut self, names: impl IntoIterator<Item = (String, String)>) {
+        for (column, name) in names {
+            self.logical.insert(column, name);
         }
     }
 
@@ -152,8 +169,39 @@ impl Decoder {
         }
     }
 
-    fn decode_avro(&self, rec: &Record, id: u32, datum: &[u8]) -> Result<Change, DecodeError> {
+    fn decode_avro(&mut self, rec: &Record, id: u32, datum: &[u8]) -> Result<Change, DecodeError> {
         let w = self.writer_schema(id)?;
+        if self.avro_seen.insert(id) {
+            self.note_logical(w.logical.clone());
+        }
+        if let Some(kind) = w.control {
+            let Json::Object(v) = avro::to_json(w.read(datum)?) else {
+                return Err(DecodeError::NotAnEnvelope(
+                    "Avro control record is not a record".into(),
+                ));
+            };
+            let (ts_ms, kind) = control::read(kind, &v, rec.ts_ms);
+            return Ok(Change::Control { ts_ms, kind });
+        }
+        if let Some(specs) = &w.flat_fields {
+            let (marks, row): (Vec<_>, Vec<_>) = avro::record_fields(w.read(datum)?)?
+                .into_iter()
+                .partition(|(name, _)| name.starts_with("__"));
+            let marks: Map<String, Json> = marks
+                .into_iter()
+                .map(|(k, v)| (k, avro::to_json(v)))
+                .collect();
+            let (op, ts_ms) = match flat_marks(&marks, rec.ts_ms)? {
+                Flat::Truncate(ts_ms) => return Ok(Change::Truncate { ts_ms }),
+                Flat::Op(op, ts_ms) => (op, ts_ms),
+            };
+            let key = self.decode_key(rec.key.as_deref())?;
+            let image = avro_cells(row, Some(specs))?;
+            return match op {
+                Op::Delete => change_of(op, ts_ms, key, Some(image), None),
+                _ => change_of(op, ts_ms, key, None, Some(image)),
+            };
+        }
         let env = avro::envelope(w.read(datum)?)?;
         let ts_ms = env.ts_ms.unwrap_or(rec.ts_ms);
         if env.op.as_deref() == Some("t") {
@@ -161,25 +209,9 @@ impl Decoder {
         }
         let op = parse_op(env.op.as_deref())?;
         let specs = w.row_fields.as_ref();
-        let cells = |row: Vec<(String, apache_avro::types::Value)>| {
-            let mut cells = Vec::with_capacity(row.len());
-            for (name, v) in row {
-                let spec = specs.and_then(|f| f.get(&name));
-                let (value, declared) = match spec {
-                    Some(spec) => (avro::read_field(&name, v, spec)?, spec.declared),
-                    None => (infer(&name, &avro::to_json(v)), None),
-                };
-                cells.push(Cell {
-                    original: name,
-                    value,
-                    declared,
-                });
-            }
-            Ok::<_, DecodeError>(cells)
-        };
         let key = self.decode_key(rec.key.as_deref())?;
-        let before = env.before.map(cells).transpose()?;
-        let after = env.after.map(cells).transpose()?;
+        let before = env.before.map(|b| avro_cells(b, specs)).transpose()?;
+        let after = env.after.map(|a| avro_cells(a, specs)).transpose()?;
         change_of(op, ts_ms, key, before, after)
     }
 
@@ -257,13 +289,14 @@ impl Decoder {
         let Ok(Json::Object(v)) = serde_json::from_slice::<Json>(value) else {
             return Err(DecodeError::NotAnEnvelope(why));
         };
-        if let Some(kind) = control::kind_of_value(&rec.topic, &v) {
-            let (ts_ms, kind) = control::read(kind, &v, rec.ts_ms);
-            return Ok(Change::Control { ts_ms, kind });
-        }
+        // Markers make it a flattened row; a listed topic holds rows.
         let marked = v.keys().any(|k| FLAT_MARKERS.contains(&k.as_str()));
         if marked || self.flattened.iter().any(|p| glob(p, &rec.topic)) {
             return self.flat(rec, v, None);
+        }
+        if let Some(kind) = control::kind_of_value(&rec.topic, &v) {
+            let (ts_ms, kind) = control::read(kind, &v, rec.ts_ms);
+            return Ok(Change::Control { ts_ms, kind });
         }
         Err(DecodeError::NotAnEnvelope(format!(
             "{why} (if the topic holds rows flattened by ExtractNewRecordState, list it in \
@@ -307,29 +340,9 @@ impl Decoder {
         mut row: Map<String, Json>,
         fields: Option<&FieldMap>,
     ) -> Result<Change, DecodeError> {
-        let deleted = match row.get("__deleted") {
-            None | Some(Json::Null) => false,
-            Some(Json::Bool(b)) => *b,
-            Some(Json::String(s)) if s == "true" => true,
-            Some(Json::String(s)) if s == "false" => false,
-            Some(other) => {
-                return Err(DecodeError::BadMarker(format!(
-                    "__deleted is {other}, not true or false"
-                )));
-            }
-        };
-        let marker = row.get("__op").and_then(Json::as_str).map(str::to_string);
-        let ts_ms = ["__source_ts_ms", "__ts_ms"]
-            .iter()
-            .find_map(|k| row.get(*k).and_then(Json::as_i64))
-            .unwrap_or(rec.ts_ms);
-        if marker.as_deref() == Some("t") {
-            return Ok(Change::Truncate { ts_ms });
-        }
-        let op = match marker.as_deref() {
-            _ if deleted => Op::Delete,
-            None => Op::Update,
-            m => parse_op(m)?,
+        let (op, ts_ms) = match flat_marks(&row, rec.ts_ms)? {
+            Flat::Truncate(ts_ms) => return Ok(Change::Truncate { ts_ms }),
+            Flat::Op(op, ts_ms) => (op, ts_ms),
         };
         row.retain(|k, _| !k.starts_with("__"));
         let key = self.decode_key(rec.key.as_deref())?;
@@ -347,12 +360,70 @@ impl Decoder {
         let parsed: Json = serde_json::from_str(schema)
             .map_err(|e| DecodeError::NotAnEnvelope(format!("bad schema: {e}")))?;
         let shape = shape(&parsed)?;
+        self.note_logical(logical_names(&parsed));
         if self.schemas.len() >= 256 {
             self.schemas.clear();
         }
         self.schemas.insert(schema.to_string(), shape.clone());
         Ok(shape)
     }
+}
+
+/// What a flattened row's markers say: a truncate, or the op and its time.
+enum Flat {
+    Truncate(i64),
+    Op(Op, i64),
+}
+
+/// Reads `__deleted` (`delete.handling.mode=rewrite`), `__op` and `__source_ts_ms`/`__ts_ms`
+/// (`add.fields`); without `__op`, an upsert (`u`), at the record's time without a time.
+fn flat_marks(row: &Map<String, Json>, record_ts_ms: i64) -> Result<Flat, DecodeError> {
+    let deleted = match row.get("__deleted") {
+        None | Some(Json::Null) => false,
+        Some(Json::Bool(b)) => *b,
+        Some(Json::String(s)) if s == "true" => true,
+        Some(Json::String(s)) if s == "false" => false,
+        Some(other) => {
+            return Err(DecodeError::BadMarker(format!(
+                "__deleted is {other}, not true or false"
+            )));
+        }
+    };
+    let marker = row.get("__op").and_then(Json::as_str);
+    let ts_ms = ["__source_ts_ms", "__ts_ms"]
+        .iter()
+        .find_map(|k| row.get(*k).and_then(Json::as_i64))
+        .unwrap_or(record_ts_ms);
+    if marker == Some("t") {
+        return Ok(Flat::Truncate(ts_ms));
+    }
+    let op = match marker {
+        _ if deleted => Op::Delete,
+        None => Op::Update,
+        m => parse_op(m)?,
+    };
+    Ok(Flat::Op(op, ts_ms))
+}
+
+/// An Avro row's cells, read with the writer schema's declared fields where there are some.
+fn avro_cells(
+    row: Vec<(String, apache_avro::types::Value)>,
+    specs: Option<&HashMap<String, FieldSpec>>,
+) -> Result<Vec<Cell>, DecodeError> {
+    let mut cells = Vec::with_capacity(row.len());
+    for (name, v) in row {
+        let spec = specs.and_then(|f| f.get(&name));
+        let (value, declared) = match spec {
+            Some(spec) => (avro::read_field(&name, v, spec)?, spec.declared),
+            None => (infer(&name, &avro::to_json(v)), None),
+        };
+        cells.push(Cell {
+            original: name,
+            value,
+            declared,
+        });
+    }
+    Ok(cells)
 }
 
 /// The `add.fields` markers `ExtractNewRecordState` writes (with its default `__` prefix).
@@ -376,6 +447,29 @@ fn glob(pattern: &str, s: &str) -> bool {
         }
     }
     rest.is_empty()
+}
+
+/// The row's fields that name a logical type (`name` in a Connect schema), of the `after`
+/// struct or, for a flattened row, the top level.
+fn logical_names(schema: &Json) -> Vec<(String, String)> {
+    let top = schema.get("fields").and_then(Json::as_array);
+    let after = top.and_then(|fs| {
+        fs.iter()
+            .find(|f| f.get("field").and_then(Json::as_str) == Some("after"))
+            .and_then(|f| f.get("fields"))
+            .and_then(Json::as_array)
+    });
+    after
+        .or(top)
+        .into_iter()
+        .flatten()
+        .filter_map(|f| {
+            Some((
+                f.get("field")?.as_str()?.to_string(),
+                f.get("name")?.as_str()?.to_string(),
+            ))
+        })
+        .collect()
 }
 
 fn object(json: &str) -> Result<Map<String, Json>, DecodeError> {

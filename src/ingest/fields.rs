@@ -49,7 +49,7 @@ pub fn logical_kind(name: &str, scale: u8) -> Option<(FieldKind, Option<DType>)>
         "io.debezium.time.Timestamp" | "org.apache.kafka.connect.data.Timestamp" => {
             (FieldKind::MilliTimestamp, Some(DType::Timestamp))
         }
-        "io.debezium.time.NanoTimestamp" => (FieldKind::NanoTimestamp, Some(DType::Timestamp)),
+        "io.debezium.time.NanoTimestamp" => (FieldKind::NanoTimestamp, Some(DType::TimestampNs)),
         "io.debezium.time.ZonedTimestamp" => (FieldKind::IsoTimestamp, Some(DType::Timestamp)),
         "io.debezium.time.Date" | "org.apache.kafka.connect.data.Date" => {
             (FieldKind::EpochDate, Some(DType::Date))
@@ -98,7 +98,7 @@ pub fn read_json(name: &str, json: &Json, spec: &FieldSpec) -> Result<Value, Dec
         FieldKind::Plain => infer(name, json),
         FieldKind::MicroTimestamp => Value::Timestamp(int()?),
         FieldKind::MilliTimestamp => Value::Timestamp(int()?.saturating_mul(1000)),
-        FieldKind::NanoTimestamp => Value::Timestamp(int()?.div_euclid(1000)),
+        FieldKind::NanoTimestamp => Value::TimestampNs(int()?),
         FieldKind::EpochDate => {
             Value::Date(i32::try_from(int()?).map_err(|_| bad(name, "date out of range"))?)
         }

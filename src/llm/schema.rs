@@ -37,7 +37,7 @@ impl ColKind {
             Some(DType::Bool) => ColKind::Bool,
             Some(DType::Int32 | DType::Int64) => ColKind::Integer,
             Some(DType::Float64 | DType::Decimal { .. }) => ColKind::Number,
-            Some(DType::Timestamp) => ColKind::Timestamp,
+            Some(DType::Timestamp | DType::TimestampNs) => ColKind::Timestamp,
             Some(DType::Date) => ColKind::Date,
             // A time of day compares as its text (`'08:30:00'`).
             Some(DType::Utf8 | DType::Time) | None => ColKind::Text,

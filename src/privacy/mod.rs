@@ -378,6 +378,9 @@ fn value_at(array: &ArrayRef, row: usize) -> Value {
         DataType::Date32 => any
             .downcast_ref::<Date32Array>()
             .map_or(Value::Null, |a| Value::Date(a.value(row))),
+        DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Nanosecond, _) => any
+            .downcast_ref::<datafusion::arrow::array::TimestampNanosecondArray>()
+            .map_or(Value::Null, |a| Value::TimestampNs(a.value(row))),
         DataType::Timestamp(_, _) => any
             .downcast_ref::<TimestampMicrosecondArray>()
             .map_or(Value::Null, |a| Value::Timestamp(a.value(row))),

@@ -12,7 +12,9 @@ use datafusion::arrow::datatypes::{
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use serde_json::Value as Json;
 
-use crate::store::value::{decimal_json, format_date, format_time_ns, format_timestamp_us};
+use crate::store::value::{
+    decimal_json, format_date, format_time_ns, format_timestamp_ns, format_timestamp_us,
+};
 
 fn num(v: f64) -> Json {
     serde_json::Number::from_f64(v)
@@ -65,7 +67,9 @@ pub fn cell(array: &ArrayRef, i: usize) -> Json {
                 }
                 TimeUnit::Microsecond => array.as_primitive::<TimestampMicrosecondType>().value(i),
                 TimeUnit::Nanosecond => {
-                    array.as_primitive::<TimestampNanosecondType>().value(i) / 1000
+                    return Json::String(format_timestamp_ns(
+                        array.as_primitive::<TimestampNanosecondType>().value(i),
+                    ));
                 }
             };
             Json::String(format_timestamp_us(us))

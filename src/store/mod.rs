@@ -10,7 +10,8 @@
 //! - `\x05<offset>` → a table event: a truncate, a schema-change or transaction record
 //!   (bincode [`events::TableEvent`]);
 //! - `\x06heartbeat` → the last heartbeat (bincode [`events::TableEvent`]);
-//! - `\x07control` → the partition's control-topic kind, once recognised (one byte).
+//! - `\x07control` → the partition's control-topic kind, once recognised (one byte);
+//! - `\x08logical` → each column's logical type name (bincode map).
 //!
 //! Tree `source-quarantine`: input that never became a record (bad lines, truncated files).
 
@@ -65,6 +66,7 @@ const SCHEMA_KEY: &[u8] = b"\x03schema";
 const EVENT_PREFIX: u8 = 0x05;
 const HEARTBEAT_KEY: &[u8] = b"\x06heartbeat";
 const CONTROL_KEY: &[u8] = b"\x07control";
+const LOGICAL_KEY: &[u8] = b"\x08logical";
 
 /// A row as stored: its values by position in the partition's [`StoredSchema`] (written in
 /// the same batch whenever it gains a column), and its metadata.
@@ -206,6 +208,8 @@ pub struct LoadedPartition {
     pub events: Vec<events::TableEvent>,
     /// What control topic it is, if it is one.
     pub control: Option<events::ControlKind>,
+    /// Each column's logical type name.
+    pub logical: std::collections::BTreeMap<String, String>,
 }
 
 /// One partition's tree.
@@ -243,6 +247,12 @@ impl PartitionStore {
             .get(CONTROL_KEY)?
             .and_then(|v| v.first().copied())
             .and_then(events::ControlKind::from_code);
+        let logical = self
+            .tree
+            .get(LOGICAL_KEY)?
+            .map(|v| decode(&v))
+            .transpose()?
+            .unwrap_or_default();
         Ok(LoadedPartition {
             applied,
             schema,
@@ -250,6 +260,7 @@ impl PartitionStore {
             rows,
             events,
             control,
+            logical,
         })
     }
 
@@ -329,6 +340,11 @@ impl WriteBatch {
             self.inner
                 .insert(&offset_key(EVENT_PREFIX, e.offset)[..], encode(e));
         }
+    }
+
+    /// Each column's logical type name, as known now.
+    pub fn logical(&mut self, names: &std::collections::BTreeMap<String, String>) {
+        self.inner.insert(LOGICAL_KEY, encode(names));
     }
 
     /// Marks the partition as a control topic of this kind.

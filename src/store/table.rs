@@ -9,6 +9,7 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder,
     Int64Builder, StringBuilder, Time64NanosecondBuilder, TimestampMicrosecondBuilder,
+    TimestampNanosecondBuilder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::arrow::record_batch::RecordBatch;
@@ -64,6 +65,8 @@ pub struct PartitionState {
     pub events: RwLock<crate::store::events::PartitionEvents>,
     /// The `source` block of its envelopes, once one is decoded.
     pub source: RwLock<Option<crate::store::events::SourceBlock>>,
+    /// Each column's logical type name (by source column name), as its schemas declare them.
+    pub logical: RwLock<BTreeMap<String, String>>,
 }
 
 /// A table: its schema and its partitions.
@@ -101,6 +104,14 @@ impl LiveTable {
         self.partitions()
             .into_iter()
             .find_map(|(_, p)| p.source.read().clone())
+    }
+
+    /// The logical type name a column's schemas declare (`io.debezium.time.NanoTime`), by the
+    /// column's source name.
+    pub fn logical_name(&self, original: &str) -> Option<String> {
+        self.partitions()
+            .into_iter()
+            .find_map(|(_, p)| p.logical.read().get(original).cloned())
     }
 
     /// Every partition's table events, oldest first.
@@ -243,6 +254,7 @@ pub fn arrow_type(t: Option<DType>) -> DataType {
         Some(DType::Decimal { scale }) => DataType::Decimal128(DECIMAL_PRECISION, scale as i8),
         Some(DType::Time) => DataType::Time64(TimeUnit::Nanosecond),
         Some(DType::Timestamp) => DataType::Timestamp(TimeUnit::Microsecond, None),
+        Some(DType::TimestampNs) => DataType::Timestamp(TimeUnit::Nanosecond, None),
         Some(DType::Date) => DataType::Date32,
         Some(DType::Utf8) | None => DataType::Utf8,
     }
@@ -310,6 +322,17 @@ pub fn rows_batch(columns: &[ColumnDef], partition: i32, rows_vec: &[&Row]) -> R
                         .with_precision_and_scale(DECIMAL_PRECISION, scale as i8)
                         .expect("scale fits the precision"),
                 )
+            }
+            Some(DType::TimestampNs) => {
+                let mut b = TimestampNanosecondBuilder::with_capacity(n);
+                for r in rows_vec {
+                    match cell(r, i) {
+                        Value::TimestampNs(v) => b.append_value(*v),
+                        Value::Timestamp(us) => b.append_option(us.checked_mul(1000)),
+                        _ => b.append_null(),
+                    }
+                }
+                Arc::new(b.finish())
             }
             Some(DType::Time) => {
                 let mut b = Time64NanosecondBuilder::with_capacity(n);

@@ -14,8 +14,13 @@ pub enum Value {
     Str(String),
     Timestamp(i64),
     Date(i32),
-    Decimal { unscaled: i128, scale: u8 },
+    Decimal {
+        unscaled: i128,
+        scale: u8,
+    },
     Time(i64),
+    /// A timestamp to the nanosecond (`NanoTimestamp`): nanoseconds since the epoch, UTC.
+    TimestampNs(i64),
 }
 
 impl Value {
@@ -33,6 +38,7 @@ impl Value {
             Value::Date(_) => DType::Date,
             Value::Decimal { scale, .. } => DType::Decimal { scale: *scale },
             Value::Time(_) => DType::Time,
+            Value::TimestampNs(_) => DType::TimestampNs,
         })
     }
 
@@ -45,6 +51,7 @@ impl Value {
                 Some(*unscaled as f64 / 10f64.powi(*scale as i32))
             }
             Value::Timestamp(v) => Some(*v as f64),
+            Value::TimestampNs(v) => Some(*v as f64 / 1000.0),
             Value::Date(v) => Some(*v as f64),
             Value::Bool(b) => Some(if *b { 1.0 } else { 0.0 }),
             _ => None,
@@ -64,6 +71,7 @@ impl Value {
             Value::Date(d) => serde_json::Value::String(format_date(*d)),
             Value::Decimal { unscaled, scale } => decimal_json(*unscaled, *scale),
             Value::Time(ns) => serde_json::Value::String(format_time_ns(*ns)),
+            Value::TimestampNs(ns) => serde_json::Value::String(format_timestamp_ns(*ns)),
         }
     }
 
@@ -79,6 +87,7 @@ impl Value {
             Value::Date(d) => format_date(*d),
             Value::Decimal { unscaled, scale } => format_decimal(*unscaled, *scale),
             Value::Time(ns) => format_time_ns(*ns),
+            Value::TimestampNs(ns) => format_timestamp_ns(*ns),
         })
     }
 }
@@ -99,6 +108,8 @@ pub enum DType {
     },
     /// A time of day (TIME, nanoseconds).
     Time,
+    /// A timestamp to the nanosecond (TIMESTAMP, nanoseconds).
+    TimestampNs,
 }
 
 impl DType {
@@ -112,8 +123,16 @@ impl DType {
             DType::Decimal { .. } => "DECIMAL",
             DType::Time => "TIME",
             DType::Utf8 => "VARCHAR",
-            DType::Timestamp => "TIMESTAMP",
+            DType::Timestamp | DType::TimestampNs => "TIMESTAMP",
             DType::Date => "DATE",
+        }
+    }
+
+    /// The SQL type as results name it: `DECIMAL(38,2)` with its scale, else [`Self::sql_name`].
+    pub fn sql_type(&self) -> String {
+        match self {
+            DType::Decimal { scale } => format!("DECIMAL(38,{scale})"),
+            other => other.sql_name().to_string(),
         }
     }
 
@@ -131,6 +150,7 @@ impl DType {
             (Decimal { scale }, Int32 | Int64) | (Int32 | Int64, Decimal { scale }) => {
                 Decimal { scale }
             }
+            (Timestamp, TimestampNs) | (TimestampNs, Timestamp) => TimestampNs,
             (
                 Int32 | Int64 | Float64 | Decimal { .. },
                 Int32 | Int64 | Float64 | Decimal { .. },
@@ -149,6 +169,20 @@ pub fn format_timestamp_us(us: i64) -> String {
         Some(t) if micros.is_multiple_of(1000) => t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
         Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string(),
         None => us.to_string(),
+    }
+}
+
+/// A nanosecond timestamp as [`format_timestamp_us`] does, with nine digits of fraction
+/// when the nanoseconds are not whole microseconds.
+pub fn format_timestamp_ns(ns: i64) -> String {
+    if ns.rem_euclid(1000) == 0 {
+        return format_timestamp_us(ns.div_euclid(1000));
+    }
+    let secs = ns.div_euclid(1_000_000_000);
+    let nanos = ns.rem_euclid(1_000_000_000) as u32;
+    match chrono::DateTime::from_timestamp(secs, nanos) {
+        Some(t) => t.format("%Y-%m-%dT%H:%M:%S%.9fZ").to_string(),
+        None => ns.to_string(),
     }
 }
 
@@ -322,6 +356,22 @@ mod tests {
         assert_eq!(parse_time_ns("10:15:30Z"), parse_time_ns("10:15:30"));
         assert_eq!(format_time_ns(0), "00:00:00");
         assert_eq!(parse_time_ns("25:00:00"), None);
+    }
+
+    #[test]
+    fn nanosecond_timestamps_keep_their_nanoseconds() {
+        assert_eq!(
+            format_timestamp_ns(1_772_409_600_123_456_789),
+            "2026-03-02T00:00:00.123456789Z"
+        );
+        assert_eq!(
+            format_timestamp_ns(1_772_409_600_123_456_000),
+            "2026-03-02T00:00:00.123456Z"
+        );
+        assert_eq!(
+            DType::Timestamp.merge(DType::TimestampNs),
+            DType::TimestampNs
+        );
     }
 
     #[test]

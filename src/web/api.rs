@@ -198,11 +198,11 @@ pub async fn table(
             json!({
                 "name": c.name,
                 "original": c.original,
-                "type": c.dtype.map(|d| d.sql_name()).unwrap_or("VARCHAR"),
-                "logical": match c.dtype {
+                "type": c.dtype.map(|d| d.sql_type()).unwrap_or_else(|| "VARCHAR".into()),
+                "logical": t.logical_name(&c.original).or_else(|| match c.dtype {
                     Some(crate::store::value::DType::Decimal { scale }) => Some(format!("decimal(scale={scale})")),
                     _ => None,
-                },
+                }),
                 "arrow_type": crate::store::table::arrow_type(c.dtype).to_string(),
                 "primary_key": s.primary_key.contains(&c.name),
                 "personal_data": pii,

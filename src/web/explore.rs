@@ -476,6 +476,11 @@ impl ColumnProfile {
                 self.min_ts = Some(self.min_ts.map_or(*us, |m| m.min(*us)));
                 self.max_ts = Some(self.max_ts.map_or(*us, |m| m.max(*us)));
             }
+            Value::TimestampNs(ns) => {
+                let us = ns.div_euclid(1000);
+                self.min_ts = Some(self.min_ts.map_or(us, |m| m.min(us)));
+                self.max_ts = Some(self.max_ts.map_or(us, |m| m.max(us)));
+            }
             Value::Date(d) => {
                 let us = i64::from(*d) * 86_400_000_000;
                 self.min_ts = Some(self.min_ts.map_or(us, |m| m.min(us)));
@@ -528,7 +533,7 @@ impl ColumnProfile {
                 .collect()
         };
         json!({
-            "type": dtype.map(|d| d.sql_name()).unwrap_or("VARCHAR"),
+            "type": dtype.map(|d| d.sql_type()).unwrap_or_else(|| "VARCHAR".into()),
             "null_rate": (self.nulls as f64 / rows.max(1) as f64 * 1e4).round() / 1e4,
             "nulls": self.nulls,
             "distinct": self.counts.len(),

@@ -13,7 +13,7 @@ use crate::store::value::{DType, format_timestamp_us};
 
 /// The history, oldest first.
 pub fn of(s: &TableSchema, t: &LiveTable) -> Vec<Json_> {
-    let sql = |d: Option<DType>| d.map(|d| d.sql_name());
+    let sql = |d: Option<DType>| d.map(|d| d.sql_type());
     t.schema_history()
         .into_iter()
         .map(|(p, c)| {

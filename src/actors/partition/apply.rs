@@ -432,6 +432,20 @@ impl PartitionActorState {
     /// atomic sled batch.
     pub(super) fn commit(&mut self, d: &mut Decoded) -> Result<(), StoreError> {
         let mut batch = std::mem::take(&mut d.batch);
+        // The logical type names the decoder has read from new schemas, kept with the rows.
+        let merged = {
+            let known = self.part.logical.read();
+            let fresh = self.decoder.logical_names();
+            fresh.iter().any(|(k, v)| known.get(k) != Some(v)).then(|| {
+                let mut m = known.clone();
+                m.extend(fresh.iter().map(|(k, v)| (k.clone(), v.clone())));
+                m
+            })
+        };
+        if let Some(m) = merged {
+            batch.logical(&m);
+            *self.part.logical.write() = m;
+        }
         if d.schema_changed {
             batch.schema(&self.seen);
         }

@@ -136,7 +136,7 @@ fn kind(t: DType) -> &'static str {
     match t {
         DType::Bool => "a boolean",
         DType::Int32 | DType::Int64 | DType::Float64 | DType::Decimal { .. } => "a number",
-        DType::Timestamp => "a timestamp",
+        DType::Timestamp | DType::TimestampNs => "a timestamp",
         DType::Date => "a date",
         DType::Time => "a time of day",
         DType::Utf8 => "text",

@@ -230,6 +230,7 @@ impl PartitionActorState {
         if let Some(kind) = loaded.control {
             table.mark_control(kind);
         }
+        *part.logical.write() = std::mem::take(&mut loaded.logical);
         {
             let mut events = part.events.write();
             *events = Default::default();
