@@ -497,6 +497,29 @@ fn events() -> Vec<(&'static str, Option<Value>, Option<Value>)> {
             ),
         ),
         (flat_schema, Some(json!({"id": 102})), None),
+        // Two topics whose levels differ only in case: both tables, never one.
+        (
+            "shop.ORDERS",
+            Some(json!({"id": 1})),
+            Some(env(
+                "c",
+                Value::Null,
+                json!({"id": 1, "total": 5}),
+                Value::Null,
+                1,
+            )),
+        ),
+        (
+            "shop.orders",
+            Some(json!({"id": 2})),
+            Some(env(
+                "c",
+                Value::Null,
+                json!({"id": 2, "total": 7}),
+                Value::Null,
+                2,
+            )),
+        ),
     ]
 }
 
@@ -587,8 +610,34 @@ async fn every_connectors_events_leave_exactly_the_sources_rows() {
         .collect();
     assert_eq!(
         names.len(),
-        8,
-        "eight data tables, no control topic among them: {names:?}"
+        10,
+        "ten data tables, no control topic among them: {names:?}"
+    );
+    // Whichever topic asked second for `shop.orders` got a suffix, and that is reported.
+    let collisions = t["name_collisions"].as_array().unwrap();
+    assert_eq!(collisions.len(), 1, "{t:#}");
+    let c = &collisions[0];
+    let pair = [
+        c["topic"].as_str().unwrap(),
+        c["taken_by"].as_str().unwrap(),
+    ];
+    assert!(
+        pair == ["shop.orders", "shop.ORDERS"] || pair == ["shop.ORDERS", "shop.orders"],
+        "{c}"
+    );
+    assert_eq!(c["wanted"], "shop.orders");
+    assert_eq!(c["given"], "shop.orders_2");
+    let first = rows(b, "SELECT id, total FROM shop.orders");
+    let second = rows(b, "SELECT id, total FROM shop.orders_2");
+    let (mine, theirs) = if c["topic"] == "shop.orders" {
+        (json!([[2, 7]]), json!([[1, 5]]))
+    } else {
+        (json!([[1, 5]]), json!([[2, 7]]))
+    };
+    assert_eq!(
+        (second, first),
+        (mine, theirs),
+        "each topic's row is in its own table"
     );
     let controls = t["control_topics"].as_array().unwrap();
     let kind_of = |topic: &str| {
