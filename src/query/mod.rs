@@ -2,6 +2,7 @@
 //! plain-English path, MCP and the dashboard, all come through [`QueryEngine::sql`].
 
 pub mod audit;
+mod avg;
 pub mod cancel;
 pub mod chart;
 pub mod json;
@@ -190,6 +191,7 @@ impl QueryEngine {
             },
         }));
         ctx.register_udf(text_match_udf());
+        ctx.register_udaf(avg::avg_udaf());
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .thread_name("streamq-query")
